@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Builds the local image `ntx-test/busybox:1` from Debian's busybox-static: a rootfs with one symlink per applet,
+# `nobody` in /etc/passwd, and /tmp and /work writable by anyone. No registry is needed. Idempotent.
+set -euo pipefail
+IMAGE=${NTX_TEST_IMAGE:-ntx-test/busybox:1}
+if docker image inspect "$IMAGE" >/dev/null 2>&1; then exit 0; fi
+BUSYBOX=$(command -v busybox)
+rootfs=$(mktemp -d)
+trap 'rm -rf "$rootfs"' EXIT
+mkdir -p "$rootfs"/{bin,etc,tmp,work,out,proc,sys,dev}
+cp "$BUSYBOX" "$rootfs/bin/busybox"
+for applet in $("$BUSYBOX" --list); do
+  [ "$applet" = busybox ] || ln -sf busybox "$rootfs/bin/$applet"
+done
+printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/sh\n' >"$rootfs/etc/passwd"
+printf 'root:x:0:\nnogroup:x:65534:\n' >"$rootfs/etc/group"
+chmod 1777 "$rootfs/tmp" "$rootfs/work" "$rootfs/out"
+tar -C "$rootfs" -c . | docker import -c 'ENV PATH=/bin' -c 'CMD ["/bin/sh"]' - "$IMAGE" >/dev/null
+echo "[setup] built $IMAGE"
