@@ -1,0 +1,180 @@
+/**
+ * Wire schemas of the market. Amounts travel as decimal strings (JSON has no bigint) and parse to bigint; times
+ * are POSIX ms; keys, hashes and signatures are lowercase hex without 0x except the EIP-712 signature, which
+ * keeps ethers' 0x form so it can be handed to any EVM tool unchanged.
+ */
+import { z } from "zod";
+import { PROTOCOL_VERSION } from "./protocol.js";
+
+const hex = (bytes: number) => z.string().regex(new RegExp(`^[0-9a-f]{${bytes * 2}}$`), `${bytes}-byte lowercase hex`);
+export const HashHex = hex(32);
+/** Compressed secp256k1 public key: the provider id. */
+export const ProviderId = z.string().regex(/^0[23][0-9a-f]{64}$/, "33-byte compressed secp256k1 key, lowercase hex");
+export const Ed25519KeyHex = hex(32);
+export const Eip712Signature = z.string().regex(/^0x[0-9a-f]{130}$/, "65-byte r||s||v signature, 0x-prefixed lowercase hex");
+/** A non-negative integer in base units, as a decimal string. */
+export const Amount = z
+  .string()
+  .regex(/^(0|[1-9][0-9]{0,38})$/, "decimal string of base units")
+  .transform((s) => BigInt(s));
+/** A u64 nonce as a decimal string. */
+export const Nonce = z.string().regex(/^(0|[1-9][0-9]{0,19})$/, "decimal u64 nonce").refine((s) => BigInt(s) < 2n ** 64n, "nonce exceeds u64");
+export const TimeMs = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+/** Region and attribute names double as NATS subject tokens, so they are restricted to subject-safe characters. */
+export const Token = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, "lowercase token [a-z0-9_-]");
+const Attributes = z.record(Token, z.string().max(128)).refine((a) => Object.keys(a).length <= 32, "at most 32 attributes");
+const Version = z.literal(PROTOCOL_VERSION);
+
+export const Gpu = z.object({ model: Token, vramMiB: z.number().int().positive() }).strict();
+export type Gpu = z.infer<typeof Gpu>;
+
+export const OfferResources = z
+  .object({
+    cpuCores: z.number().int().positive().max(4096),
+    memoryMiB: z.number().int().positive(),
+    diskGiB: z.number().int().nonnegative(),
+    gpus: z.array(Gpu).max(64),
+  })
+  .strict();
+export type OfferResources = z.infer<typeof OfferResources>;
+
+/** Prices in NTX base units per unit-hour: a cpu core, a GiB of memory, a GiB of disk, one GPU. */
+export const Prices = z
+  .object({ cpuCoreHour: Amount, memoryGiBHour: Amount, diskGiBHour: Amount, gpuHour: Amount })
+  .strict();
+export type Prices = z.infer<typeof Prices>;
+
+export const UnsignedOffer = z
+  .object({
+    v: Version,
+    type: z.literal("offer"),
+    providerId: ProviderId,
+    payoutAddress: z.string().regex(/^addr(_test)?1[02-9ac-hj-np-z]{20,200}$/, "bech32 Cardano address"),
+    region: Token,
+    attributes: Attributes,
+    resources: OfferResources,
+    prices: Prices,
+    maxDurationMs: TimeMs.positive(),
+    expiresAt: TimeMs,
+    nonce: Nonce,
+  })
+  .strict();
+export const Offer = UnsignedOffer.extend({ signature: Eip712Signature }).strict();
+export type UnsignedOffer = z.input<typeof UnsignedOffer>;
+export type Offer = z.output<typeof Offer>;
+export type OfferInput = z.input<typeof Offer>;
+
+/** Image pinned by digest (`name@sha256:<64 hex>`) or a local tag the provider already holds (`name:tag`). */
+export const ImageRef = z
+  .string()
+  .max(255)
+  .regex(/^[a-z0-9][a-z0-9._\/-]*(:[A-Za-z0-9_.-]{1,128}|@sha256:[0-9a-f]{64})$/, "image name pinned by @sha256 digest or :tag");
+
+export const JobResources = z
+  .object({
+    cpuCores: z.number().int().positive().max(4096),
+    memoryMiB: z.number().int().positive(),
+    diskGiB: z.number().int().nonnegative(),
+    gpu: z.object({ count: z.number().int().positive().max(64), model: Token.optional(), minVramMiB: z.number().int().positive().optional() }).strict().optional(),
+  })
+  .strict();
+export type JobResources = z.infer<typeof JobResources>;
+
+export const NetworkPolicy = z.enum(["none", "egress"]);
+
+export const JobSpec = z
+  .object({
+    image: ImageRef,
+    command: z.array(z.string().max(4096)).max(256),
+    env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/), z.string().max(4096)),
+    resources: JobResources,
+    maxDurationMs: TimeMs.positive(),
+    /** Absolute paths inside the container collected as results. */
+    outputs: z.array(z.string().regex(/^\/[^\0]{0,1023}$/)).max(64),
+    network: NetworkPolicy,
+  })
+  .strict();
+export type JobSpec = z.infer<typeof JobSpec>;
+
+/** What a CIP-30 wallet's `signData` returns: COSE_Sign1 and COSE_Key, CBOR hex. */
+export const DataSignature = z.object({ signature: z.string().regex(/^([0-9a-f]{2}){1,4096}$/), key: z.string().regex(/^([0-9a-f]{2}){1,1024}$/) }).strict();
+export type DataSignature = z.infer<typeof DataSignature>;
+
+export const UnsignedBid = z
+  .object({
+    v: Version,
+    type: z.literal("bid"),
+    spec: JobSpec,
+    /** The most the buyer pays for the whole job (maxDurationMs at the offer's prices), base units. */
+    maxPrice: Amount,
+    /** The job must be done by then; the escrow deadline. */
+    deadline: TimeMs,
+    /** The bid is void after this (≤ deadline): bounds how long a signed bid can be replayed. */
+    expiresAt: TimeMs,
+    buyer: z.object({ key: Ed25519KeyHex, address: z.string().regex(/^([0-9a-f]{2}){29,57}$/).optional() }).strict(),
+    nonce: Nonce,
+    regions: z.array(Token).max(32).optional(),
+    attributes: Attributes.optional(),
+  })
+  .strict();
+export const Bid = UnsignedBid.extend({ signature: DataSignature }).strict();
+export type UnsignedBid = z.input<typeof UnsignedBid>;
+export type Bid = z.output<typeof Bid>;
+export type BidInput = z.input<typeof Bid>;
+
+export const ReservedResources = z
+  .object({ cpuCores: z.number().int().nonnegative(), memoryMiB: z.number().int().nonnegative(), diskGiB: z.number().int().nonnegative(), gpuIndices: z.array(z.number().int().nonnegative()) })
+  .strict();
+export type ReservedResources = z.infer<typeof ReservedResources>;
+
+/**
+ * A proposed match. The matcher holds no key: the match is backed by the two signed messages it embeds, which
+ * anyone (the provider, the escrow builder, a second matcher) can re-verify.
+ */
+export const Match = z
+  .object({
+    v: Version,
+    type: z.literal("match"),
+    matchId: z.string().regex(/^[0-9a-f]{64}-[0-9]+$/),
+    jobHash: HashHex,
+    attempt: z.number().int().positive(),
+    bid: Bid,
+    offer: Offer,
+    price: Amount,
+    reserved: ReservedResources,
+    matcherId: z.string().min(1).max(64),
+    matchedAt: TimeMs,
+    confirmBy: TimeMs,
+  })
+  .strict();
+export type Match = z.output<typeof Match>;
+export type MatchInput = z.input<typeof Match>;
+
+export const UnsignedProviderConfirm = z
+  .object({ v: Version, type: z.literal("provider-confirm"), matchId: Match.shape.matchId, jobHash: HashHex, providerId: ProviderId, confirmedAt: TimeMs })
+  .strict();
+export const ProviderConfirm = UnsignedProviderConfirm.extend({ signature: Eip712Signature }).strict();
+export type UnsignedProviderConfirm = z.input<typeof UnsignedProviderConfirm>;
+export type ProviderConfirm = z.output<typeof ProviderConfirm>;
+
+export const JobEventKind = z.enum(["confirmed", "pulling", "started", "running", "output", "completed", "failed", "cancelled"]);
+export type JobEventKind = z.infer<typeof JobEventKind>;
+
+/** A provider's report of what it observed about a job, on `ntx.jobs.<jobHash>.events`; `seq` orders them. */
+export const UnsignedJobEvent = z
+  .object({
+    v: Version,
+    type: z.literal("job-event"),
+    jobHash: HashHex,
+    providerId: ProviderId,
+    seq: z.number().int().nonnegative(),
+    kind: JobEventKind,
+    at: TimeMs,
+    message: z.string().max(4096).optional(),
+    resultHash: HashHex.optional(),
+    exitCode: z.number().int().optional(),
+  })
+  .strict();
+export const JobEvent = UnsignedJobEvent.extend({ signature: Eip712Signature }).strict();
+export type UnsignedJobEvent = z.input<typeof UnsignedJobEvent>;
+export type JobEvent = z.output<typeof JobEvent>;
