@@ -1,0 +1,181 @@
+import { CML, validatorToScriptHash } from "@lucid-evolution/lucid";
+import type { Assets, ProtocolParameters, UTxO } from "@lucid-evolution/lucid";
+import type { BlockRecord, TxRecord } from "./ledger.js";
+import type { DevnetSlotConfig } from "./slot-config.js";
+
+/** Converts devnet records to the JSON shapes of Blockfrost's OpenAPI (v0), the ones its clients parse. */
+
+export interface BlockfrostAmount {
+  unit: string;
+  quantity: string;
+}
+
+export function amounts(assets: Assets): BlockfrostAmount[] {
+  const entries = Object.entries(assets).filter(([, q]) => q !== 0n);
+  entries.sort(([a], [b]) => (a === "lovelace" ? -1 : b === "lovelace" ? 1 : a < b ? -1 : a > b ? 1 : 0));
+  return entries.map(([unit, quantity]) => ({ unit, quantity: quantity.toString() }));
+}
+
+function datumFields(utxo: UTxO) {
+  const inlineHash = utxo.datum ? CML.hash_plutus_data(CML.PlutusData.from_cbor_hex(utxo.datum)).to_hex() : null;
+  return {
+    data_hash: utxo.datumHash ?? inlineHash,
+    inline_datum: utxo.datum ?? null,
+    reference_script_hash: utxo.scriptRef ? validatorToScriptHash(utxo.scriptRef) : null,
+  };
+}
+
+export function addressUtxo(utxo: UTxO, blockHash: string) {
+  return {
+    address: utxo.address,
+    tx_hash: utxo.txHash,
+    tx_index: utxo.outputIndex,
+    output_index: utxo.outputIndex,
+    amount: amounts(utxo.assets),
+    block: blockHash,
+    ...datumFields(utxo),
+  };
+}
+
+export function txUtxos(tx: TxRecord, consumedBy: (txHash: string, index: number) => string | undefined) {
+  const input = (utxo: UTxO, flags: { collateral: boolean; reference: boolean }) => ({
+    address: utxo.address,
+    amount: amounts(utxo.assets),
+    tx_hash: utxo.txHash,
+    output_index: utxo.outputIndex,
+    ...datumFields(utxo),
+    ...flags,
+  });
+  return {
+    hash: tx.hash,
+    inputs: [
+      ...tx.inputs.map((u) => input(u, { collateral: false, reference: false })),
+      ...tx.collateral.map((u) => input(u, { collateral: true, reference: false })),
+      ...tx.referenceInputs.map((u) => input(u, { collateral: false, reference: true })),
+    ],
+    outputs: tx.outputs.map((u) => ({
+      address: u.address,
+      amount: amounts(u.assets),
+      output_index: u.outputIndex,
+      ...datumFields(u),
+      collateral: false,
+      consumed_by_tx: consumedBy(u.txHash, u.outputIndex) ?? null,
+    })),
+  };
+}
+
+export function txContent(tx: TxRecord & { block: NonNullable<TxRecord["block"]> }) {
+  const output: Assets = {};
+  for (const u of tx.outputs) for (const [unit, q] of Object.entries(u.assets)) output[unit] = (output[unit] ?? 0n) + q;
+  return {
+    hash: tx.hash,
+    block: tx.block.hash,
+    block_height: tx.block.height,
+    block_time: Math.floor(tx.block.time / 1000),
+    slot: tx.block.slot,
+    index: tx.block.index,
+    output_amount: amounts(output),
+    fees: tx.fee.toString(),
+    deposit: "0",
+    size: tx.size,
+    invalid_before: tx.invalidBefore === null ? null : String(tx.invalidBefore),
+    invalid_hereafter: tx.invalidHereafter === null ? null : String(tx.invalidHereafter),
+    utxo_count: tx.inputs.length + tx.outputs.length,
+    withdrawal_count: tx.withdrawalCount,
+    mir_cert_count: 0,
+    delegation_count: 0,
+    stake_cert_count: tx.certCount,
+    pool_update_count: 0,
+    pool_retire_count: 0,
+    asset_mint_or_burn_count: tx.mintCount,
+    redeemer_count: tx.redeemerCount,
+    valid_contract: true,
+  };
+}
+
+export function blockContent(block: BlockRecord, tipHeight: number, fees: bigint, output: bigint, size: number, next: string | null) {
+  return {
+    time: Math.floor(block.time / 1000),
+    height: block.height,
+    hash: block.hash,
+    slot: block.slot,
+    epoch: 0,
+    epoch_slot: block.slot,
+    slot_leader: "devnet",
+    size,
+    tx_count: block.txHashes.length,
+    output: output.toString(),
+    fees: fees.toString(),
+    block_vrf: null,
+    op_cert: null,
+    op_cert_counter: null,
+    previous_block: block.previous,
+    next_block: next,
+    confirmations: tipHeight - block.height,
+  };
+}
+
+export function genesisContent(slotConfig: DevnetSlotConfig) {
+  return {
+    active_slots_coefficient: 1,
+    update_quorum: 1,
+    max_lovelace_supply: "45000000000000000",
+    network_magic: 42,
+    epoch_length: 432000,
+    system_start: Math.floor(slotConfig.zeroTime / 1000),
+    slots_per_kes_period: 129600,
+    slot_length: slotConfig.slotLength / 1000,
+    max_kes_evolutions: 62,
+    security_param: 1,
+  };
+}
+
+export function protocolParameters(pp: ProtocolParameters) {
+  return {
+    epoch: 0,
+    min_fee_a: pp.minFeeA,
+    min_fee_b: pp.minFeeB,
+    max_block_size: 90112,
+    max_tx_size: pp.maxTxSize,
+    max_block_header_size: 1100,
+    key_deposit: pp.keyDeposit.toString(),
+    pool_deposit: pp.poolDeposit.toString(),
+    e_max: 18,
+    n_opt: 500,
+    a0: 0.3,
+    rho: 0.003,
+    tau: 0.2,
+    decentralisation_param: 0,
+    extra_entropy: null,
+    protocol_major_ver: 10,
+    protocol_minor_ver: 0,
+    min_utxo: pp.coinsPerUtxoByte.toString(),
+    min_pool_cost: "170000000",
+    nonce: "00".repeat(32),
+    cost_models: pp.costModels,
+    cost_models_raw: pp.costModels,
+    price_mem: pp.priceMem,
+    price_step: pp.priceStep,
+    max_tx_ex_mem: pp.maxTxExMem.toString(),
+    max_tx_ex_steps: pp.maxTxExSteps.toString(),
+    max_block_ex_mem: "62000000",
+    max_block_ex_steps: "20000000000",
+    max_val_size: String(pp.maxValSize),
+    collateral_percent: pp.collateralPercentage,
+    max_collateral_inputs: pp.maxCollateralInputs,
+    coins_per_utxo_size: pp.coinsPerUtxoByte.toString(),
+    coins_per_utxo_word: pp.coinsPerUtxoByte.toString(),
+    drep_deposit: pp.drepDeposit.toString(),
+    gov_action_deposit: pp.govActionDeposit.toString(),
+    min_fee_ref_script_cost_per_byte: pp.minFeeRefScriptCostPerByte,
+  };
+}
+
+export function scriptInfo(hash: string, type: string, script: string) {
+  const kind = type === "Native" ? "timelock" : type === "PlutusV1" ? "plutusV1" : type === "PlutusV2" ? "plutusV2" : "plutusV3";
+  return { script_hash: hash, type: kind, serialised_size: kind === "timelock" ? null : script.length / 2 };
+}
+
+export function errorBody(status: number, error: string, message: string) {
+  return { status_code: status, error, message };
+}

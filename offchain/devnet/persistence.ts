@@ -1,0 +1,54 @@
+import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { dirname } from "node:path";
+import { z } from "zod";
+import { NtxError } from "../errors.js";
+import { parseWithBigints, stringifyWithBigints } from "./json-codec.js";
+import type { LedgerSnapshot } from "./ledger.js";
+
+/**
+ * The chain state file. Written whole to a temporary file and renamed over the old one, so a crash mid-write
+ * leaves the previous complete state, never half of a new one.
+ */
+
+const StateFileSchema = z.object({
+  version: z.literal(1),
+  network: z.literal("devnet"),
+  keys: z.object({ faucetAddress: z.string().min(1), ntxPolicyId: z.string().regex(/^[0-9a-f]{56}$/) }),
+  ledger: z.object({
+    version: z.literal(1),
+    slotConfig: z.object({ zeroTime: z.number().int(), zeroSlot: z.number().int(), slotLength: z.number().int().positive() }),
+    tip: z.object({ height: z.number().int().nonnegative(), hash: z.string(), slot: z.number().int() }).passthrough(),
+    emulator: z.object({ ledger: z.record(z.unknown()), mempool: z.record(z.unknown()) }).passthrough(),
+  }).passthrough(),
+});
+
+export interface StateFile {
+  version: 1;
+  network: "devnet";
+  keys: { faucetAddress: string; ntxPolicyId: string };
+  ledger: LedgerSnapshot;
+}
+
+export async function readStateFile(path: string): Promise<StateFile | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw new NtxError("DEVNET_STATE_UNREADABLE", `cannot read the devnet chain state ${path}: ${(error as Error).message}`, { cause: error });
+  }
+  const parsed = StateFileSchema.safeParse(parseWithBigints(text));
+  if (!parsed.success) {
+    throw new NtxError("DEVNET_STATE_INVALID", `the devnet chain state ${path} is not a valid state file (${parsed.error.issues[0]?.path.join(".")}: ${parsed.error.issues[0]?.message}); move it away to start a fresh chain`);
+  }
+  return parsed.data as unknown as StateFile;
+}
+
+let tempCounter = 0;
+
+export async function writeStateFile(path: string, state: StateFile): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const temp = `${path}.${process.pid}.${++tempCounter}.tmp`;
+  await writeFile(temp, stringifyWithBigints(state), { mode: 0o600 });
+  await rename(temp, path);
+}

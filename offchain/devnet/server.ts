@@ -1,0 +1,183 @@
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { dirname } from "node:path";
+import express from "express";
+import type { NextFunction, Request, Response } from "express";
+import { PROTOCOL_PARAMETERS_DEFAULT } from "@lucid-evolution/lucid";
+import { z } from "zod";
+import { NtxError, isNtxError } from "../errors.js";
+import { blockfrostRoutes } from "./blockfrost-routes.js";
+import { errorBody } from "./blockfrost-json.js";
+import { DevnetFaucet } from "./faucet.js";
+import { loadOrCreateKeys } from "./keys.js";
+import { DevnetLedger, type BlockRecord } from "./ledger.js";
+import { devnetAddressOf, devnetNtxPolicy, NTX_ASSET_NAME_HEX } from "./ntx-policy.js";
+import { readStateFile, writeStateFile, type StateFile } from "./persistence.js";
+import { SerialQueue } from "./serial-queue.js";
+import { TxRejected } from "./tx-checks.js";
+
+export interface DevnetServerOptions {
+  /** Where the chain state lives; the faucet and NTX policy keys are kept in the same folder. */
+  stateFile: string;
+  /** 0 (default) picks a free port. */
+  port?: number;
+  host?: string;
+  /** A block every this many ms; 0 = blocks only on demand (POST /devnet/block). Default 1000. */
+  blockTimeMs?: number;
+  /** Default amounts the faucet hands out when a request names none. */
+  faucetDefaults?: { lovelace: bigint; ntx: bigint };
+  log?: (message: string) => void;
+}
+
+/** What `GET /devnet/info` answers: everything another component needs to configure itself for this devnet. */
+export interface DevnetInfo {
+  network: "devnet";
+  networkId: 0;
+  lucidNetwork: "Custom";
+  slotConfig: { zeroTime: number; zeroSlot: number; slotLength: number };
+  blockTimeMs: number;
+  ntx: { policyId: string; assetName: string; unit: string };
+  faucetAddress: string;
+  tip: { height: number; hash: string; slot: number; time: number };
+}
+
+export interface DevnetServer {
+  readonly url: string;
+  readonly port: number;
+  info(): DevnetInfo;
+  produceBlock(): Promise<BlockRecord>;
+  close(): Promise<void>;
+}
+
+const GENESIS_FAUCET_LOVELACE = 10_000_000_000_000_000n;
+
+const FaucetBody = z.object({
+  address: z.string().min(1),
+  lovelace: z.union([z.string().regex(/^\d+$/), z.number().int().nonnegative()]).optional(),
+  ntx: z.union([z.string().regex(/^\d+$/), z.number().int().nonnegative()]).optional(),
+});
+
+export async function startDevnetServer(options: DevnetServerOptions): Promise<DevnetServer> {
+  const log = options.log ?? (() => undefined);
+  const blockTimeMs = options.blockTimeMs ?? 1000;
+  const faucetDefaults = options.faucetDefaults ?? { lovelace: 10_000_000_000n, ntx: 1_000_000_000n };
+  const stored = await readStateFile(options.stateFile);
+  const keys = await loadOrCreateKeys(dirname(options.stateFile), stored !== undefined);
+  const policy = devnetNtxPolicy(keys.ntxPolicyKey);
+  const faucetAddress = devnetAddressOf(keys.faucetKey);
+  if (stored && (stored.keys.faucetAddress !== faucetAddress || stored.keys.ntxPolicyId !== policy.policyId)) {
+    throw new NtxError("DEVNET_KEY_MISMATCH", `the keys beside ${options.stateFile} are not the ones this chain was created with; restore them or start a fresh chain elsewhere`);
+  }
+  const ledger = stored
+    ? DevnetLedger.restore(stored.ledger)
+    : DevnetLedger.genesis({ now: Date.now(), protocolParameters: PROTOCOL_PARAMETERS_DEFAULT, accounts: [{ address: faucetAddress, assets: { lovelace: GENESIS_FAUCET_LOVELACE } }] });
+  log(stored ? `devnet chain restored from ${options.stateFile} at height ${ledger.latestBlock().height}` : `new devnet chain in ${options.stateFile}`);
+  const faucet = await DevnetFaucet.create(ledger, keys.faucetKey, policy, keys.ntxPolicyKey);
+
+  const queue = new SerialQueue();
+  const save = () => {
+    const state: StateFile = { version: 1, network: "devnet", keys: { faucetAddress, ntxPolicyId: policy.policyId }, ledger: ledger.snapshot() };
+    return writeStateFile(options.stateFile, state);
+  };
+  await queue.run(save);
+
+  let closed = false;
+  // Empty blocks move only the tip; writing the state for each of them would rewrite the file every second for nothing.
+  let lastSave = Date.now();
+  const produce = (force: boolean) =>
+    queue.run(async () => {
+      const block = ledger.produceBlock();
+      if (force || block.txHashes.length > 0 || Date.now() - lastSave > 10_000) {
+        await save();
+        lastSave = Date.now();
+      }
+      return block;
+    });
+
+  const info = (): DevnetInfo => {
+    const tip = ledger.latestBlock();
+    return {
+      network: "devnet",
+      networkId: 0,
+      lucidNetwork: "Custom",
+      slotConfig: ledger.slotConfig,
+      blockTimeMs,
+      ntx: { policyId: policy.policyId, assetName: NTX_ASSET_NAME_HEX, unit: policy.unit },
+      faucetAddress,
+      tip: { height: tip.height, hash: tip.hash, slot: tip.slot, time: tip.time },
+    };
+  };
+
+  const app = express();
+  app.disable("x-powered-by");
+  app.get("/devnet/info", (_req, res) => void res.json(info()));
+  app.post("/devnet/block", async (_req, res) => {
+    const block = await produce(true);
+    res.json({ height: block.height, hash: block.hash, slot: block.slot, time: block.time, tx_count: block.txHashes.length });
+  });
+  app.post("/devnet/faucet", express.json(), async (req, res) => {
+    const parsed = FaucetBody.safeParse(req.body);
+    if (!parsed.success) {
+      res.status(400).json(errorBody(400, "Bad Request", `expected {address, lovelace?, ntx?} with amounts in base units: ${parsed.error.issues[0]?.path.join(".")} ${parsed.error.issues[0]?.message}`));
+      return;
+    }
+    const lovelace = parsed.data.lovelace === undefined ? faucetDefaults.lovelace : BigInt(parsed.data.lovelace);
+    const ntx = parsed.data.ntx === undefined ? faucetDefaults.ntx : BigInt(parsed.data.ntx);
+    const txHash = await queue.run(async () => {
+      const hash = await faucet.fund(parsed.data.address, lovelace, ntx);
+      await save();
+      return hash;
+    });
+    res.json({ tx_hash: txHash, address: parsed.data.address, lovelace: lovelace.toString(), ntx: ntx.toString(), unit: policy.unit });
+  });
+  app.use(
+    blockfrostRoutes({
+      ledger: () => ledger,
+      submit: (cbor) =>
+        queue.run(async () => {
+          const hash = ledger.submit(cbor);
+          await save();
+          log(`accepted tx ${hash}`);
+          return hash;
+        }),
+    }),
+  );
+  app.use((_req: Request, res: Response) => void res.status(404).json(errorBody(404, "Not Found", "The requested component has not been found.")));
+  // Express 5 forwards rejected async handlers here; every failure leaves in Blockfrost's error shape.
+  app.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    if (error instanceof TxRejected) return void res.status(400).json(errorBody(400, "Bad Request", error.message));
+    if (isNtxError(error) && !error.retryable) return void res.status(400).json(errorBody(400, "Bad Request", error.message));
+    if (error instanceof z.ZodError) return void res.status(400).json(errorBody(400, "Bad Request", error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")));
+    const status = (error as { status?: number }).status;
+    if (status && status >= 400 && status < 500) return void res.status(status).json(errorBody(status, "Bad Request", (error as Error).message));
+    log(`internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    res.status(500).json(errorBody(500, "Internal Server Error", `devnet chain server error: ${error instanceof Error ? error.message : String(error)}`));
+  });
+
+  const server: Server = createServer(app);
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", (error) => reject(new NtxError("DEVNET_LISTEN_FAILED", `cannot listen on ${options.host ?? "127.0.0.1"}:${options.port ?? 0}: ${error.message}`, { cause: error })));
+    server.listen(options.port ?? 0, options.host ?? "127.0.0.1", resolve);
+  });
+  const port = (server.address() as AddressInfo).port;
+  const url = `http://${options.host ?? "127.0.0.1"}:${port}`;
+  const timer = blockTimeMs > 0 ? setInterval(() => void produce(false).catch((e: unknown) => log(`block production failed: ${String(e)}`)), blockTimeMs) : undefined;
+  log(`devnet chain listening on ${url} (block time ${blockTimeMs > 0 ? `${blockTimeMs} ms` : "on demand"})`);
+
+  return {
+    url,
+    port,
+    info,
+    produceBlock: () => produce(true),
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      if (timer) clearInterval(timer);
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      await queue.run(save);
+    },
+  };
+}

@@ -1,0 +1,246 @@
+import { CML, createCostModels, getAddressDetails, utxoToTransactionInput, utxoToTransactionOutput, valueToAssets } from "@lucid-evolution/lucid";
+import type { Assets, ProtocolParameters, UTxO } from "@lucid-evolution/lucid";
+import { eval_phase_two_raw } from "@lucid-evolution/uplc";
+import type { DevnetSlotConfig } from "./slot-config.js";
+
+/**
+ * The checks a node makes that Lucid's Emulator skips (it runs no Plutus script, does not compare declared
+ * ex-units, does not check the value balance or the fee) or makes with messages too vague to act on (spent
+ * inputs, validity range, missing signatures). Every check runs before the ledger changes, so a refused
+ * transaction leaves nothing behind.
+ */
+
+export class TxRejected extends Error {
+  constructor(
+    readonly reason: "invalid_cbor" | "spent_input" | "unknown_input" | "validity_range" | "missing_signature" | "invalid_signature" | "script_failure" | "ex_units" | "value_not_conserved" | "fee_too_small" | "collateral" | "ledger_rule",
+    message: string,
+  ) {
+    super(message);
+    this.name = "TxRejected";
+  }
+}
+
+export type InputLookup = (txHash: string, index: number) => { utxo: UTxO } | { spentBy: string | undefined } | undefined;
+
+export interface CheckContext {
+  slot: number;
+  slotConfig: DevnetSlotConfig;
+  protocolParameters: ProtocolParameters;
+  lookup: InputLookup;
+}
+
+export interface CheckedTx {
+  hash: string;
+  tx: CML.Transaction;
+  inputs: UTxO[];
+  referenceInputs: UTxO[];
+  collateral: UTxO[];
+}
+
+const TAGS = ["spend", "mint", "cert", "reward", "voting", "proposing"] as const;
+
+export function checkTransaction(cbor: Uint8Array, ctx: CheckContext): CheckedTx {
+  let tx: CML.Transaction;
+  try {
+    tx = CML.Transaction.from_cbor_bytes(cbor);
+  } catch (error) {
+    throw new TxRejected("invalid_cbor", `the body is not a valid Conway transaction in CBOR (${String(error)})`);
+  }
+  const body = tx.body();
+  const hash = CML.hash_transaction(body).to_hex();
+
+  const inputs = resolveAll(body.inputs(), ctx, "input");
+  const referenceInputs = resolveAll(body.reference_inputs(), ctx, "reference input");
+  const collateral = resolveAll(body.collateral_inputs(), ctx, "collateral input");
+
+  checkValidityRange(body, ctx);
+  checkSignatures(tx, hash, inputs, collateral);
+  checkValueConserved(body, inputs, ctx.protocolParameters);
+  checkFee(tx, inputs, referenceInputs, ctx.protocolParameters);
+  checkScripts(tx, inputs, referenceInputs, collateral, ctx);
+  return { hash, tx, inputs, referenceInputs, collateral };
+}
+
+function resolveAll(list: CML.TransactionInputList | undefined, ctx: CheckContext, what: string): UTxO[] {
+  const resolved: UTxO[] = [];
+  for (let i = 0; i < (list?.len() ?? 0); i++) {
+    const input = list!.get(i);
+    const txHash = input.transaction_id().to_hex();
+    const index = Number(input.index());
+    const found = ctx.lookup(txHash, index);
+    if (found === undefined) {
+      throw new TxRejected("unknown_input", `${what} ${txHash}#${index} does not exist on this chain (never created, or its transaction is unknown)`);
+    }
+    if (!("utxo" in found)) {
+      const by = found.spentBy ? ` by transaction ${found.spentBy}` : "";
+      throw new TxRejected("spent_input", `${what} ${txHash}#${index} was already spent${by}: rebuild the transaction from current UTxOs`);
+    }
+    resolved.push(found.utxo);
+  }
+  return resolved;
+}
+
+function checkValidityRange(body: CML.TransactionBody, ctx: CheckContext): void {
+  const start = body.validity_interval_start();
+  const ttl = body.ttl();
+  const time = (slot: number) => new Date(ctx.slotConfig.zeroTime + (slot - ctx.slotConfig.zeroSlot) * ctx.slotConfig.slotLength).toISOString();
+  if (start !== undefined && BigInt(ctx.slot) < start) {
+    throw new TxRejected("validity_range", `outside its validity range: valid from slot ${start} (${time(Number(start))}) but the chain is at slot ${ctx.slot} (${time(ctx.slot)})`);
+  }
+  // The ledger's upper bound is exclusive: a tx with ttl T is valid in slots < T.
+  if (ttl !== undefined && BigInt(ctx.slot) >= ttl) {
+    throw new TxRejected("validity_range", `outside its validity range: expired at slot ${ttl} (${time(Number(ttl))}); the chain is at slot ${ctx.slot} (${time(ctx.slot)})`);
+  }
+}
+
+function checkSignatures(tx: CML.Transaction, hash: string, inputs: UTxO[], collateral: UTxO[]): void {
+  const witnesses = tx.witness_set().vkeywitnesses();
+  const signed = new Set<string>();
+  const hashBytes = Buffer.from(hash, "hex");
+  for (let i = 0; i < (witnesses?.len() ?? 0); i++) {
+    const witness = witnesses!.get(i);
+    const keyHash = witness.vkey().hash().to_hex();
+    if (!witness.vkey().verify(hashBytes, witness.ed25519_signature())) {
+      throw new TxRejected("invalid_signature", `the signature of key ${keyHash} does not verify against transaction ${hash}`);
+    }
+    signed.add(keyHash);
+  }
+  const required = tx.body().required_signers();
+  for (let i = 0; i < (required?.len() ?? 0); i++) {
+    const keyHash = required!.get(i).to_hex();
+    if (!signed.has(keyHash)) throw new TxRejected("missing_signature", `missing signature: required signer ${keyHash} did not sign`);
+  }
+  for (const [what, list] of [["input", inputs], ["collateral input", collateral]] as const) {
+    for (const utxo of list) {
+      const credential = getAddressDetails(utxo.address).paymentCredential;
+      if (credential?.type === "Key" && !signed.has(credential.hash)) {
+        throw new TxRejected("missing_signature", `missing signature: ${what} ${utxo.txHash}#${utxo.outputIndex} belongs to key ${credential.hash}, which did not sign`);
+      }
+    }
+  }
+}
+
+function addInto(target: Assets, assets: Assets, sign: 1n | -1n): void {
+  for (const [unit, quantity] of Object.entries(assets)) {
+    const next = (target[unit] ?? 0n) + sign * quantity;
+    if (next === 0n) delete target[unit];
+    else target[unit] = next;
+  }
+}
+
+function checkValueConserved(body: CML.TransactionBody, inputs: UTxO[], pp: ProtocolParameters): void {
+  // Certificates move deposits in and out; the devnet does not model them, so it does not judge their balance.
+  if ((body.certs()?.len() ?? 0) > 0) return;
+  const balance: Assets = {};
+  for (const utxo of inputs) addInto(balance, utxo.assets, 1n);
+  const mint = body.mint();
+  if (mint) {
+    addInto(balance, valueToAssets(CML.Value.new(0n, mint.as_positive_multiasset())), 1n);
+    addInto(balance, valueToAssets(CML.Value.new(0n, mint.as_negative_multiasset())), -1n);
+  }
+  const withdrawals = body.withdrawals();
+  if (withdrawals) {
+    const keys = withdrawals.keys();
+    for (let i = 0; i < keys.len(); i++) addInto(balance, { lovelace: withdrawals.get(keys.get(i)) ?? 0n }, 1n);
+  }
+  const outputs = body.outputs();
+  for (let i = 0; i < outputs.len(); i++) addInto(balance, valueToAssets(outputs.get(i).amount()), -1n);
+  addInto(balance, { lovelace: body.fee() }, -1n);
+  addInto(balance, { lovelace: body.donation() ?? 0n }, -1n);
+  void pp;
+  const off = Object.entries(balance).filter(([, q]) => q !== 0n);
+  if (off.length > 0) {
+    throw new TxRejected("value_not_conserved", `value not conserved: inputs + mint - outputs - fee is ${off.map(([u, q]) => `${q} ${u}`).join(", ")} (must be zero)`);
+  }
+}
+
+function checkFee(tx: CML.Transaction, inputs: UTxO[], referenceInputs: UTxO[], pp: ProtocolParameters): void {
+  let refScriptBytes = 0n;
+  for (const utxo of [...inputs, ...referenceInputs]) if (utxo.scriptRef) refScriptBytes += BigInt(utxo.scriptRef.script.length / 2);
+  const linear = CML.LinearFee.new(BigInt(pp.minFeeA), BigInt(pp.minFeeB), BigInt(pp.minFeeRefScriptCostPerByte));
+  const prices = CML.ExUnitPrices.new(toRational(pp.priceMem), toRational(pp.priceStep));
+  const minimum = CML.min_fee(tx, linear, prices, refScriptBytes);
+  const fee = tx.body().fee();
+  if (fee < minimum) throw new TxRejected("fee_too_small", `fee too small: ${fee} lovelace declared, at least ${minimum} required`);
+}
+
+function toRational(price: number): CML.Rational {
+  const denominator = 10_000_000n;
+  return CML.Rational.new(BigInt(Math.round(price * Number(denominator))), denominator);
+}
+
+function checkScripts(tx: CML.Transaction, inputs: UTxO[], referenceInputs: UTxO[], collateral: UTxO[], ctx: CheckContext): void {
+  const redeemers = tx.witness_set().redeemers()?.to_flat_format();
+  if (!redeemers || redeemers.len() === 0) return;
+  if (collateral.length === 0) throw new TxRejected("collateral", "the transaction runs Plutus scripts but has no collateral input");
+  const pp = ctx.protocolParameters;
+
+  const declared = new Map<string, { mem: bigint; steps: bigint }>();
+  let totalMem = 0n;
+  let totalSteps = 0n;
+  for (let i = 0; i < redeemers.len(); i++) {
+    const r = redeemers.get(i);
+    const units = { mem: r.ex_units().mem(), steps: r.ex_units().steps() };
+    declared.set(`${TAGS[r.tag()] ?? r.tag()}:${r.index()}`, units);
+    totalMem += units.mem;
+    totalSteps += units.steps;
+  }
+  if (totalMem > pp.maxTxExMem || totalSteps > pp.maxTxExSteps) {
+    throw new TxRejected("ex_units", `declared ex-units ${totalMem} mem / ${totalSteps} steps exceed the per-transaction maximum ${pp.maxTxExMem} / ${pp.maxTxExSteps}`);
+  }
+
+  const evaluated = evaluateRedeemers(tx, [...inputs, ...referenceInputs], pp, ctx.slotConfig);
+  for (const { tag, index, mem, steps } of evaluated) {
+    const key = `${tag}:${index}`;
+    const need = { mem, steps };
+    const have = declared.get(key);
+    if (!have) throw new TxRejected("ex_units", `redeemer ${key} was evaluated but the transaction declares no ex-units for it`);
+    if (have.mem < need.mem || have.steps < need.steps) {
+      throw new TxRejected("ex_units", `declared ex-units for ${key} are too small: ${have.mem} mem / ${have.steps} steps declared, ${need.mem} / ${need.steps} used`);
+    }
+  }
+}
+
+export interface EvaluatedRedeemer {
+  tag: (typeof TAGS)[number];
+  index: number;
+  mem: bigint;
+  steps: bigint;
+}
+
+/**
+ * Runs every script of the transaction with Lucid's own evaluator (the call Lucid's complete() makes for local
+ * evaluation), each with the whole per-transaction budget; returns what each redeemer used. Throws TxRejected
+ * with the evaluator's message (it carries the script's trace) when a script fails.
+ */
+export function evaluateRedeemers(tx: CML.Transaction, utxos: UTxO[], pp: ProtocolParameters, slotConfig: DevnetSlotConfig): EvaluatedRedeemer[] {
+  // The evaluator needs each resolved output once; a reference input may also be spent.
+  const seen = new Set<string>();
+  const resolved = utxos.filter((u) => {
+    const key = `${u.txHash}#${u.outputIndex}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+  let evaluated: Uint8Array[];
+  try {
+    evaluated = eval_phase_two_raw(
+      tx.to_cbor_bytes(),
+      resolved.map((u) => utxoToTransactionInput(u).to_cbor_bytes()),
+      resolved.map((u) => utxoToTransactionOutput(u).to_cbor_bytes()),
+      createCostModels(pp.costModels).to_cbor_bytes(),
+      pp.maxTxExSteps,
+      pp.maxTxExMem,
+      BigInt(slotConfig.zeroTime),
+      BigInt(slotConfig.zeroSlot),
+      slotConfig.slotLength,
+    );
+  } catch (error) {
+    const text = (typeof error === "string" ? error : error instanceof Error ? error.message : JSON.stringify(error)).replace(/\\n\s*/g, " ").trim();
+    throw new TxRejected("script_failure", `script failure: ${text}`);
+  }
+  return evaluated.map((bytes) => {
+    const r = CML.LegacyRedeemer.from_cbor_bytes(bytes);
+    return { tag: TAGS[r.tag()] ?? "spend", index: Number(r.index()), mem: r.ex_units().mem(), steps: r.ex_units().steps() };
+  });
+}
