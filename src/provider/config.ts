@@ -1,0 +1,91 @@
+import { readFile } from "node:fs/promises";
+import { z } from "zod";
+import { NtxError } from "../../offchain/errors.js";
+
+/**
+ * Provider configuration: a JSON file, with a few fields overridable from the environment (NTX_PROVIDER_*).
+ * Amounts are NTX base units; in the file they are decimal strings (JSON has no bigint).
+ */
+
+const token = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, "lowercase token [a-z0-9_-]");
+const amount = z
+  .union([z.string().regex(/^(0|[1-9][0-9]*)$/, "decimal base units"), z.bigint(), z.number().int().nonnegative()])
+  .transform((v) => BigInt(v))
+  .refine((v) => v >= 0n && v < 2n ** 63n, "amount out of range");
+
+const MiB = 1024 * 1024;
+
+export const providerLimitsSchema = z.object({
+  maxCpuCores: z.number().int().positive(),
+  maxMemoryMiB: z.number().int().positive(),
+  /** Work dir + outputs of one job (tmpfs: host RAM, added on top of the job's memory limit). */
+  maxDiskGiB: z.number().int().nonnegative().default(1),
+  maxGpus: z.number().int().nonnegative().default(0),
+  maxPids: z.number().int().min(16).default(512),
+  maxDurationMs: z.number().int().positive().default(6 * 60 * 60 * 1000),
+  maxLogBytes: z.number().int().positive().default(16 * MiB),
+  maxOutputBytes: z.number().int().positive().default(256 * MiB),
+  /** Jobs run at once. */
+  maxConcurrentJobs: z.number().int().positive().default(1),
+});
+export type ProviderLimits = z.infer<typeof providerLimitsSchema>;
+
+export const providerConfigSchema = z.object({
+  regions: z.array(token).min(1).default(["local"]),
+  attributes: z.record(token, z.string().max(128)).default({}),
+  prices: z.object({ cpuCoreHour: amount, memoryGiBHour: amount, diskGiBHour: amount, gpuHour: amount }),
+  /** Allow-list of images: exact references, or `repo:*` / `repo@*` for any tag / digest of a repository. */
+  images: z.array(z.string().min(1)).min(1),
+  keys: z.object({ proofKeyFile: z.string().min(1), paymentKeyFile: z.string().min(1) }),
+  limits: providerLimitsSchema,
+  stateDir: z.string().min(1).default(".ntx/provider"),
+  /** Where job data lands on the host; its free space is what `detect` reports as disk. */
+  dockerRoot: z.string().min(1).default("/var/lib/docker"),
+  keeperBinary: z.string().min(1).default("/bin/busybox"),
+  natsUrl: z.string().min(1).optional(),
+  /** Blockfrost-compatible chain URL (the devnet chain server, or Blockfrost itself). */
+  chainUrl: z.string().url().optional(),
+  network: z.enum(["Mainnet", "Preprod", "Preview", "Custom"]).default("Custom"),
+  /** Offers are re-published this often (heartbeat) and expire after 3 periods. */
+  offerIntervalMs: z.number().int().min(1000).default(15_000),
+  /** How often escrows and claims are re-checked. */
+  pollIntervalMs: z.number().int().min(100).default(5_000),
+});
+export type ProviderConfig = z.infer<typeof providerConfigSchema>;
+export type ProviderConfigInput = z.input<typeof providerConfigSchema>;
+
+export function parseProviderConfig(input: unknown): ProviderConfig {
+  const parsed = providerConfigSchema.safeParse(input);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ");
+    throw new NtxError("PROVIDER_CONFIG_INVALID", `provider config is invalid: ${issues}`, { details: { issues: parsed.error.issues } });
+  }
+  return parsed.data;
+}
+
+/** Environment overrides, applied over the file before validation. */
+function fromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (env.NTX_PROVIDER_NATS_URL) out.natsUrl = env.NTX_PROVIDER_NATS_URL;
+  if (env.NTX_PROVIDER_CHAIN_URL) out.chainUrl = env.NTX_PROVIDER_CHAIN_URL;
+  if (env.NTX_PROVIDER_STATE_DIR) out.stateDir = env.NTX_PROVIDER_STATE_DIR;
+  if (env.NTX_PROVIDER_REGIONS) out.regions = env.NTX_PROVIDER_REGIONS.split(",").map((s) => s.trim()).filter(Boolean);
+  return out;
+}
+
+export async function loadProviderConfig(params: { file?: string; env?: NodeJS.ProcessEnv } = {}): Promise<ProviderConfig> {
+  const env = params.env ?? process.env;
+  const file = params.file ?? env.NTX_PROVIDER_CONFIG;
+  if (!file) throw new NtxError("PROVIDER_CONFIG_MISSING", "no provider config: pass --config FILE or set NTX_PROVIDER_CONFIG");
+  let raw: unknown;
+  try {
+    raw = JSON.parse(await readFile(file, "utf8"));
+  } catch (error) {
+    throw new NtxError("PROVIDER_CONFIG_INVALID", `cannot read provider config ${file}: ${(error as Error).message}`, { cause: error });
+  }
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new NtxError("PROVIDER_CONFIG_INVALID", `provider config ${file} is not a JSON object`);
+  const keys = { ...((raw as { keys?: Record<string, unknown> }).keys ?? {}) };
+  if (env.NTX_PROVIDER_PROOF_KEY_FILE) keys.proofKeyFile = env.NTX_PROVIDER_PROOF_KEY_FILE;
+  if (env.NTX_PROVIDER_PAYMENT_KEY_FILE) keys.paymentKeyFile = env.NTX_PROVIDER_PAYMENT_KEY_FILE;
+  return parseProviderConfig({ ...raw, ...fromEnv(env), keys });
+}
