@@ -1,0 +1,107 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { createChain, fetchDevnetInfo, produceDevnetBlock, requestDevnetFunds, type Chain, type DevnetInfo } from "../../offchain/chain/index.js";
+import { startDevnetServer, type DevnetServer } from "../../offchain/devnet/index.js";
+
+/**
+ * Starts a real devnet chain server on a free loopback port for a test — in this process, or as a child process
+ * (what a restart test needs: a real stop and start with the state on disk) — and stops it. Clients reach it
+ * only over HTTP, through the chain interface.
+ */
+export interface TestDevnet {
+  readonly url: string;
+  readonly stateFile: string;
+  info: DevnetInfo;
+  chain(): Chain;
+  /** Seals pending transactions into a block now. */
+  block(): Promise<void>;
+  /** Faucet: lovelace and devnet NTX, confirmed before it returns. */
+  fund(address: string, lovelace: bigint, ntx?: bigint): Promise<string>;
+  /** Stops the server and starts it again on the same port from its state file. */
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface TestDevnetOptions {
+  mode?: "in-process" | "child";
+  /** 0 = blocks only on demand (default for tests: deterministic); the server's default is 1000. */
+  blockTimeMs?: number;
+}
+
+const ROOT = new URL("../../", import.meta.url).pathname;
+
+export async function startTestDevnet(options: TestDevnetOptions = {}): Promise<TestDevnet> {
+  const mode = options.mode ?? "in-process";
+  const blockTimeMs = options.blockTimeMs ?? 0;
+  const dir = await mkdtemp(join(tmpdir(), "ntx-devnet-"));
+  const stateFile = join(dir, "state.json");
+  let port = 0;
+  let stopCurrent: () => Promise<void> = async () => undefined;
+  let url = "";
+
+  const launch = async () => {
+    if (mode === "in-process") {
+      const server: DevnetServer = await startDevnetServer({ stateFile, port, blockTimeMs });
+      port = server.port;
+      url = server.url;
+      stopCurrent = () => server.close();
+    } else {
+      const child = spawn(process.execPath, ["--import", "tsx", join(ROOT, "offchain/devnet/standalone.ts"), "--state-file", stateFile, "--port", String(port), "--block-time", String(blockTimeMs)], {
+        cwd: ROOT,
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      const stderr: string[] = [];
+      child.stderr!.on("data", (d: Buffer) => stderr.push(d.toString()));
+      const ready = await new Promise<{ url: string; port: number }>((resolve, reject) => {
+        const lines = createInterface({ input: child.stdout! });
+        lines.once("line", (line) => resolve(JSON.parse(line) as { url: string; port: number }));
+        child.once("exit", (code) => reject(new Error(`devnet chain exited with ${code} before it was ready: ${stderr.join("")}`)));
+      });
+      port = ready.port;
+      url = ready.url;
+      stopCurrent = () => stopChild(child);
+    }
+  };
+  await launch();
+
+  const handle: TestDevnet = {
+    get url() {
+      return url;
+    },
+    stateFile,
+    info: await fetchDevnetInfo(url),
+    chain: () => createChain({ network: "devnet", blockfrostUrl: url, requestTimeoutMs: 20_000 }),
+    block: async () => {
+      await produceDevnetBlock(url);
+    },
+    fund: async (address, lovelace, ntx = 0n) => {
+      const { txHash } = await requestDevnetFunds(url, { address, lovelace, ntx });
+      if (blockTimeMs === 0) await produceDevnetBlock(url);
+      await handle.chain().awaitConfirmation(txHash);
+      return txHash;
+    },
+    restart: async () => {
+      await stopCurrent();
+      await launch();
+      handle.info = await fetchDevnetInfo(url);
+    },
+    stop: async () => {
+      await stopCurrent();
+      stopCurrent = async () => undefined;
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+  return handle;
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  child.kill("SIGTERM");
+  const timer = setTimeout(() => child.kill("SIGKILL"), 5_000);
+  await exited;
+  clearTimeout(timer);
+}
