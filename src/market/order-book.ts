@@ -1,0 +1,335 @@
+/**
+ * The matcher's in-memory order book: one entry per provider (its latest verified offer) with what is still
+ * free once reservations are subtracted. Entries sit in blocks of ~64 per region, ordered by a reference
+ * price; each block keeps the largest free resources and the lowest unit prices of its entries, so a bid
+ * skips any block that cannot fit it or cannot beat the best price found so far. A match costs O(blocks)
+ * cheap bound checks plus a few block scans instead of a pass over every offer.
+ */
+import { floatJobPrice, floatPrices, jobPrice, type FloatPrices } from "./pricing.js";
+import type { Bid, JobResources, Offer } from "./schemas.js";
+
+const BLOCK_TARGET = 64;
+
+export interface Usage {
+  cpuCores: number;
+  memoryMiB: number;
+  diskGiB: number;
+  gpuIndices: number[];
+}
+
+export interface BookEntry {
+  providerId: string;
+  offer: Offer;
+  /** EIP-712 digest of the offer (0x hex). */
+  digest: string;
+  region: string;
+  /** When this provider first entered the book: older wins a tie on price and reputation. */
+  firstSeen: number;
+  prices: FloatPrices;
+  key: number;
+  /** Held by reservations recorded in the capacity KV. */
+  committed: Usage;
+  /** Held by this instance's reservations still being written. */
+  held: Usage;
+  freeCpu: number;
+  freeMem: number;
+  freeDisk: number;
+  usedGpus: Set<number>;
+  block: Block | undefined;
+}
+
+interface Block {
+  entries: BookEntry[];
+  keyMax: number;
+  maxCpu: number;
+  maxMem: number;
+  maxDisk: number;
+  maxFreeGpus: number;
+  minCpu: number;
+  minMem: number;
+  minDisk: number;
+  minGpu: number;
+}
+
+export interface Candidate {
+  entry: BookEntry;
+  price: bigint;
+  gpuIndices: number[];
+}
+
+export interface FindOptions {
+  now: number;
+  exclude?: ReadonlySet<string>;
+  reputation?: (providerId: string) => number;
+}
+
+const emptyUsage = (): Usage => ({ cpuCores: 0, memoryMiB: 0, diskGiB: 0, gpuIndices: [] });
+
+function recompute(block: Block): void {
+  block.keyMax = -Infinity;
+  block.maxCpu = block.maxMem = block.maxDisk = block.maxFreeGpus = 0;
+  block.minCpu = block.minMem = block.minDisk = block.minGpu = Infinity;
+  for (const e of block.entries) {
+    if (e.key > block.keyMax) block.keyMax = e.key;
+    if (e.freeCpu > block.maxCpu) block.maxCpu = e.freeCpu;
+    if (e.freeMem > block.maxMem) block.maxMem = e.freeMem;
+    if (e.freeDisk > block.maxDisk) block.maxDisk = e.freeDisk;
+    const freeGpus = e.offer.resources.gpus.length - e.usedGpus.size;
+    if (freeGpus > block.maxFreeGpus) block.maxFreeGpus = freeGpus;
+    if (e.prices.cpu < block.minCpu) block.minCpu = e.prices.cpu;
+    if (e.prices.mem < block.minMem) block.minMem = e.prices.mem;
+    if (e.prices.disk < block.minDisk) block.minDisk = e.prices.disk;
+    if (e.prices.gpu < block.minGpu) block.minGpu = e.prices.gpu;
+  }
+}
+
+function newBlock(entries: BookEntry[]): Block {
+  const block: Block = { entries, keyMax: 0, maxCpu: 0, maxMem: 0, maxDisk: 0, maxFreeGpus: 0, minCpu: 0, minMem: 0, minDisk: 0, minGpu: 0 };
+  for (const e of entries) e.block = block;
+  recompute(block);
+  return block;
+}
+
+function refreshFree(e: BookEntry): void {
+  const r = e.offer.resources;
+  e.freeCpu = r.cpuCores - e.committed.cpuCores - e.held.cpuCores;
+  e.freeMem = r.memoryMiB - e.committed.memoryMiB - e.held.memoryMiB;
+  e.freeDisk = r.diskGiB - e.committed.diskGiB - e.held.diskGiB;
+  e.usedGpus = new Set([...e.committed.gpuIndices, ...e.held.gpuIndices]);
+}
+
+/** GPU indices of `entry` that are free and fit the request, or undefined. */
+function pickGpus(entry: BookEntry, req: JobResources): number[] | undefined {
+  const want = req.gpu;
+  if (!want) return [];
+  const out: number[] = [];
+  const gpus = entry.offer.resources.gpus;
+  for (let i = 0; i < gpus.length && out.length < want.count; i++) {
+    const g = gpus[i]!;
+    if (entry.usedGpus.has(i)) continue;
+    if (want.model && g.model !== want.model) continue;
+    if (want.minVramMiB && g.vramMiB < want.minVramMiB) continue;
+    out.push(i);
+  }
+  return out.length === want.count ? out : undefined;
+}
+
+function attributesHold(offer: Offer, wanted: Record<string, string> | undefined): boolean {
+  if (!wanted) return true;
+  for (const k in wanted) if (offer.attributes[k] !== wanted[k]) return false;
+  return true;
+}
+
+export class OrderBook {
+  readonly #regions = new Map<string, Block[]>();
+  readonly #entries = new Map<string, BookEntry>();
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  get(providerId: string): BookEntry | undefined {
+    return this.#entries.get(providerId);
+  }
+
+  entries(): IterableIterator<BookEntry> {
+    return this.#entries.values();
+  }
+
+  /** Adds or replaces a provider's offer; usage already committed against the provider is kept. */
+  upsert(offer: Offer, digest: string, now: number, committed?: Usage): BookEntry {
+    const previous = this.#entries.get(offer.providerId);
+    if (previous) this.#detach(previous);
+    const prices = floatPrices(offer.prices);
+    const entry: BookEntry = {
+      providerId: offer.providerId,
+      offer,
+      digest,
+      region: offer.region,
+      firstSeen: previous?.firstSeen ?? now,
+      prices,
+      key: prices.cpu + prices.mem + prices.disk,
+      committed: committed ?? previous?.committed ?? emptyUsage(),
+      held: previous?.held ?? emptyUsage(),
+      freeCpu: 0,
+      freeMem: 0,
+      freeDisk: 0,
+      usedGpus: new Set(),
+      block: undefined,
+    };
+    refreshFree(entry);
+    this.#entries.set(entry.providerId, entry);
+    this.#attach(entry);
+    return entry;
+  }
+
+  remove(providerId: string): void {
+    const entry = this.#entries.get(providerId);
+    if (!entry) return;
+    this.#detach(entry);
+    this.#entries.delete(providerId);
+  }
+
+  /** Drops offers past their expiry; returns how many. */
+  sweep(now: number): number {
+    let n = 0;
+    for (const e of this.#entries.values()) {
+      if (e.offer.expiresAt <= now) {
+        this.remove(e.providerId);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  setCommitted(providerId: string, usage: Usage): void {
+    const entry = this.#entries.get(providerId);
+    if (!entry) return;
+    entry.committed = usage;
+    this.#changed(entry);
+  }
+
+  hold(providerId: string, usage: Usage): void {
+    const entry = this.#entries.get(providerId);
+    if (!entry) return;
+    entry.held = addUsage(entry.held, usage, 1);
+    this.#changed(entry);
+  }
+
+  unhold(providerId: string, usage: Usage): void {
+    const entry = this.#entries.get(providerId);
+    if (!entry) return;
+    entry.held = addUsage(entry.held, usage, -1);
+    this.#changed(entry);
+  }
+
+  /** Whether `req` fits what `entry` has free now (resources only). */
+  fits(entry: BookEntry, req: JobResources): number[] | undefined {
+    if (entry.freeCpu < req.cpuCores || entry.freeMem < req.memoryMiB || entry.freeDisk < req.diskGiB) return undefined;
+    return pickGpus(entry, req);
+  }
+
+  /**
+   * The best offer for a bid: resources fit, region/attributes/duration hold, price ≤ maxPrice; lowest price,
+   * then highest reputation, then oldest provider.
+   */
+  findBest(bid: Bid, options: FindOptions): Candidate | undefined {
+    const req = bid.spec.resources;
+    const duration = bid.spec.maxDurationMs;
+    const gpuCount = req.gpu?.count ?? 0;
+    const regions = bid.regions ?? [...this.#regions.keys()];
+    const feasible: Block[] = [];
+    const bounds: number[] = [];
+    let firstIdx = -1;
+    for (const region of regions) {
+      const blocks = this.#regions.get(region);
+      if (!blocks) continue;
+      for (const b of blocks) {
+        if (b.maxCpu < req.cpuCores || b.maxMem < req.memoryMiB || b.maxDisk < req.diskGiB || b.maxFreeGpus < gpuCount) continue;
+        // Lower bound on any entry's price in the block; shaded down so float rounding never prunes a tie.
+        const lb = ((req.cpuCores * b.minCpu + (req.memoryMiB / 1024) * b.minMem + req.diskGiB * b.minDisk + gpuCount * b.minGpu) * duration) / 3_600_000 * (1 - 1e-9);
+        feasible.push(b);
+        bounds.push(lb);
+        if (firstIdx < 0 || lb < bounds[firstIdx]!) firstIdx = bounds.length - 1;
+      }
+    }
+    if (firstIdx < 0) return undefined;
+    const maxPriceFloat = Number(bid.maxPrice);
+    let best: Candidate | undefined;
+    let bestFloat = Infinity;
+    let bestRep = 0;
+    const rep = options.reputation;
+    const scan = (b: Block) => {
+      for (const e of b.entries) {
+        if (e.freeCpu < req.cpuCores || e.freeMem < req.memoryMiB || e.freeDisk < req.diskGiB) continue;
+        const f = floatJobPrice(e.prices, req, duration);
+        if (f > bestFloat * (1 + 1e-9) || f > maxPriceFloat * (1 + 1e-9)) continue;
+        const o = e.offer;
+        if (o.expiresAt <= options.now || o.maxDurationMs < duration) continue;
+        if (options.exclude?.has(e.providerId)) continue;
+        if (!attributesHold(o, bid.attributes)) continue;
+        const gpus = pickGpus(e, req);
+        if (!gpus) continue;
+        const price = jobPrice(o.prices, req, duration);
+        if (price > bid.maxPrice) continue;
+        const r = rep ? rep(e.providerId) : 0;
+        if (best) {
+          if (price > best.price) continue;
+          if (price === best.price) {
+            if (r < bestRep) continue;
+            if (r === bestRep && e.firstSeen >= best.entry.firstSeen) continue;
+          }
+        }
+        best = { entry: e, price, gpuIndices: gpus };
+        bestFloat = f;
+        bestRep = r;
+      }
+    };
+    scan(feasible[firstIdx]!);
+    for (let i = 0; i < feasible.length; i++) {
+      if (i === firstIdx) continue;
+      if (bounds[i]! > bestFloat * (1 + 1e-9) || bounds[i]! > maxPriceFloat * (1 + 1e-9)) continue;
+      scan(feasible[i]!);
+    }
+    return best;
+  }
+
+  #changed(entry: BookEntry): void {
+    refreshFree(entry);
+    if (entry.block) recompute(entry.block);
+  }
+
+  #attach(entry: BookEntry): void {
+    let blocks = this.#regions.get(entry.region);
+    if (!blocks) {
+      blocks = [];
+      this.#regions.set(entry.region, blocks);
+    }
+    if (blocks.length === 0) {
+      blocks.push(newBlock([entry]));
+      return;
+    }
+    // First block whose largest key is ≥ this key, else the last: blocks stay ordered by reference price.
+    let lo = 0;
+    let hi = blocks.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (blocks[mid]!.keyMax >= entry.key) hi = mid;
+      else lo = mid + 1;
+    }
+    const block = blocks[lo]!;
+    block.entries.push(entry);
+    entry.block = block;
+    if (block.entries.length > 2 * BLOCK_TARGET) {
+      block.entries.sort((a, b) => a.key - b.key);
+      const right = newBlock(block.entries.splice(BLOCK_TARGET));
+      recompute(block);
+      blocks.splice(lo + 1, 0, right);
+    } else {
+      recompute(block);
+    }
+  }
+
+  #detach(entry: BookEntry): void {
+    const block = entry.block;
+    if (!block) return;
+    const i = block.entries.indexOf(entry);
+    if (i >= 0) {
+      block.entries[i] = block.entries[block.entries.length - 1]!;
+      block.entries.pop();
+    }
+    entry.block = undefined;
+    const blocks = this.#regions.get(entry.region);
+    if (block.entries.length === 0 && blocks) {
+      blocks.splice(blocks.indexOf(block), 1);
+      if (blocks.length === 0) this.#regions.delete(entry.region);
+    } else {
+      recompute(block);
+    }
+  }
+}
+
+export function addUsage(a: Usage, b: Usage, sign: 1 | -1): Usage {
+  const gpus = sign === 1 ? [...a.gpuIndices, ...b.gpuIndices] : a.gpuIndices.filter((g) => !b.gpuIndices.includes(g));
+  return { cpuCores: a.cpuCores + sign * b.cpuCores, memoryMiB: a.memoryMiB + sign * b.memoryMiB, diskGiB: a.diskGiB + sign * b.diskGiB, gpuIndices: gpus };
+}
