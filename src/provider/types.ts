@@ -34,7 +34,8 @@ export const runRequestSchema = z.object({
   /** `<txHash>#<index>` of the escrow output paying for this run, when there is one (labels, reports). */
   escrowRef: z.string().max(200).optional(),
   image: z.string().min(1).max(512),
-  command: z.array(z.string().max(64 * 1024)).min(1).max(4096),
+  /** argv of the job; empty means the image's own entrypoint + cmd. */
+  command: z.array(z.string().max(64 * 1024)).max(4096),
   env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string().max(64 * 1024)).default({}),
   resources: runResourcesSchema,
   limits: runLimitsSchema,
@@ -108,4 +109,63 @@ export interface JobRunner {
   list(): Promise<RunHandle[]>;
   /** Removes whatever is left of a run (container, volume). Idempotent. */
   discard(handle: RunHandle): Promise<void>;
+}
+
+/* ---- chain side ---- */
+
+export interface OutRef {
+  txHash: string;
+  outputIndex: number;
+}
+
+/** An escrow output as the provider sees it on-chain: its datum, and the NTX its value really holds. */
+export interface ObservedEscrow {
+  outRef: OutRef;
+  /** NTX base units in the output's value (may differ from what the datum claims: both are checked). */
+  ntxInValue: bigint;
+  jobHash: string;
+  amount: bigint;
+  payout: string;
+  proofKey: string;
+  deadline: number;
+  challengeWindow: number;
+  state: { kind: "locked" } | { kind: "completed"; resultHash: string; completedAt: number } | { kind: "disputed" };
+}
+
+/**
+ * The escrow, seen from the provider. The real one (chain/escrow-gateway.ts) reads UTxOs through the project's
+ * `Chain` and builds transactions with the offchain builders; tests of the daemon logic use an in-memory one.
+ */
+export interface EscrowGateway {
+  /** Unspent escrow outputs whose datum names this job (usually none or one). */
+  findEscrows(jobHash: string): Promise<ObservedEscrow[]>;
+  /** The escrow output at `outRef` while unspent; null once spent (paid out, refunded, or moved on). */
+  getEscrow(outRef: OutRef): Promise<ObservedEscrow | null>;
+  /** Chain time, POSIX ms (validity ranges are checked against it, not the local clock). */
+  now(): Promise<number>;
+  /** Submits Complete with the proof; resolves once confirmed, with the continuing (Completed) output. */
+  submitComplete(params: { escrow: ObservedEscrow; resultHash: string; signature: string }): Promise<{ txHash: string; completed: OutRef }>;
+  /** Claims several Completed escrows past their challenge window in one transaction; resolves once confirmed. */
+  submitClaim(escrows: readonly ObservedEscrow[]): Promise<{ txHash: string }>;
+}
+
+/** Where a provider publishes what it observes (NATS subjects `ntx.jobs.<jobHash>.events|logs`). */
+export interface EventSink {
+  publish(event: RunEvent | ProviderJobEvent): Promise<void> | void;
+}
+
+export type ProviderJobEvent = {
+  kind: "job";
+  jobHash: string;
+  phase: string;
+  at: number;
+  message?: string;
+  resultHash?: string;
+  exitCode?: number | null;
+  txHash?: string;
+};
+
+/** Where results go (NATS object store by default); returns a locator the buyer can fetch. */
+export interface ResultStore {
+  put(jobHash: string, archive: Uint8Array, onProgress?: (sent: number, total: number) => void): Promise<string>;
 }

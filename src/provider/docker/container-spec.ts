@@ -56,7 +56,9 @@ export function jobLabels(request: RunRequest, volumeName: string, startedAt: nu
 }
 
 export function hostConfig(request: RunRequest, volumeName: string, keeperBinary: string): Docker.HostConfig {
-  const memory = request.resources.memoryMiB * 1024 * 1024;
+  // tmpfs pages are charged to the container's memory cgroup: add the two tmpfs sizes on top of what the job
+  // bought, or a job filling its disk would lose its memory (and the other way round).
+  const memory = request.resources.memoryMiB * 1024 * 1024 + request.limits.workDirBytes + request.limits.outputBytes;
   const config: Docker.HostConfig = {
     NetworkMode: "none",
     ReadonlyRootfs: true,

@@ -131,7 +131,7 @@ export class DockerRunner implements JobRunner {
   }
 
   /** Resolves an allowed, pinned reference to a local image ID, checking a requested digest really matches. */
-  async resolveImage(image: string): Promise<string> {
+  async resolveImage(image: string): Promise<{ id: string; argv: string[] }> {
     const ref = checkImageAllowed(image, this.allowImages);
     let info: Docker.ImageInspectInfo;
     try {
@@ -144,7 +144,8 @@ export class DockerRunner implements JobRunner {
       const matches = info.Id === ref.digest || (info.RepoDigests ?? []).some((d) => d.endsWith(`@${ref.digest}`));
       if (!matches) throw new NtxError("IMAGE_DIGEST_MISMATCH", `image ${image} resolved to ${info.Id}, which does not carry digest ${ref.digest}`);
     }
-    return info.Id;
+    const list = (v: string | string[] | null | undefined): string[] => (v == null ? [] : typeof v === "string" ? [v] : v);
+    return { id: info.Id, argv: [...list(info.Config?.Entrypoint), ...list(info.Config?.Cmd)] };
   }
 
   async run(input: RunRequestInput, options: RunOptions = {}): Promise<RunResult> {
@@ -153,7 +154,12 @@ export class DockerRunner implements JobRunner {
     const state = (s: RunState, detail?: string): void =>
       emit({ kind: "state", jobHash: request.jobHash, state: s, at: now(), ...(detail ? { detail } : {}) });
 
-    const imageId = await this.resolveImage(request.image);
+    const image = await this.resolveImage(request.image);
+    const imageId = image.id;
+    if (request.command.length === 0) {
+      if (image.argv.length === 0) throw new NtxError("RUN_REQUEST_INVALID", `no command given and image ${request.image} has none`);
+      request.command = image.argv;
+    }
     state(RunState.Preparing);
     const suffix = randomBytes(4).toString("hex");
     const volumeName = `ntx-out-${request.jobHash.slice(0, 12)}-${suffix}`;

@@ -1,0 +1,154 @@
+import { randomBytes } from "node:crypto";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { ProviderDaemon } from "../../src/provider/daemon.js";
+import { proofKeyFromHex, type ProofKey } from "../../src/provider/keys.js";
+import { NoopRunner } from "../../src/provider/noop/noop-runner.js";
+import { blake2b256Hex } from "../../src/provider/result/pack.js";
+import { JobStateStore } from "../../src/provider/state-store.js";
+import type { RunRequest, ObservedEscrow } from "../../src/provider/types.js";
+import { FakeEscrow } from "./fake-escrow.js";
+
+const PAYOUT = "addr_test1vz0provider0payout0address0for0tests0only0000000000000";
+const HOUR = 3_600_000;
+let dir: string;
+let chain: FakeEscrow;
+let key: ProofKey;
+
+function request(command = ["echo", "hi"]): RunRequest {
+  return {
+    jobHash: randomBytes(32).toString("hex"),
+    image: "ntx-test/busybox:1",
+    command,
+    env: {},
+    resources: { cpuCores: 1, memoryMiB: 64, pids: 64, gpus: 0 },
+    limits: { timeoutMs: 60_000, workDirBytes: 1 << 20, outputBytes: 1 << 20, logBytes: 1 << 20 },
+  };
+}
+
+async function daemon(runner = new NoopRunner()): Promise<{ d: ProviderDaemon; store: JobStateStore; runner: NoopRunner }> {
+  const store = await JobStateStore.open(dir);
+  return { d: new ProviderDaemon({ runner, gateway: chain, store, proofKey: key, payoutAddress: PAYOUT, completeMarginMs: 1000 }), store, runner };
+}
+
+function lockFor(req: RunRequest, over: Partial<ObservedEscrow> = {}): ObservedEscrow {
+  return chain.lock({ jobHash: req.jobHash, amount: 500n, ntxInValue: 500n, payout: PAYOUT, proofKey: key.providerId, deadline: chain.time + 2 * HOUR, challengeWindow: HOUR, ...over });
+}
+
+async function settle(d: ProviderDaemon, rounds = 4): Promise<void> {
+  for (let i = 0; i < rounds; i++) {
+    await d.tick();
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), "ntx-provider-daemon-"));
+  chain = new FakeEscrow();
+  key = proofKeyFromHex(randomBytes(32).toString("hex"));
+});
+afterEach(async () => { await rm(dir, { recursive: true, force: true }); });
+
+describe("ProviderDaemon", () => {
+  it("waits for the escrow, runs, completes with a valid proof, and claims several jobs in one batch", async () => {
+    const { d, store, runner } = await daemon();
+    const reqs = [request(["a"]), request(["b"]), request(["c"])];
+    for (const r of reqs) await d.accept({ request: r, price: 500n, deadline: chain.time + 2 * HOUR });
+    await settle(d);
+    expect(store.all().map((r) => r.observed.phase)).toEqual(["awaiting-escrow", "awaiting-escrow", "awaiting-escrow"]);
+    expect(runner.runs).toHaveLength(0);
+
+    for (const r of reqs) lockFor(r);
+    await settle(d, 8);
+    expect(store.all().map((r) => r.observed.phase)).toEqual(["completed", "completed", "completed"]);
+    expect(chain.completes).toBe(3);
+    const rec = store.get(reqs[0]!.jobHash)!;
+    const archive = await readFile(rec.observed.result!.archiveFile);
+    expect(blake2b256Hex(archive)).toBe(rec.observed.result!.resultHash);
+
+    await settle(d); // window still open: nothing claimed
+    expect(chain.claims).toHaveLength(0);
+    chain.time += HOUR + 1;
+    await settle(d);
+    expect(chain.claims).toHaveLength(1);
+    expect(chain.claims[0]).toHaveLength(3);
+    expect(chain.paid.get(PAYOUT)).toBe(1500n);
+    expect(store.all().every((r) => r.observed.phase === "settled" && r.observed.claimTx)).toBe(true);
+  });
+
+  it("refuses short, foreign and expiring escrows, and gives up at the deadline", async () => {
+    const { d, store, runner } = await daemon();
+    const short = request();
+    const foreign = request();
+    const late = request();
+    const never = request();
+    for (const r of [short, foreign, late, never]) await d.accept({ request: r, price: 500n, deadline: chain.time + HOUR });
+    lockFor(short, { ntxInValue: 499n });
+    lockFor(foreign, { proofKey: proofKeyFromHex(randomBytes(32).toString("hex")).providerId });
+    lockFor(late, { deadline: chain.time + 30_000 });
+    await settle(d);
+    expect(store.get(short.jobHash)!.observed).toMatchObject({ phase: "refused", error: { code: "ESCROW_SHORT" } });
+    expect(store.get(foreign.jobHash)!.observed).toMatchObject({ phase: "refused", error: { code: "ESCROW_INVALID" } });
+    expect(store.get(late.jobHash)!.observed).toMatchObject({ phase: "refused", error: { code: "ESCROW_INVALID" } });
+    expect(store.get(never.jobHash)!.observed.phase).toBe("awaiting-escrow");
+    chain.time += HOUR;
+    await settle(d);
+    expect(store.get(never.jobHash)!.observed).toMatchObject({ phase: "failed", error: { code: "ESCROW_DEADLINE_PASSED" } });
+    expect(runner.runs).toHaveLength(0);
+  });
+
+  it("never completes or claims twice across crashes between submit and save", async () => {
+    const first = await daemon();
+    const req = request();
+    await first.d.accept({ request: req, price: 500n, deadline: chain.time + 2 * HOUR });
+    lockFor(req);
+    chain.crashAfter = "complete";
+    await settle(first.d, 1);
+    await first.d.stop();
+    expect(chain.completes).toBe(1);
+    expect(first.store.get(req.jobHash)!.observed.phase).toBe("ran");
+
+    const second = await daemon();
+    await settle(second.d);
+    expect(second.store.get(req.jobHash)!.observed.phase).toBe("completed");
+    expect(chain.completes).toBe(1);
+
+    chain.time += HOUR + 1;
+    chain.crashAfter = "claim";
+    await settle(second.d, 1);
+    expect(chain.paid.get(PAYOUT)).toBe(500n);
+    const third = await daemon();
+    await settle(third.d);
+    expect(third.store.get(req.jobHash)!.observed.phase).toBe("settled");
+    expect(chain.claims).toHaveLength(1);
+    expect(chain.paid.get(PAYOUT)).toBe(500n);
+  });
+
+  it("settles without claiming when the buyer already paid out the escrow", async () => {
+    const { d, store } = await daemon();
+    const req = request();
+    await d.accept({ request: req, price: 500n, deadline: chain.time + 2 * HOUR });
+    lockFor(req);
+    await settle(d);
+    const rec = store.get(req.jobHash)!;
+    expect(rec.observed.phase).toBe("completed");
+    chain.spend(rec.observed.escrow!); // Accept by the buyer
+    await settle(d);
+    expect(store.get(req.jobHash)!.observed).toMatchObject({ phase: "settled" });
+    expect(store.get(req.jobHash)!.observed.claimTx).toBeUndefined();
+    expect(chain.claims).toHaveLength(0);
+  });
+
+  it("re-runs a job whose run was lost with the previous process", async () => {
+    const first = await daemon();
+    const req = request();
+    await first.d.accept({ request: req, price: 500n, deadline: chain.time + 2 * HOUR });
+    await first.store.observe(req.jobHash, { phase: "running", escrow: lockFor(req).outRef, handle: { jobHash: req.jobHash, containerId: "gone", volumeName: "", startedAt: 1 } });
+    const second = await daemon();
+    await settle(second.d);
+    expect(second.runner.runs).toHaveLength(1);
+    expect(second.store.get(req.jobHash)!.observed.phase).toBe("completed");
+  });
+});
