@@ -158,12 +158,19 @@ export class DevnetLedger {
   submit(cbor: Uint8Array): string {
     this.syncEmulatorClock();
     const slot = this.emulator.slot;
-    const checked = checkTransaction(cbor, {
-      slot,
-      slotConfig: this.slotConfig,
-      protocolParameters: this.protocolParameters,
-      lookup: (txHash, index) => this.lookup(txHash, index),
-    });
+    let checked;
+    try {
+      checked = checkTransaction(cbor, {
+        slot,
+        slotConfig: this.slotConfig,
+        protocolParameters: this.protocolParameters,
+        lookup: (txHash, index) => this.lookup(txHash, index),
+      });
+    } catch (error) {
+      if (error instanceof TxRejected) throw error;
+      // A transaction the checks cannot even read (odd field values) is the client's fault, not a server error.
+      throw new TxRejected("ledger_rule", `the transaction could not be validated: ${error instanceof Error ? error.message : String(error)}`);
+    }
     const hex = Buffer.from(cbor).toString("hex");
     try {
       // Synchronous in Lucid 0.4.34 despite the Promise type: it throws before touching state on a broken rule.

@@ -83,7 +83,10 @@ function resolveAll(list: CML.TransactionInputList | undefined, ctx: CheckContex
 function checkValidityRange(body: CML.TransactionBody, ctx: CheckContext): void {
   const start = body.validity_interval_start();
   const ttl = body.ttl();
-  const time = (slot: number) => new Date(ctx.slotConfig.zeroTime + (slot - ctx.slotConfig.zeroSlot) * ctx.slotConfig.slotLength).toISOString();
+  const time = (slot: number) => {
+    const date = new Date(ctx.slotConfig.zeroTime + (slot - ctx.slotConfig.zeroSlot) * ctx.slotConfig.slotLength);
+    return Number.isNaN(date.getTime()) ? "out of range" : date.toISOString();
+  };
   if (start !== undefined && BigInt(ctx.slot) < start) {
     throw new TxRejected("validity_range", `outside its validity range: valid from slot ${start} (${time(Number(start))}) but the chain is at slot ${ctx.slot} (${time(ctx.slot)})`);
   }
