@@ -1,0 +1,83 @@
+import { isNtxError, NtxError } from "../../../offchain/errors.js";
+import {
+  buildClaimTx,
+  buildCompleteTx,
+  getEscrowUtxo,
+  readEscrowUtxos,
+  submitTx,
+  type EscrowDeployment,
+  type EscrowUtxo,
+} from "../../../offchain/index.js";
+import type { LucidEvolution } from "../../../offchain/chain/index.js";
+import type { EscrowGateway, ObservedEscrow, OutRef } from "../types.js";
+
+export interface LucidEscrowGatewayParams {
+  /** A Lucid instance on the provider's chain with the provider's payment wallet selected (it pays the fees). */
+  lucid: LucidEvolution;
+  deployment: EscrowDeployment;
+  /** Clock used for validity ranges; the builders default to the local clock too. */
+  now?: () => number;
+}
+
+export function toObserved(e: EscrowUtxo): ObservedEscrow {
+  return {
+    outRef: { txHash: e.utxo.txHash, outputIndex: e.utxo.outputIndex },
+    ntxInValue: e.ntxHeld,
+    jobHash: e.datum.jobHash,
+    amount: e.datum.amount,
+    payout: e.datum.payout,
+    proofKey: e.datum.proofKey,
+    deadline: e.datum.deadline,
+    challengeWindow: e.datum.challengeWindow,
+    state: e.datum.state,
+  };
+}
+
+/**
+ * The provider's view of the escrow on a real chain (the devnet chain server or Blockfrost): reads escrow UTxOs
+ * with the offchain readers, builds Complete/Claim with the offchain builders (local UPLC evaluation on), signs
+ * with the provider's wallet and waits for confirmation.
+ */
+export function createLucidEscrowGateway(params: LucidEscrowGatewayParams): EscrowGateway {
+  const { lucid, deployment } = params;
+  const clock = params.now ?? Date.now;
+  const fetch = async (ref: OutRef): Promise<EscrowUtxo | null> => {
+    try {
+      return await getEscrowUtxo(lucid, deployment.script, ref);
+    } catch (error) {
+      if (isNtxError(error, "ESCROW_NOT_FOUND")) return null;
+      throw error;
+    }
+  };
+  return {
+    async findEscrows(jobHash) {
+      const scan = await readEscrowUtxos(lucid, deployment.script);
+      return scan.escrows.filter((e) => e.datum.jobHash === jobHash).map(toObserved);
+    },
+    async getEscrow(ref) {
+      const e = await fetch(ref);
+      return e ? toObserved(e) : null;
+    },
+    async now() {
+      return clock();
+    },
+    async submitComplete({ escrow, resultHash, signature }) {
+      const current = await fetch(escrow.outRef);
+      if (!current) throw new NtxError("ESCROW_NOT_FOUND", `escrow ${escrow.outRef.txHash}#${escrow.outRef.outputIndex} is spent`);
+      const tx = await buildCompleteTx(lucid, { deployment, escrow: current, resultHash, signature, now: clock() });
+      const txHash = await submitTx(lucid, tx);
+      // buildCompleteTx puts the continuing (Completed) escrow at output 0.
+      return { txHash, completed: { txHash, outputIndex: 0 } };
+    },
+    async submitClaim(escrows) {
+      const current: EscrowUtxo[] = [];
+      for (const e of escrows) {
+        const utxo = await fetch(e.outRef);
+        if (utxo) current.push(utxo);
+      }
+      if (current.length === 0) throw new NtxError("ESCROW_NOT_FOUND", "every escrow of this claim is already spent", { retryable: false });
+      const tx = await buildClaimTx(lucid, { deployment, escrows: current, now: clock() });
+      return { txHash: await submitTx(lucid, tx) };
+    },
+  };
+}
