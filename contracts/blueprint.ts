@@ -1,0 +1,159 @@
+import { blake2b } from "@noble/hashes/blake2b";
+import { bytesToHex, concatBytes } from "@noble/hashes/utils";
+import { UPLCEncoder, UPLCProgram, UPLCVersion } from "@harmoniclabs/plu-ts";
+import { escrowValidator } from "./escrow.js";
+import { completionProofTypeHash, eip712MessagePrefix } from "./eip712.js";
+
+/*
+ * The CIP-57 blueprint of the escrow, built deterministically from the plu-ts source: `contracts/build.ts`
+ * writes it to contracts/plutus.json and test/contracts/blueprint.test.ts fails when the committed file differs
+ * from a fresh build. The compiled code is UNAPPLIED; off-chain code applies the NTX policy id and asset name
+ * (offchain/script.ts), so every network gets its own script hash from the same blueprint.
+ */
+
+const PLUTUS_V3_VERSION = new UPLCVersion(1, 1, 0);
+
+/** Flat-encoded UPLC of the unapplied validator. */
+export function compileEscrowFlat(): Uint8Array {
+  const term = escrowValidator({ messagePrefix: eip712MessagePrefix(), typeHash: completionProofTypeHash() });
+  // Explicit options: plu-ts' `compile()` default path inlines hoisted helpers at every use (2.7 KB instead of 1.2).
+  const uplc = (term as unknown as { toUPLC(level: number, options: object): unknown }).toUPLC(0, {
+    targetUplcVersion: PLUTUS_V3_VERSION,
+    removeTraces: true,
+    delayHoists: false,
+    addMarker: false,
+    uplcOptimizations: { groupApplications: true, inlineSingleUse: true, simplifyWrappedPartialFuncApps: true, removeForceDelay: true },
+  });
+  return new Uint8Array(UPLCEncoder.compile(new UPLCProgram(PLUTUS_V3_VERSION, uplc as never)).toBuffer().buffer);
+}
+
+/** CBOR byte-string header + bytes: the on-ledger form of a script (one CBOR wrap around the flat bytes). */
+export function cborBytes(bytes: Uint8Array): Uint8Array {
+  const n = bytes.length;
+  let head: number[];
+  if (n < 24) head = [0x40 + n];
+  else if (n < 0x100) head = [0x58, n];
+  else if (n < 0x10000) head = [0x59, n >> 8, n & 0xff];
+  else head = [0x5a, (n >>> 24) & 0xff, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff];
+  return concatBytes(new Uint8Array(head), bytes);
+}
+
+/** Plutus V3 script hash: blake2b-224 of the language tag 0x03 followed by the script's CBOR bytes. */
+export function plutusV3Hash(scriptCbor: Uint8Array): string {
+  return bytesToHex(blake2b(concatBytes(new Uint8Array([0x03]), scriptCbor), { dkLen: 28 }));
+}
+
+const bytes = (title: string, description?: string) => ({ title, dataType: "bytes", ...(description ? { description } : {}) });
+const integer = (title: string, description?: string) => ({ title, dataType: "integer", ...(description ? { description } : {}) });
+const ref = (name: string) => ({ $ref: `#/definitions/${name}` });
+const constr = (title: string, index: number, fields: object[]) => ({ title, dataType: "constructor", index, fields });
+
+export function buildBlueprint() {
+  const flat = compileEscrowFlat();
+  const code = cborBytes(flat);
+  return {
+    preamble: {
+      title: "ntx-market/escrow",
+      description: "NTX job escrow: lock per job, pay the provider against an on-chain checked EIP-712 completion proof",
+      version: "0.1.0",
+      plutusVersion: "v3",
+      compiler: { name: "plu-ts", version: "0.9.0" },
+      license: "Apache-2.0",
+    },
+    validators: [
+      {
+        title: "escrow.spend",
+        datum: { title: "datum", schema: ref("EscrowDatum") },
+        redeemer: { title: "redeemer", schema: ref("EscrowRedeemer") },
+        parameters: [
+          { title: "ntxPolicy", schema: ref("PolicyId") },
+          { title: "ntxName", schema: ref("AssetName") },
+        ],
+        compiledCode: bytesToHex(code),
+        hash: plutusV3Hash(code),
+      },
+    ],
+    definitions: {
+      ByteArray: { dataType: "bytes" },
+      Int: { dataType: "integer" },
+      PolicyId: bytes("PolicyId", "28-byte minting policy hash of NTX"),
+      AssetName: bytes("AssetName", "NTX asset name (hex 4e5458 on mainnet)"),
+      VerificationKeyHash: bytes("VerificationKeyHash", "28-byte payment key hash"),
+      Credential: {
+        title: "Credential",
+        anyOf: [
+          constr("VerificationKey", 0, [ref("VerificationKeyHash")]),
+          constr("Script", 1, [bytes("ScriptHash")]),
+        ],
+      },
+      StakeCredential: {
+        title: "StakeCredential",
+        anyOf: [
+          constr("Inline", 0, [ref("Credential")]),
+          constr("Pointer", 1, [integer("slot"), integer("transactionIndex"), integer("certificateIndex")]),
+        ],
+      },
+      "Option$StakeCredential": {
+        title: "Option",
+        anyOf: [constr("Some", 0, [ref("StakeCredential")]), constr("None", 1, [])],
+      },
+      Address: {
+        title: "Address",
+        anyOf: [
+          constr("Address", 0, [
+            { title: "paymentCredential", ...ref("Credential") },
+            { title: "stakeCredential", ...ref("Option$StakeCredential") },
+          ]),
+        ],
+      },
+      "Option$VerificationKeyHash": {
+        title: "Option",
+        anyOf: [constr("Some", 0, [ref("VerificationKeyHash")]), constr("None", 1, [])],
+      },
+      EscrowState: {
+        title: "EscrowState",
+        description: "Constr 3 is reserved for a future lease state",
+        anyOf: [
+          constr("Locked", 0, []),
+          constr("Completed", 1, [bytes("resultHash", "32 bytes"), integer("completedAt", "POSIX ms: upper bound of the Complete tx")]),
+          constr("Disputed", 2, []),
+        ],
+      },
+      EscrowDatum: {
+        title: "EscrowDatum",
+        anyOf: [
+          constr("EscrowDatum", 0, [
+            { title: "state", ...ref("EscrowState") },
+            { title: "requester", ...ref("VerificationKeyHash") },
+            { title: "payout", ...ref("Address") },
+            bytes("proofKey", "33-byte compressed secp256k1 public key of the provider"),
+            bytes("jobHash", "32 bytes"),
+            integer("amount", "NTX base units"),
+            integer("deadline", "POSIX ms"),
+            integer("challengeWindow", "ms"),
+            { title: "arbiter", ...ref("Option$VerificationKeyHash") },
+          ]),
+        ],
+      },
+      EscrowRedeemer: {
+        title: "EscrowRedeemer",
+        description: "Constr 7/8 are reserved for LeaseClaim/LeaseClose",
+        anyOf: [
+          constr("Complete", 0, [integer("inputIndex"), integer("outputIndex"), bytes("signature", "64 bytes r‖s"), bytes("resultHash", "32 bytes")]),
+          constr("Accept", 1, [integer("inputIndex"), integer("providerOutput"), integer("requesterOutput")]),
+          constr("Claim", 2, [integer("inputIndex"), integer("providerOutput"), integer("requesterOutput")]),
+          constr("Refund", 3, []),
+          constr("Dispute", 4, [integer("inputIndex"), integer("outputIndex")]),
+          constr("Resolve", 5, [integer("inputIndex"), integer("providerOutput"), integer("requesterOutput"), integer("providerShare")]),
+          constr("Cancel", 6, []),
+        ],
+      },
+    },
+  };
+}
+
+export type Blueprint = ReturnType<typeof buildBlueprint>;
+
+export function blueprintJson(): string {
+  return `${JSON.stringify(buildBlueprint(), null, 2)}\n`;
+}

@@ -1,0 +1,348 @@
+import {
+  DataConstr,
+  DataI,
+  DataMap,
+  bool,
+  data,
+  fn,
+  int,
+  list,
+  pBool,
+  pByteString,
+  pConstrToData,
+  pData,
+  pInt,
+  pIntToData,
+  papp,
+  passert,
+  pblake2b_256,
+  peqData,
+  perror,
+  pfn,
+  phoist,
+  pif,
+  pisEmpty,
+  pkeccak_256,
+  plam,
+  plet,
+  pnilData,
+  pprepend,
+  precursive,
+  pserialiseData,
+  punBData,
+  punConstrData,
+  punIData,
+  punListData,
+  punMapData,
+  pverifySecp256k1ECDSA,
+  unit,
+  pair,
+  type Term,
+  type PData,
+  type PList,
+  type PInt,
+  type PBool,
+  type PPair,
+  type TermList,
+  type TermInt,
+} from "@harmoniclabs/plu-ts";
+// Not re-exported by the package root; the one-argument builtins without plu-ts' Data unwrapping.
+import { pfstPairNoUnwrap, psndPairNoUnwrap } from "@harmoniclabs/plu-ts-onchain/dist/pluts/lib/builtins/pair/noUnwrap.js";
+
+/*
+ * The escrow spending validator (Plutus V3), written against raw Data with builtins so every step's cost is
+ * visible: a batched claim runs it once per input, so nothing here scans a list it does not have to. Inputs and
+ * outputs are reached through indices carried in the redeemer and then checked (the input's out-ref must be the
+ * one being spent), instead of searching the whole transaction for each escrow.
+ *
+ * Encodings (the blueprint in contracts/blueprint.ts and offchain/datum.ts mirror them):
+ *   Datum    = Constr 0 [state, requester, payout, proofKey, jobHash, amount, deadline, window, arbiter]
+ *   state    = Locked: Constr 0 [] | Completed: Constr 1 [resultHash, completedAt] | Disputed: Constr 2 []
+ *              (the state comes first so a transition only re-conses the head; a lease variant can be added as
+ *              Constr 3 without touching the others)
+ *   arbiter  = Some: Constr 0 [pkh] | None: Constr 1 []
+ *   Redeemer = Complete  Constr 0 [inIdx, outIdx, signature64, resultHash]
+ *            | Accept    Constr 1 [inIdx, providerOut, requesterOut]
+ *            | Claim     Constr 2 [inIdx, providerOut, requesterOut]
+ *            | Refund    Constr 3 []
+ *            | Dispute   Constr 4 [inIdx, outIdx]
+ *            | Resolve   Constr 5 [inIdx, providerOut, requesterOut, providerShare]
+ *            | Cancel    Constr 6 []
+ *   escrowRef (signed in the completion proof) = blake2b_256(serialiseData(spent out-ref))
+ *   payout tag: every output that settles an escrow carries the inline datum = that escrow's out-ref, so one
+ *   output can never count for two escrows (double satisfaction).
+ */
+
+const EMPTY_MAP = new DataMap([]);
+const ZERO = new DataI(0);
+const NOTHING = new DataConstr(1, []);
+
+/** unMapData (plu-ts 0.9 types it as a two-argument function; at runtime it is the one-argument builtin). */
+function unMap(d: Term<PData>) {
+  return (punMapData as unknown as { $(d: Term<PData>): TermList<PPair<PData, PData>> }).$(d);
+}
+
+/*
+ * plu-ts' `.fst`/`.snd` on a pair assume Data-encoded components and insert unIData/unListData; the pair from
+ * unConstrData already holds an integer and a list, so read it with the non-unwrapping builtins.
+ */
+function ctag(p: Term<PPair<PInt, PList<PData>>>) {
+  return pfstPairNoUnwrap(int, list(data)).$(p) as unknown as TermInt;
+}
+function cfields(p: Term<PPair<PInt, PList<PData>>>) {
+  return psndPairNoUnwrap(int, list(data)).$(p) as unknown as TermList<PData>;
+}
+
+/** Fields of a Constr. */
+function fields(d: Term<PData>) {
+  return cfields(punConstrData.$(d));
+}
+
+/** The n-th element of a Data list, walking with tailList only. */
+const pnth = phoist(
+  precursive(
+    pfn([fn([list(data), int], data), list(data), int], data)((self, xs, i) =>
+      pif(data)
+        .$(i.eq(pInt(0)))
+        .then(xs.head)
+        .else(papp(papp(self, xs.tail), i.sub(pInt(1)))),
+    ),
+  ),
+);
+
+function nth(xs: Term<PList<PData>>, i: Term<PInt> | number) {
+  return pnth.$(xs).$(typeof i === "number" ? pInt(i) : i);
+}
+
+/** Value of `key` in a Data map (as a pair list), or `fallback`. */
+const plookupOr = phoist(
+  precursive(
+    pfn([fn([data, data, list(pair(data, data))], data), data, data, list(pair(data, data))], data)(
+      (self, key, fallback, entries) =>
+        pif(data)
+          .$(pisEmpty.$(entries))
+          .then(fallback)
+          .else(
+            pif(data)
+              .$(peqData.$(entries.head.fst).$(key))
+              .then(entries.head.snd)
+              .else(papp(papp(papp(self, key), fallback), entries.tail)),
+          ),
+    ),
+  ),
+);
+
+/** Whether `who` (B pkh) is among the signatories. */
+const psignedBy = phoist(
+  precursive(
+    pfn([fn([data, list(data)], bool), data, list(data)], bool)((self, who, sigs) =>
+      pif(bool)
+        .$(pisEmpty.$(sigs))
+        .then(pBool(false))
+        .else(peqData.$(sigs.head).$(who).or(papp(papp(self, who), sigs.tail))),
+    ),
+  ),
+);
+
+/** POSIX time of a finite interval bound; fails on an infinite one (the paths that read a bound require it). */
+const pfiniteTime = phoist(plam(data, int)((bound) => punIData.$(fields(fields(bound).head).head)));
+
+/** Lovelace of a ledger Value: ada is always its first entry. */
+const plovelace = phoist(plam(data, int)((value) => punIData.$(unMap(unMap(value).head.snd).head.snd)));
+
+/** Quantity of (policy, name) in a ledger Value; other policies' tokens of the same name count for nothing. */
+const pntxOf = phoist(
+  pfn([data, data, data], int)((policy, name, value) =>
+    punIData.$(plookupOr.$(name).$(pData(ZERO)).$(unMap(plookupOr.$(policy).$(pData(EMPTY_MAP)).$(unMap(value))))),
+  ),
+);
+
+/** Fields [address, value, datum, refScript] of the input at `idx`, which must be the out-ref being spent. */
+const pownResolved = phoist(
+  pfn([list(data), data, int], list(data))((inputs, ownRef, idx) =>
+    plet(fields(nth(inputs, idx))).in((inF) =>
+      pif(list(data))
+        .$(peqData.$(inF.head).$(ownRef))
+        .then(fields(inF.tail.head))
+        .else(perror(list(data))),
+    ),
+  ),
+);
+
+export interface EscrowConstants {
+  /** 0x1901 ‖ EIP-712 domain separator, hex. */
+  messagePrefix: string;
+  /** keccak256 of the CompletionProof type string, hex. */
+  typeHash: string;
+}
+
+/** The validator term: `\ntxPolicy ntxName ctx -> ()`, the first two applied off-chain as Data (B bytes). */
+export function escrowValidator(constants: EscrowConstants) {
+  return pfn([data, data, data], unit)((ntxPolicy, ntxName, ctx) => {
+    const ctxF = plet(fields(ctx));
+    const txF = plet(fields(ctxF.head));
+    const info = plet(punConstrData.$(ctxF.tail.tail.head));
+    const infoF = plet(cfields(info));
+    const ownRef = plet(infoF.head);
+    // Spending's datum is `Just d` = Constr 0 [d]; a missing datum fails here.
+    const dF = plet(fields(fields(infoF.tail.head).head));
+    const state = plet(punConstrData.$(dF.head));
+    const stTag = plet(ctag(state));
+    const requester = plet(dF.tail.head);
+    const payout = plet(dF.tail.tail.head);
+    const d3 = plet(dF.tail.tail.tail);
+    const proofKey = d3.head;
+    const jobHash = d3.tail.head;
+    const amount = plet(punIData.$(d3.tail.tail.head));
+    const deadline = punIData.$(d3.tail.tail.tail.head);
+    const window = punIData.$(d3.tail.tail.tail.tail.head);
+    const arbiter = plet(d3.tail.tail.tail.tail.tail.head);
+
+    const red = plet(punConstrData.$(ctxF.tail.head));
+    const rTag = plet(ctag(red));
+    // Redeemer and state fields exist only for some variants: they are read through `nth` applications, never
+    // through .head/.tail, which plu-ts let-binds and may hoist above the branch that needs them (evaluating
+    // them for every redeemer).
+    const rF = plet(cfields(red));
+
+    const outputs = plet(punListData.$(nth(txF, 2)));
+    const sigs = plet(punListData.$(nth(txF, 8)));
+    const intervalF = plet(fields(nth(txF, 7)));
+    const lower = () => pfiniteTime.$(intervalF.head);
+    const upper = () => pfiniteTime.$(intervalF.tail.head);
+    const completedAt = () => punIData.$(nth(cfields(state), 1));
+    const signed = (who: Term<PData>) => psignedBy.$(who).$(sigs);
+
+    // Each helper below is used exactly once: plu-ts inlines a let-bound lambda at every use, so the branches
+    // first compute what differs (the new state, the provider's share) and share one check after.
+    const ownOut = () => pownResolved.$(punListData.$(txF.head)).$(ownRef).$(punIData.$(nth(rF, 0)));
+
+    // Same address, same value, no reference script, and the datum with only its state replaced.
+    const continuing = (newState: Term<PData>) => {
+      const inOut = plet(ownOut());
+      const newDatum = pConstrToData.$(pInt(0)).$(pprepend(data).$(newState).$(dF.tail));
+      const expected = pConstrToData
+        .$(pInt(0))
+        .$(
+          pprepend(data)
+            .$(inOut.head)
+            .$(
+              pprepend(data)
+                .$(inOut.tail.head)
+                .$(
+                  pprepend(data)
+                    .$(pConstrToData.$(pInt(2)).$(pprepend(data).$(newDatum).$(pnilData)))
+                    .$(pprepend(data).$(pData(NOTHING)).$(pnilData)),
+                ),
+            ),
+        );
+      return peqData.$(nth(outputs, punIData.$(nth(rF, 1)))).$(expected);
+    };
+
+    // Pays `providerNtx` to the datum's payout address and everything else (the rest of the NTX and all the
+    // escrow's lovelace) back to the requester, each in its own output tagged with this escrow's out-ref.
+    const settle = (share: Term<PInt>) => {
+      const providerNtx = plet(share);
+      const inOut = plet(ownOut());
+      const tag = plet(pConstrToData.$(pInt(2)).$(pprepend(data).$(ownRef).$(pnilData)));
+      const pOut = plet(fields(nth(outputs, punIData.$(nth(rF, 1)))));
+      const rOut = plet(fields(nth(outputs, punIData.$(nth(rF, 2)))));
+      const ntxOf = (value: Term<PData>) => pntxOf.$(ntxPolicy).$(ntxName).$(value);
+      const providerPaid = providerNtx
+        .eq(pInt(0))
+        .or(
+          peqData
+            .$(pOut.head)
+            .$(payout)
+            .and(peqData.$(pOut.tail.tail.head).$(tag))
+            .and(ntxOf(pOut.tail.head).gtEq(providerNtx)),
+        );
+      const requesterPaid = peqData
+        .$(fields(rOut.head).head)
+        .$(pConstrToData.$(pInt(0)).$(pprepend(data).$(requester).$(pnilData)))
+        .and(peqData.$(rOut.tail.tail.head).$(tag))
+        .and(plovelace.$(rOut.tail.head).gtEq(plovelace.$(inOut.tail.head)))
+        .and(ntxOf(rOut.tail.head).gtEq(amount.sub(providerNtx)));
+      return providerPaid.and(requesterPaid);
+    };
+
+    const orFail = <T extends Term<PData> | Term<PInt>>(cond: Term<PBool>, value: T, t: typeof data | typeof int) =>
+      pif(t as typeof data).$(cond).then(value as Term<PData>).else(perror(t as typeof data)) as unknown as T;
+
+    const completedState = () => {
+      const resultHash = plet(punBData.$(nth(rF, 3)));
+      const ub = plet(upper());
+      const escrowRef = pblake2b_256.$(pserialiseData.$(ownRef));
+      const structHash = pkeccak_256.$(
+        pByteString(constants.typeHash).concat(escrowRef).concat(punBData.$(jobHash)).concat(resultHash),
+      );
+      const digest = pkeccak_256.$(pByteString(constants.messagePrefix).concat(structHash));
+      const checks = stTag
+        .eq(pInt(0))
+        .and(ub.ltEq(deadline))
+        .and(resultHash.length.eq(pInt(32)))
+        .and(pverifySecp256k1ECDSA.$(punBData.$(proofKey)).$(digest).$(punBData.$(nth(rF, 2))));
+      const state = pConstrToData
+        .$(pInt(1))
+        .$(pprepend(data).$(nth(rF, 3)).$(pprepend(data).$(pIntToData.$(ub)).$(pnilData)));
+      return orFail(checks, state, data);
+    };
+
+    // Dispute: only with an arbiter to settle it, only inside the window, only by the requester.
+    const disputedState = () =>
+      orFail(
+        stTag
+          .eq(pInt(1))
+          .and(signed(requester))
+          .and(ctag(punConstrData.$(arbiter)).eq(pInt(0)))
+          .and(upper().ltEq(completedAt().add(window))),
+        pConstrToData.$(pInt(2)).$(pnilData),
+        data,
+      );
+
+    const providerShare = () =>
+      pif(int)
+        .$(rTag.eq(pInt(1)))
+        // Accept: the requester pays the provider now, window or not.
+        .then(orFail(stTag.eq(pInt(1)).and(signed(requester)), amount, int))
+        .else(
+          pif(int)
+            .$(rTag.eq(pInt(2)))
+            // Claim: anyone may submit it once the window is over; the outputs are what is checked.
+            .then(orFail(stTag.eq(pInt(1)).and(lower().gtEq(completedAt().add(window))), amount, int))
+            .else(
+              plet(punIData.$(nth(rF, 3))).in((share) =>
+                orFail(
+                  rTag
+                    .eq(pInt(5))
+                    .and(stTag.eq(pInt(2)))
+                    .and(signed(fields(arbiter).head))
+                    .and(share.gtEq(pInt(0)))
+                    .and(share.ltEq(amount)),
+                  share,
+                  int,
+                ),
+              ),
+            ),
+        );
+
+    const ok = pif(bool)
+      .$(rTag.eq(pInt(3)))
+      // Refund: never completed and the deadline has passed; the requester signs and takes everything.
+      .then(stTag.eq(pInt(0)).and(signed(requester)).and(lower().gtEq(deadline)))
+      .else(
+        pif(bool)
+          .$(rTag.eq(pInt(6)))
+          // Cancel: requester and provider (the key of the payout address) both sign.
+          .then(signed(requester).and(signed(fields(fields(payout).head).head)))
+          .else(
+            pif(bool)
+              .$(rTag.eq(pInt(0)).or(rTag.eq(pInt(4))))
+              .then(continuing(pif(data).$(rTag.eq(pInt(0))).then(completedState()).else(disputedState())))
+              .else(settle(providerShare())),
+          ),
+      );
+
+    return passert.$(ctag(info).eq(pInt(1)).and(ok));
+  });
+}

@@ -1,0 +1,70 @@
+import type { LucidEvolution, OutRef, UTxO } from "@lucid-evolution/lucid";
+import { decodeEscrowDatum, type EscrowDatum } from "./datum.js";
+import { NtxError, isNtxError } from "./errors.js";
+import { ntxUnit } from "./ntx.js";
+import { escrowRef } from "./proof.js";
+import type { EscrowScript } from "./script.js";
+
+/** An escrow UTxO with its datum decoded and checked. */
+export interface EscrowUtxo {
+  utxo: UTxO;
+  datum: EscrowDatum;
+  /** The reference a completion proof for this escrow signs (see proof.ts). */
+  escrowRef: string;
+  /** NTX (the configured asset only) the UTxO holds. */
+  ntxHeld: bigint;
+  /** Whether it holds at least the datum's amount: a provider starts a job only on a funded escrow. */
+  funded: boolean;
+}
+
+export interface EscrowScan {
+  escrows: EscrowUtxo[];
+  /** UTxOs at the script address that are not escrows (no/garbled datum, wrong sizes): never spendable as escrows. */
+  skipped: Array<{ outRef: OutRef; reason: string }>;
+}
+
+/** Decodes one UTxO as an escrow of `script`; throws NtxError (NOT_AN_ESCROW / INVALID_DATUM) otherwise. */
+export function decodeEscrowUtxo(utxo: UTxO, script: EscrowScript): EscrowUtxo {
+  if (utxo.address !== script.address) {
+    throw new NtxError("NOT_AN_ESCROW", `UTxO ${utxo.txHash}#${utxo.outputIndex} is not at the escrow address`);
+  }
+  if (!utxo.datum || utxo.datumHash) {
+    throw new NtxError("NOT_AN_ESCROW", `UTxO ${utxo.txHash}#${utxo.outputIndex} has no inline datum`);
+  }
+  const datum = decodeEscrowDatum(utxo.datum, script.network);
+  const ntxHeld = utxo.assets[ntxUnit(script.ntx)] ?? 0n;
+  return { utxo, datum, escrowRef: escrowRef(utxo), ntxHeld, funded: ntxHeld >= datum.amount };
+}
+
+/** All escrows at the script address; what cannot be decoded is reported in `skipped`, never thrown. */
+export async function readEscrowUtxos(lucid: LucidEvolution, script: EscrowScript): Promise<EscrowScan> {
+  let utxos: UTxO[];
+  try {
+    utxos = await lucid.utxosAt(script.address);
+  } catch (cause) {
+    throw new NtxError("CHAIN_UNAVAILABLE", `cannot read UTxOs at ${script.address}`, { retryable: true, cause });
+  }
+  const scan: EscrowScan = { escrows: [], skipped: [] };
+  for (const utxo of utxos) {
+    try {
+      scan.escrows.push(decodeEscrowUtxo(utxo, script));
+    } catch (error) {
+      if (!isNtxError(error)) throw error;
+      scan.skipped.push({ outRef: { txHash: utxo.txHash, outputIndex: utxo.outputIndex }, reason: error.message });
+    }
+  }
+  return scan;
+}
+
+/** One escrow by out-ref; ESCROW_NOT_FOUND when it is spent or was never there. */
+export async function getEscrowUtxo(lucid: LucidEvolution, script: EscrowScript, outRef: OutRef): Promise<EscrowUtxo> {
+  let utxos: UTxO[];
+  try {
+    utxos = await lucid.utxosByOutRef([outRef]);
+  } catch (cause) {
+    throw new NtxError("CHAIN_UNAVAILABLE", `cannot read ${outRef.txHash}#${outRef.outputIndex}`, { retryable: true, cause });
+  }
+  const utxo = utxos[0];
+  if (!utxo) throw new NtxError("ESCROW_NOT_FOUND", `escrow ${outRef.txHash}#${outRef.outputIndex} not found (spent or unknown)`);
+  return decodeEscrowUtxo(utxo, script);
+}

@@ -1,0 +1,64 @@
+/*
+ * The public API of offchain/ (escrow part): what src/*, the devnet chain server and tests import. Builders take a
+ * LucidEvolution instance (Emulator, Blockfrost or the devnet server alike) and return an unsigned TxSignBuilder;
+ * submitTx signs, submits and awaits it.
+ */
+export { NtxError, isNtxError } from "./errors.js";
+export { NTX_EIP712_DOMAIN } from "./eip712-domain.js";
+export { MAINNET_NTX, NETWORKS, ntxAsset, ntxAssetSchema, ntxUnit, type NtxAsset, type NtxNetwork } from "./ntx.js";
+export { escrowScript, escrowScriptFor, type EscrowScript } from "./script.js";
+export {
+  EscrowRedeemer,
+  EscrowStateKind,
+  MAX_DATUM_BYTES,
+  addressToData,
+  dataToAddress,
+  decodeEscrowDatum,
+  encodeEscrowDatum,
+  escrowDatumSchema,
+  payoutTag,
+  withState,
+  type EscrowDatum,
+  type EscrowState,
+} from "./datum.js";
+export {
+  COMPLETION_PROOF_TYPES,
+  completionProofDigest,
+  compressedProofKey,
+  escrowRef,
+  onChainSignature,
+  signCompletionProof,
+  verifyCompletionProof,
+  type CompletionProofFields,
+  type TypedDataSigner,
+} from "./proof.js";
+export { decodeEscrowUtxo, getEscrowUtxo, readEscrowUtxos, type EscrowScan, type EscrowUtxo } from "./escrow-utxos.js";
+export { submitTx, type SubmitOptions } from "./submit.js";
+export {
+  DEFAULT_TTL_MS,
+  MAX_LOCK_JOBS,
+  buildAcceptTx,
+  buildCancelTx,
+  buildClaimTx,
+  buildCompleteTx,
+  buildDeployReferenceScriptTx,
+  buildDisputeTx,
+  buildLockTx,
+  buildRefundTx,
+  buildResolveTx,
+  loadDeployment,
+  onChainTime,
+  requesterAddress,
+  unspendableAddress,
+  type AcceptParams,
+  type CancelParams,
+  type ClaimParams,
+  type CompleteParams,
+  type DeployReferenceScriptParams,
+  type DisputeParams,
+  type EscrowDeployment,
+  type LockJob,
+  type LockParams,
+  type RefundParams,
+  type ResolveParams,
+} from "./tx/index.js";

@@ -1,0 +1,40 @@
+import type { LucidEvolution, TxSignBuilder } from "@lucid-evolution/lucid";
+import { NtxError } from "./errors.js";
+
+export interface SubmitOptions {
+  /** Sign with the Lucid instance's selected wallet (default true). */
+  withWallet?: boolean;
+  /** Extra payment private keys (bech32 ed25519_sk) to sign with, e.g. a co-signer held by the same process. */
+  privateKeys?: string[];
+  /** Witness sets (CBOR hex) other parties made with `tx.partialSign`, e.g. the provider's for a cancel. */
+  witnesses?: string[];
+  /** Wait until the transaction is in a block (default true). */
+  awaitConfirmation?: boolean;
+}
+
+/** Signs, submits and (by default) awaits confirmation of a transaction a builder made; returns its hash. */
+export async function submitTx(lucid: LucidEvolution, tx: TxSignBuilder, options: SubmitOptions = {}): Promise<string> {
+  let signing = tx;
+  if (options.withWallet ?? true) signing = signing.sign.withWallet();
+  for (const key of options.privateKeys ?? []) signing = signing.sign.withPrivateKey(key);
+  let signed;
+  try {
+    signed = options.witnesses?.length ? await signing.assemble(options.witnesses).complete() : await signing.complete();
+  } catch (cause) {
+    throw new NtxError("TX_SIGN_FAILED", `signing failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+  }
+  let txHash: string;
+  try {
+    txHash = await signed.submit();
+  } catch (cause) {
+    const message = cause instanceof Error ? cause.message : String(cause);
+    // A node rejecting the transaction is final; failing to reach one is not.
+    const rejected = /invalid|reject|missing|insufficient|BadInputs|ValueNotConserved|Utxo/i.test(message);
+    throw new NtxError("TX_SUBMIT_FAILED", `submit failed: ${message}`, { retryable: !rejected, cause });
+  }
+  if (options.awaitConfirmation ?? true) {
+    const confirmed = await lucid.awaitTx(txHash);
+    if (!confirmed) throw new NtxError("TX_NOT_CONFIRMED", `transaction ${txHash} was not confirmed`, { retryable: true });
+  }
+  return txHash;
+}

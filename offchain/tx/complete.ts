@@ -1,0 +1,59 @@
+import type { LucidEvolution, TxSignBuilder } from "@lucid-evolution/lucid";
+import { EscrowRedeemer, encodeEscrowDatum, hash32Schema, withState } from "../datum.js";
+import { NtxError } from "../errors.js";
+import type { EscrowUtxo } from "../escrow-utxos.js";
+import { onChainSignature, verifyCompletionProof } from "../proof.js";
+import { completeTx, onChainTime, requireDeployment, requireEscrowOf, requireState, type EscrowDeployment } from "./common.js";
+
+export const COMPLETE_TTL_MS = 5 * 60_000;
+
+export interface CompleteParams {
+  deployment: EscrowDeployment;
+  escrow: EscrowUtxo;
+  resultHash: string;
+  /** The provider's completion proof signature (65 bytes r‖s‖v hex, from signCompletionProof). */
+  signature: string;
+  /** POSIX ms; defaults to Date.now(). */
+  now?: number;
+  /**
+   * How long the transaction stays valid (default 5 minutes). Its upper bound becomes completedAt, so a shorter
+   * validity starts the challenge window (and the provider's claim) sooner.
+   */
+  validForMs?: number;
+}
+
+/**
+ * Moves a Locked escrow to Completed{resultHash, completedAt} against the provider's proof. completedAt is the
+ * transaction's validity upper bound (the latest moment it could have happened), so the challenge window never
+ * starts before the completion really did. Anyone holding the proof can submit it; the provider normally does.
+ */
+export async function buildCompleteTx(lucid: LucidEvolution, params: CompleteParams): Promise<TxSignBuilder> {
+  const { deployment, escrow } = params;
+  requireDeployment(deployment);
+  requireEscrowOf(deployment, escrow);
+  requireState(escrow, "locked", "complete");
+  if (!hash32Schema.safeParse(params.resultHash).success) throw new NtxError("INVALID_RESULT_HASH", "resultHash must be 32 bytes of lowercase hex");
+  const now = params.now ?? Date.now();
+  const fields = { escrowRef: escrow.escrowRef, jobHash: escrow.datum.jobHash, resultHash: params.resultHash };
+  if (!verifyCompletionProof(fields, params.signature, escrow.datum.proofKey)) {
+    throw new NtxError("INVALID_PROOF", "the completion proof is not signed by this escrow's proof key over this escrow, job and result");
+  }
+  // The upper bound must still lie in a future slot, and on-chain it must not pass the deadline.
+  if (escrow.datum.deadline <= now + 1000) throw new NtxError("DEADLINE_PASSED", "the escrow's deadline has passed: it can only be refunded");
+  const validTo = Math.min(escrow.datum.deadline, now + (params.validForMs ?? COMPLETE_TTL_MS));
+  const completedAt = onChainTime(lucid, validTo);
+  const datum = encodeEscrowDatum(withState(escrow.datum, { kind: "completed", resultHash: params.resultHash, completedAt }));
+  const signature = onChainSignature(params.signature);
+  return completeTx("complete", () =>
+    lucid
+      .newTx()
+      .readFrom([deployment.referenceUtxo])
+      .collectFrom([escrow.utxo], {
+        kind: "self",
+        makeRedeemer: (inputIndex) => EscrowRedeemer.complete(inputIndex, 0, signature, params.resultHash),
+      })
+      .pay.ToContract(deployment.script.address, { kind: "inline", value: datum }, escrow.utxo.assets)
+      .validTo(validTo)
+      .complete(),
+  );
+}

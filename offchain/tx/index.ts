@@ -1,0 +1,11 @@
+export { buildLockTx, MAX_LOCK_JOBS, type LockJob, type LockParams } from "./lock.js";
+export { buildDeployReferenceScriptTx, loadDeployment, unspendableAddress, type DeployReferenceScriptParams } from "./deploy-reference-script.js";
+export { buildCompleteTx, type CompleteParams } from "./complete.js";
+export { buildAcceptTx, type AcceptParams } from "./accept.js";
+export { buildClaimTx, type ClaimParams } from "./claim.js";
+export { buildRefundTx, type RefundParams } from "./refund.js";
+export { buildDisputeTx, type DisputeParams } from "./dispute.js";
+export { buildResolveTx, type ResolveParams } from "./resolve.js";
+export { buildCancelTx, type CancelParams } from "./cancel.js";
+export { requesterAddress } from "./settle.js";
+export { DEFAULT_TTL_MS, onChainTime, type EscrowDeployment } from "./common.js";
