@@ -64,8 +64,19 @@ export function sigStructure(protectedBytes: Uint8Array, payload: Uint8Array): U
   return encodeCbor(["Signature1", protectedBytes, new Uint8Array(0), payload]);
 }
 
+// Building a KeyObject costs about 70% of a verify; buyers sign many bids with one key, so they are kept.
+const keyObjects = new Map<string, KeyObject>();
+const KEY_CACHE_MAX = 100_000;
+
 export function ed25519PublicKeyObject(raw: Uint8Array): KeyObject {
-  return createPublicKey({ key: Buffer.concat([ED25519_SPKI_PREFIX, raw]), format: "der", type: "spki" });
+  const id = Buffer.from(raw).toString("hex");
+  let key = keyObjects.get(id);
+  if (!key) {
+    key = createPublicKey({ key: Buffer.concat([ED25519_SPKI_PREFIX, raw]), format: "der", type: "spki" });
+    if (keyObjects.size >= KEY_CACHE_MAX) keyObjects.delete(keyObjects.keys().next().value as string);
+    keyObjects.set(id, key);
+  }
+  return key;
 }
 
 export function ed25519PrivateKeyObject(seed: Uint8Array): KeyObject {

@@ -1,0 +1,57 @@
+/**
+ * What the matcher needs from the messaging layer, in market terms. src/nats implements it over JetStream; the
+ * matcher never sees a NATS type, so it stays testable and the client library stays in one folder.
+ */
+export interface KvRecord {
+  value: Uint8Array;
+  revision: number;
+}
+
+export interface Watch {
+  /** Resolves once the initial state (every current value) has been delivered. */
+  ready: Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface MarketKv {
+  get(key: string): Promise<KvRecord | null>;
+  /** Throws NtxError KV_EXISTS when the key already has a value. */
+  create(key: string, value: Uint8Array): Promise<number>;
+  /** Compare-and-set: throws NtxError KV_CONFLICT when `revision` is not the key's latest. */
+  update(key: string, value: Uint8Array, revision: number): Promise<number>;
+  /** Latest value of every key, then every change; `record` null = deleted. */
+  watch(onEntry: (key: string, record: KvRecord | null) => void): Promise<Watch>;
+}
+
+export interface InboundMessage {
+  subject: string;
+  data: Uint8Array;
+  /** Stream sequence: the identity of this bid in the stream. */
+  seq: number;
+  deliveryCount: number;
+  ack(): void;
+  nak(delayMs?: number): void;
+  term(): void;
+  /** Resets the redelivery timer. */
+  working(): void;
+}
+
+export interface BidConsumerOptions {
+  /** The durable consumer shared by all matcher instances (the consumer group). */
+  durable: string;
+  ackWaitMs: number;
+  maxAckPending: number;
+}
+
+export interface MarketTransport {
+  capacity: MarketKv;
+  jobs: MarketKv;
+  consumeBids(options: BidConsumerOptions, onBid: (message: InboundMessage) => void): Promise<Watch>;
+  /** Latest offer per provider, then every new one. */
+  watchOffers(onOffer: (subject: string, data: Uint8Array) => void): Promise<Watch>;
+  subscribeConfirms(onConfirm: (subject: string, data: Uint8Array) => void): Promise<Watch>;
+  /** The last confirmation stored for a job (to recover one that arrived while no matcher held the bid). */
+  lastConfirm(jobHash: string): Promise<Uint8Array | null>;
+  /** Durably stores a match; `msgId` makes a retried publish a no-op. */
+  publishMatch(jobHash: string, data: Uint8Array, msgId: string): Promise<void>;
+}

@@ -1,0 +1,72 @@
+/**
+ * One way to connect to NATS for every component: servers, user/password, token or a .creds file, TLS when
+ * configured, reconnect with backoff. A server that cannot be reached becomes a retryable NtxError instead of a
+ * raw socket error.
+ */
+import { connect, credsAuthenticator, type NatsConnection } from "@nats-io/transport-node";
+import { readFile } from "node:fs/promises";
+import { NtxError } from "../../offchain/errors.js";
+
+export type { NatsConnection };
+
+export interface NatsConnectOptions {
+  servers: string | string[];
+  name?: string;
+  user?: string;
+  pass?: string;
+  token?: string;
+  /** A NATS .creds file (JWT + nkey seed). */
+  credsFile?: string;
+  tls?: { caFile?: string; certFile?: string; keyFile?: string };
+  /** First-connect timeout. */
+  timeoutMs?: number;
+  /** -1 = forever (daemons); the default gives up after about a minute. */
+  maxReconnectAttempts?: number;
+}
+
+/** Options from the environment: NTX_NATS_URL, NTX_NATS_USER, NTX_NATS_PASSWORD, NTX_NATS_TOKEN, NTX_NATS_CREDS, NTX_NATS_CA/CERT/KEY. */
+export function natsOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): NatsConnectOptions {
+  const options: NatsConnectOptions = { servers: (env.NTX_NATS_URL ?? "nats://127.0.0.1:4222").split(",") };
+  if (env.NTX_NATS_USER) options.user = env.NTX_NATS_USER;
+  if (env.NTX_NATS_PASSWORD) options.pass = env.NTX_NATS_PASSWORD;
+  if (env.NTX_NATS_TOKEN) options.token = env.NTX_NATS_TOKEN;
+  if (env.NTX_NATS_CREDS) options.credsFile = env.NTX_NATS_CREDS;
+  if (env.NTX_NATS_CA || env.NTX_NATS_CERT) {
+    options.tls = {};
+    if (env.NTX_NATS_CA) options.tls.caFile = env.NTX_NATS_CA;
+    if (env.NTX_NATS_CERT) options.tls.certFile = env.NTX_NATS_CERT;
+    if (env.NTX_NATS_KEY) options.tls.keyFile = env.NTX_NATS_KEY;
+  }
+  return options;
+}
+
+export async function connectNats(options: NatsConnectOptions): Promise<NatsConnection> {
+  const servers = Array.isArray(options.servers) ? options.servers : [options.servers];
+  try {
+    return await connect({
+      servers,
+      name: options.name ?? "ntx",
+      ...(options.user !== undefined ? { user: options.user, pass: options.pass ?? "" } : {}),
+      ...(options.token !== undefined ? { token: options.token } : {}),
+      ...(options.credsFile ? { authenticator: credsAuthenticator(await readFile(options.credsFile)) } : {}),
+      ...(options.tls ? { tls: options.tls } : {}),
+      timeout: options.timeoutMs ?? 5_000,
+      reconnect: true,
+      maxReconnectAttempts: options.maxReconnectAttempts ?? 30,
+      reconnectTimeWait: 1_000,
+      reconnectJitter: 250,
+      // Back off: 0.25 s doubling to 8 s between attempts, so a restarting server is not hammered.
+      reconnectDelayHandler: (() => {
+        let attempt = 0;
+        return () => Math.min(8_000, 250 * 2 ** Math.min(attempt++, 5));
+      })(),
+      pingInterval: 10_000,
+    });
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    if (/authorization|authentication|permission/i.test(message)) {
+      throw new NtxError("NATS_AUTH", `NATS refused the credentials (${servers.join(", ")}): ${message}`, { cause: error });
+    }
+    throw new NtxError("NATS_UNREACHABLE", `cannot reach NATS at ${servers.join(", ")}: ${message}`, { retryable: true, cause: error });
+  }
+}

@@ -1,0 +1,180 @@
+/**
+ * MarketTransport over JetStream: bids through one durable pull consumer shared by every matcher instance,
+ * offers and KV state replayed through ordered consumers (deliver last per subject), matches published with a
+ * message id for de-duplication, KV compare-and-set through the KV stream's expected-last-subject-sequence.
+ */
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import type { KV } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { NtxError } from "../../offchain/errors.js";
+import type { BidConsumerOptions, InboundMessage, KvRecord, MarketKv, MarketTransport, Watch } from "../market/transport.js";
+import { ensureMarketInfrastructure, StreamNames } from "./setup.js";
+import { confirmSubject, matchSubject, SubjectPatterns } from "./subjects.js";
+
+const WRONG_LAST_SEQUENCE = 10071;
+
+function errorCode(error: unknown): number | undefined {
+  const code = (error as { code?: unknown })?.code;
+  return typeof code === "number" ? code : undefined;
+}
+
+function isWrongSequence(error: unknown): boolean {
+  return errorCode(error) === WRONG_LAST_SEQUENCE || (error instanceof Error && /wrong last sequence/i.test(error.message));
+}
+
+/**
+ * Replays a stream through an ordered consumer: the latest message of each subject first, then new ones.
+ * `ready` resolves when the replay has caught up with what the stream held at the start.
+ */
+async function replayLatest(js: JetStreamClient, jsm: JetStreamManager, stream: string, filter: string, onMessage: (subject: string, data: Uint8Array, seq: number, headers: { get(k: string): string } | undefined) => void): Promise<Watch> {
+  const consumer = await js.consumers.get(stream, { filter_subjects: filter, deliver_policy: DeliverPolicy.LastPerSubject });
+  const info = await jsm.streams.info(stream);
+  let resolveReady!: () => void;
+  const ready = new Promise<void>((r) => (resolveReady = r));
+  if (info.state.messages === 0) resolveReady();
+  const messages: ConsumerMessages = await consumer.consume({
+    callback: (m) => {
+      try {
+        onMessage(m.subject, m.data, m.seq, m.headers);
+      } finally {
+        if (m.info.pending === 0) resolveReady();
+      }
+    },
+  });
+  // An empty filter match (stream has messages, none under `filter`) must not hang the start-up.
+  void consumer.info(true).then((ci) => {
+    if (ci.num_pending === 0) resolveReady();
+  });
+  return {
+    ready,
+    stop: async () => {
+      await messages.close().catch(() => undefined);
+    },
+  };
+}
+
+class JsKv implements MarketKv {
+  readonly #kv: KV;
+  readonly #js: JetStreamClient;
+  readonly #jsm: JetStreamManager;
+  readonly #bucket: string;
+
+  constructor(kv: KV, bucket: string, js: JetStreamClient, jsm: JetStreamManager) {
+    this.#kv = kv;
+    this.#bucket = bucket;
+    this.#js = js;
+    this.#jsm = jsm;
+  }
+
+  async get(key: string): Promise<KvRecord | null> {
+    const e = await this.#kv.get(key);
+    if (!e || e.operation !== "PUT") return null;
+    return { value: e.value, revision: e.revision };
+  }
+
+  async create(key: string, value: Uint8Array): Promise<number> {
+    try {
+      return await this.#kv.create(key, value);
+    } catch (error) {
+      if (isWrongSequence(error) || (error instanceof Error && /exists/i.test(error.message))) {
+        throw new NtxError("KV_EXISTS", `${this.#bucket}/${key} already exists`, { cause: error });
+      }
+      throw new NtxError("NATS_KV", `${this.#bucket}/${key}: ${(error as Error).message}`, { retryable: true, cause: error });
+    }
+  }
+
+  async update(key: string, value: Uint8Array, revision: number): Promise<number> {
+    try {
+      return await this.#kv.update(key, value, revision);
+    } catch (error) {
+      if (isWrongSequence(error)) throw new NtxError("KV_CONFLICT", `${this.#bucket}/${key} changed since revision ${revision}`, { retryable: true, cause: error });
+      throw new NtxError("NATS_KV", `${this.#bucket}/${key}: ${(error as Error).message}`, { retryable: true, cause: error });
+    }
+  }
+
+  async watch(onEntry: (key: string, record: KvRecord | null) => void): Promise<Watch> {
+    const prefix = `$KV.${this.#bucket}.`;
+    return replayLatest(this.#js, this.#jsm, `KV_${this.#bucket}`, `${prefix}>`, (subject, data, seq, headers) => {
+      const op = headers?.get("KV-Operation");
+      onEntry(subject.slice(prefix.length), op === "DEL" || op === "PURGE" ? null : { value: data, revision: seq });
+    });
+  }
+}
+
+export interface NatsMarketTransport extends MarketTransport {
+  close(): Promise<void>;
+}
+
+export async function createNatsMarketTransport(nc: NatsConnection): Promise<NatsMarketTransport> {
+  const store = await ensureMarketInfrastructure(nc);
+  const js = jetstream(nc);
+  const jsm = await jetstreamManager(nc);
+  const stops: Array<() => Promise<void>> = [];
+  const track = (w: Watch) => {
+    stops.push(w.stop);
+    return w;
+  };
+  return {
+    capacity: new JsKv(store.capacity, "ntx-capacity", js, jsm),
+    jobs: new JsKv(store.jobs, "ntx-jobs", js, jsm),
+
+    async consumeBids(options: BidConsumerOptions, onBid: (m: InboundMessage) => void): Promise<Watch> {
+      const config = {
+        durable_name: options.durable,
+        ack_policy: AckPolicy.Explicit,
+        ack_wait: options.ackWaitMs * 1e6,
+        max_ack_pending: options.maxAckPending,
+        deliver_policy: DeliverPolicy.All,
+        max_deliver: -1,
+      };
+      try {
+        await jsm.consumers.add(StreamNames.bids, config);
+      } catch (error) {
+        // Same durable with other settings (a re-configured deployment): bring it in line.
+        if (error instanceof Error && /already exists|already in use|different/i.test(error.message)) await jsm.consumers.update(StreamNames.bids, options.durable, config);
+        else throw error;
+      }
+      const consumer = await js.consumers.get(StreamNames.bids, options.durable);
+      const messages = await consumer.consume({
+        max_messages: Math.min(options.maxAckPending, 2_000),
+        callback: (m) =>
+          onBid({
+            subject: m.subject,
+            data: m.data,
+            seq: m.seq,
+            deliveryCount: m.info.deliveryCount,
+            ack: () => m.ack(),
+            nak: (delay) => m.nak(delay),
+            term: () => m.term(),
+            working: () => m.working(),
+          }),
+      });
+      return track({ ready: Promise.resolve(), stop: async () => void (await messages.close().catch(() => undefined)) });
+    },
+
+    async watchOffers(onOffer) {
+      return track(await replayLatest(js, jsm, StreamNames.offers, SubjectPatterns.offers, (subject, data) => onOffer(subject, data)));
+    },
+
+    async subscribeConfirms(onConfirm) {
+      const sub = nc.subscribe(SubjectPatterns.confirms, { callback: (_err, m) => onConfirm(m.subject, m.data) });
+      return track({ ready: nc.flush(), stop: async () => sub.unsubscribe() });
+    },
+
+    async lastConfirm(jobHash) {
+      const m = await jsm.streams.getMessage(StreamNames.matches, { last_by_subj: confirmSubject(jobHash) }).catch((error: unknown) => {
+        if (error instanceof Error && /no message found/i.test(error.message)) return null;
+        throw error;
+      });
+      return m ? m.data : null;
+    },
+
+    async publishMatch(jobHash, data, msgId) {
+      await js.publish(matchSubject(jobHash), data, { msgID: msgId });
+    },
+
+    async close() {
+      for (const stop of stops.splice(0)) await stop();
+    },
+  };
+}
