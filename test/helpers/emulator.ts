@@ -72,7 +72,7 @@ export async function createEscrowWorld(options: { ntxPerParty?: bigint; lovelac
   const accounts = {
     requester: generateEmulatorAccountFromPrivateKey(assets),
     provider: generateEmulatorAccountFromPrivateKey(assets),
-    arbiter: generateEmulatorAccountFromPrivateKey({ lovelace }),
+    arbiter: generateEmulatorAccountFromPrivateKey(assets),
     outsider: generateEmulatorAccountFromPrivateKey(assets),
   };
   const emulator = new Emulator(Object.values(accounts), MAINNET_PARAMETERS);
