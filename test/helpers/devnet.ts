@@ -22,6 +22,8 @@ export interface TestDevnet {
   fund(address: string, lovelace: bigint, ntx?: bigint): Promise<string>;
   /** Stops the server and starts it again on the same port from its state file. */
   restart(): Promise<void>;
+  /** Kills the server without letting it save (SIGKILL; child mode only), then starts it again. */
+  crashAndRestart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -40,6 +42,7 @@ export async function startTestDevnet(options: TestDevnetOptions = {}): Promise<
   const stateFile = join(dir, "state.json");
   let port = 0;
   let stopCurrent: () => Promise<void> = async () => undefined;
+  let killCurrent: () => Promise<void> = async () => undefined;
   let url = "";
 
   const launch = async () => {
@@ -62,7 +65,8 @@ export async function startTestDevnet(options: TestDevnetOptions = {}): Promise<
       });
       port = ready.port;
       url = ready.url;
-      stopCurrent = () => stopChild(child);
+      stopCurrent = () => stopChild(child, "SIGTERM");
+      killCurrent = () => stopChild(child, "SIGKILL");
     }
   };
   await launch();
@@ -88,6 +92,12 @@ export async function startTestDevnet(options: TestDevnetOptions = {}): Promise<
       await launch();
       handle.info = await fetchDevnetInfo(url);
     },
+    crashAndRestart: async () => {
+      if (mode !== "child") throw new Error("crashAndRestart needs mode: child");
+      await killCurrent();
+      await launch();
+      handle.info = await fetchDevnetInfo(url);
+    },
     stop: async () => {
       await stopCurrent();
       stopCurrent = async () => undefined;
@@ -97,10 +107,10 @@ export async function startTestDevnet(options: TestDevnetOptions = {}): Promise<
   return handle;
 }
 
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
+async function stopChild(child: ChildProcess, signal: "SIGTERM" | "SIGKILL"): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  child.kill("SIGTERM");
+  child.kill(signal);
   const timer = setTimeout(() => child.kill("SIGKILL"), 5_000);
   await exited;
   clearTimeout(timer);
