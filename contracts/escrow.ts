@@ -26,6 +26,7 @@ import {
   plam,
   plet,
   pnilData,
+  pnot,
   pprepend,
   precursive,
   pserialiseData,
@@ -157,6 +158,24 @@ const pntxOf = phoist(
   ),
 );
 
+/** How many inputs spend from `address`. */
+const pinputsAt = phoist(
+  precursive(
+    pfn([fn([data, list(data)], int), data, list(data)], int)((self, address, inputs) =>
+      pif(int)
+        .$(pisEmpty.$(inputs))
+        .then(pInt(0))
+        .else(
+          pif(int)
+            .$(peqData.$(address).$(fields(nth(fields(inputs.head), 1)).head))
+            .then(pInt(1))
+            .else(pInt(0))
+            .add(papp(papp(self, address), inputs.tail)),
+        ),
+    ),
+  ),
+);
+
 /** Fields [address, value, datum, refScript] of the input at `idx`, which must be the out-ref being spent. */
 const pownResolved = phoist(
   pfn([list(data), data, int], list(data))((inputs, ownRef, idx) =>
@@ -236,7 +255,12 @@ export function escrowValidator(constants: EscrowConstants) {
                 ),
             ),
         );
-      return peqData.$(nth(outputs, punIData.$(nth(rF, 1)))).$(expected);
+      // Two escrows with identical datum and value would expect the very same continuing output, so one output
+      // could stand for both; a state transition therefore spends no other input from this address.
+      return peqData
+        .$(nth(outputs, punIData.$(nth(rF, 1))))
+        .$(expected)
+        .and(pinputsAt.$(inOut.head).$(punListData.$(txF.head)).eq(pInt(1)));
     };
 
     // Pays `providerNtx` to the datum's payout address and everything else (the rest of the NTX and all the
@@ -255,7 +279,9 @@ export function escrowValidator(constants: EscrowConstants) {
             .$(pOut.head)
             .$(payout)
             .and(peqData.$(pOut.tail.tail.head).$(tag))
-            .and(ntxOf(pOut.tail.head).gtEq(providerNtx)),
+            .and(ntxOf(pOut.tail.head).gtEq(providerNtx))
+            // One output cannot be both (when the provider is also the requester, it would hold only the larger part).
+            .and(pnot.$(peqData.$(nth(rF, 1)).$(nth(rF, 2)))),
         );
       const requesterPaid = peqData
         .$(fields(rOut.head).head)

@@ -338,6 +338,26 @@ describe("escrow validator attacks", () => {
       await honestAndAttack(w, completeSpec(w, locked, { signature, resultHash, validTo }), completeSpec(w, locked, { signature, resultHash, validTo, datum: backdated }));
     });
 
+    it("two identical escrows completed into one continuing output (the second one's funds taken)", async () => {
+      const job = w.job({ amount: 500n, deadline: w.emulator.now() + 3_600_000 });
+      const [a, b] = (await w.lock([job, job])) as [EscrowUtxo, EscrowUtxo];
+      expect(a.utxo.datum).toBe(b.utxo.datum);
+      expect(a.utxo.assets).toEqual(b.utxo.assets);
+      const resultHash = randomHex(32);
+      const validTo = w.emulator.now() + 60_000;
+      const signatureA = await proof(w, a, resultHash);
+      const signatureB = await proof(w, b, resultHash);
+      const honest = completeSpec(w, a, { signature: signatureA, resultHash, validTo });
+      const attack: ManualTx = {
+        ...honest,
+        spends: [
+          ...honest.spends,
+          { escrow: b, redeemer: (i) => EscrowRedeemer.complete(i, 0, onChainSignature(signatureB), resultHash) },
+        ],
+      };
+      await honestAndAttack(w, honest, attack);
+    });
+
     it("disputes into a changed value", async () => {
       const spec = (assets: Assets): ManualTx => ({
         as: "requester",
@@ -411,6 +431,35 @@ describe("escrow validator attacks", () => {
           { escrow: claimable2, redeemer: (i) => EscrowRedeemer.claim(i, 0, 1) },
         ],
         outputs: settleOutputs(w, claimable, claimable.datum.amount),
+      };
+      await honestAndAttack(w, honest, attack);
+    });
+
+    it("one output standing for both parties when the provider is also the requester", async () => {
+      const [self] = (await w.lock([{ amount: 1_000n, payout: w.parties.requester.address }])) as [EscrowUtxo];
+      const done = await completeHonestly(self, 10_000);
+      const disputeHash = await w.submit(
+        "requester",
+        await build(w, {
+          as: "requester",
+          spends: [{ escrow: done, redeemer: (i) => EscrowRedeemer.dispute(i, 0) }],
+          outputs: [{ address: w.script.address, datum: encodeEscrowDatum(withState(done.datum, { kind: "disputed" })), assets: done.utxo.assets }],
+          signers: [w.parties.requester.keyHash],
+          validTo: w.emulator.now() + 5_000,
+        }),
+      );
+      const mine = await getEscrowUtxo(w.lucid, w.script, { txHash: disputeHash, outputIndex: 0 });
+      const honest: ManualTx = {
+        as: "arbiter",
+        spends: [{ escrow: mine, redeemer: (i) => EscrowRedeemer.resolve(i, 0, 1, 600n) }],
+        outputs: settleOutputs(w, mine, 600n),
+        signers: [w.parties.arbiter.keyHash],
+      };
+      // A single tagged output with the larger part (600) passes both the provider's and the requester's check.
+      const attack: ManualTx = {
+        ...honest,
+        spends: [{ escrow: mine, redeemer: (i) => EscrowRedeemer.resolve(i, 0, 0, 600n) }],
+        outputs: [{ address: w.parties.requester.address, datum: payoutTag(mine.utxo), assets: { lovelace: mine.utxo.assets.lovelace!, [w.ntxUnit]: 600n } }],
       };
       await honestAndAttack(w, honest, attack);
     });
