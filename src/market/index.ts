@@ -20,3 +20,19 @@ export {
   ReservedResources,
 } from "./schemas.js";
 export type { OfferInput, BidInput, MatchInput, Gpu } from "./schemas.js";
+export { signOffer, signProviderConfirm, signJobEvent, providerIdOf, offerDigest, providerConfirmDigest, jobEventDigest, verifyProviderDigest, OFFER_TYPES, PROVIDER_CONFIRM_TYPES, JOB_EVENT_TYPES } from "./eip712.js";
+export { signBid, bidSigningPayload, bidSigningPayloadHex, bidDigest } from "./bid-signing.js";
+export { signData, verifyDataSignature, ed25519PrivateKeyObject, ed25519RawPublicKey } from "./cose.js";
+export { decodeBid, decodeOffer, decodeProviderConfirm, decodeJobEvent, encodeMessage } from "./decode.js";
+export type { Decoded, VerifiedBid, VerifiedOffer } from "./decode.js";
+export { jobPrice } from "./pricing.js";
+export { OrderBook } from "./order-book.js";
+export { createMatcher } from "./matcher.js";
+export type { Matcher, MatcherParams, MatcherStats } from "./matcher.js";
+export { JobRecord, JobRecordState } from "./job-record.js";
+export { CapacityRecord, countedUsage } from "./capacity.js";
+export { createMarketMetrics } from "./metrics.js";
+export type { MarketMetrics } from "./metrics.js";
+export { createVerifyPool } from "./verify-pool.js";
+export type { VerifyPool } from "./verify-pool.js";
+export type { MarketTransport, MarketKv, InboundMessage, Watch } from "./transport.js";

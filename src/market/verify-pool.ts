@@ -9,17 +9,20 @@ import { createRequire } from "node:module";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import { NtxError } from "../../offchain/errors.js";
-import { decodeBid, decodeOffer, type Decoded, type VerifiedBid, type VerifiedOffer } from "./decode.js";
+import { decodeBid, decodeOffer, decodeProviderConfirm, type Decoded, type VerifiedBid, type VerifiedOffer } from "./decode.js";
+import type { ProviderConfirm } from "./schemas.js";
 import type { VerifyBatch } from "./verify-worker.js";
 
 export interface VerifyPool {
   readonly workers: number;
   decodeBid(data: Uint8Array, now?: number): Promise<Decoded<VerifiedBid>>;
   decodeOffer(data: Uint8Array, now?: number): Promise<Decoded<VerifiedOffer>>;
+  decodeConfirm(data: Uint8Array): Promise<Decoded<ProviderConfirm>>;
   close(): Promise<void>;
 }
 
 const MAX_BATCH = 256;
+type Kind = VerifyBatch["kind"];
 
 interface Pending {
   data: Uint8Array;
@@ -44,6 +47,7 @@ export function createVerifyPool(options: { workers?: number } = {}): VerifyPool
       workers: 0,
       decodeBid: async (data, now = Date.now()) => decodeBid(data, { now }),
       decodeOffer: async (data, now = Date.now()) => decodeOffer(data, { now }),
+      decodeConfirm: async (data) => decodeProviderConfirm(data),
       close: async () => undefined,
     };
   }
@@ -55,7 +59,7 @@ export function createVerifyPool(options: { workers?: number } = {}): VerifyPool
   const owner = new Map<number, number>();
   let nextId = 1;
   let closed = false;
-  const queues: Record<"bid" | "offer", Pending[]> = { bid: [], offer: [] };
+  const queues: Record<Kind, Pending[]> = { bid: [], offer: [], confirm: [] };
   let scheduled = false;
 
   workers.forEach((w, index) => {
@@ -85,7 +89,7 @@ export function createVerifyPool(options: { workers?: number } = {}): VerifyPool
   const flush = () => {
     scheduled = false;
     const now = Date.now();
-    for (const kind of ["bid", "offer"] as const) {
+    for (const kind of ["confirm", "offer", "bid"] as const) {
       const queue = queues[kind];
       while (queue.length > 0) {
         let target = -1;
@@ -102,7 +106,7 @@ export function createVerifyPool(options: { workers?: number } = {}): VerifyPool
     }
   };
 
-  const submit = (kind: "bid" | "offer", data: Uint8Array): Promise<Decoded<never>> => {
+  const submit = (kind: Kind, data: Uint8Array): Promise<Decoded<never>> => {
     if (closed) return Promise.reject(new NtxError("MARKET_CLOSED", "verify pool is closed"));
     return new Promise((resolve) => {
       queues[kind].push({ data, resolve });
@@ -118,6 +122,7 @@ export function createVerifyPool(options: { workers?: number } = {}): VerifyPool
     workers: count,
     decodeBid: (data) => submit("bid", data) as Promise<Decoded<VerifiedBid>>,
     decodeOffer: (data) => submit("offer", data) as Promise<Decoded<VerifiedOffer>>,
+    decodeConfirm: (data) => submit("confirm", data) as Promise<Decoded<ProviderConfirm>>,
     async close() {
       closed = true;
       await Promise.all(workers.map((w) => w.terminate()));

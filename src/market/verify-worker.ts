@@ -1,16 +1,16 @@
 /** Worker thread body of the verify pool: decodes and verifies batches of raw messages. */
 import { parentPort } from "node:worker_threads";
-import { decodeBid, decodeOffer } from "./decode.js";
+import { decodeBid, decodeOffer, decodeProviderConfirm } from "./decode.js";
 
 export interface VerifyBatch {
   id: number;
-  kind: "bid" | "offer";
+  kind: "bid" | "offer" | "confirm";
   now: number;
   items: Uint8Array[];
 }
 
 parentPort?.on("message", (batch: VerifyBatch) => {
-  const decode = batch.kind === "bid" ? decodeBid : decodeOffer;
+  const decode = batch.kind === "bid" ? decodeBid : batch.kind === "offer" ? decodeOffer : (data: Uint8Array) => decodeProviderConfirm(data);
   const results = batch.items.map((item) => decode(item, { now: batch.now }));
   parentPort!.postMessage({ id: batch.id, results });
 });

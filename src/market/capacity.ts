@@ -1,0 +1,219 @@
+/**
+ * Provider capacity records in the `ntx-capacity` KV bucket, one per provider, written only with
+ * compare-and-set. Every reservation is a write on the provider's latest revision, so when two matcher
+ * instances pick the same provider one write wins and the other re-reads and re-checks: capacity is never
+ * sold twice. Reservations of one instance for one provider are queued and written together, so a popular
+ * provider costs one KV write per batch instead of one per bid.
+ *
+ * What counts against an offer: pending reservations until their confirmation window ends, and confirmed
+ * ones until the provider publishes a newer offer (whose free resources already leave them out).
+ */
+import { z } from "zod";
+import { isNtxError, NtxError } from "../../offchain/errors.js";
+import type { MarketMetrics } from "./metrics.js";
+import type { OrderBook, Usage } from "./order-book.js";
+import type { MarketKv } from "./transport.js";
+
+export const Reservation = z.object({
+  matchId: z.string(),
+  offerNonce: z.string(),
+  cpuCores: z.number().int().nonnegative(),
+  memoryMiB: z.number().int().nonnegative(),
+  diskGiB: z.number().int().nonnegative(),
+  gpuIndices: z.array(z.number().int().nonnegative()),
+  until: z.number().int(),
+  state: z.enum(["pending", "confirmed"]),
+});
+export type Reservation = z.infer<typeof Reservation>;
+
+export const CapacityRecord = z.object({ v: z.literal(1), providerId: z.string(), reservations: z.record(z.string(), Reservation) });
+export type CapacityRecord = z.infer<typeof CapacityRecord>;
+
+function counts(r: Reservation, offerNonce: string, now: number): boolean {
+  if (r.state === "pending") return r.until > now;
+  return BigInt(r.offerNonce) >= BigInt(offerNonce);
+}
+
+export function countedUsage(record: CapacityRecord | undefined, offerNonce: string, now: number): Usage {
+  const usage: Usage = { cpuCores: 0, memoryMiB: 0, diskGiB: 0, gpuIndices: [] };
+  if (!record) return usage;
+  for (const r of Object.values(record.reservations)) {
+    if (!counts(r, offerNonce, now)) continue;
+    usage.cpuCores += r.cpuCores;
+    usage.memoryMiB += r.memoryMiB;
+    usage.diskGiB += r.diskGiB;
+    usage.gpuIndices.push(...r.gpuIndices);
+  }
+  return usage;
+}
+
+type Op =
+  | { kind: "reserve"; jobHash: string; matchId: string; usage: Usage; until: number; resolve: (ok: boolean) => void }
+  | { kind: "release"; jobHash: string; matchId: string; resolve: (ok: boolean) => void }
+  | { kind: "confirm"; jobHash: string; matchId: string; resolve: (ok: boolean) => void };
+
+interface Cached {
+  record: CapacityRecord;
+  revision: number;
+}
+
+const MAX_CAS_ROUNDS = 50;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+export class CapacityLedger {
+  readonly #kv: MarketKv;
+  readonly #book: OrderBook;
+  readonly #metrics: MarketMetrics;
+  readonly #now: () => number;
+  readonly #cache = new Map<string, Cached>();
+  readonly #queues = new Map<string, Op[]>();
+  readonly #running = new Set<string>();
+
+  constructor(kv: MarketKv, book: OrderBook, metrics: MarketMetrics, now: () => number) {
+    this.#kv = kv;
+    this.#book = book;
+    this.#metrics = metrics;
+    this.#now = now;
+  }
+
+  /** Usage to subtract from a provider's offer with this nonce. */
+  usageFor(providerId: string, offerNonce: string): Usage {
+    return countedUsage(this.#cache.get(providerId)?.record, offerNonce, this.#now());
+  }
+
+  /** A change seen on the KV watch (another instance's write, or the echo of ours). */
+  observe(providerId: string, value: Uint8Array | null, revision: number): void {
+    const cached = this.#cache.get(providerId);
+    if (cached && cached.revision >= revision) return;
+    if (!value) {
+      this.#cache.delete(providerId);
+    } else {
+      const parsed = CapacityRecord.safeParse(JSON.parse(decoder.decode(value)));
+      if (!parsed.success) return;
+      this.#cache.set(providerId, { record: parsed.data, revision });
+    }
+    this.#publishToBook(providerId);
+  }
+
+  reserve(providerId: string, jobHash: string, matchId: string, usage: Usage, until: number): Promise<boolean> {
+    return new Promise((resolve) => this.#enqueue(providerId, { kind: "reserve", jobHash, matchId, usage, until, resolve }));
+  }
+
+  release(providerId: string, jobHash: string, matchId: string): Promise<boolean> {
+    return new Promise((resolve) => this.#enqueue(providerId, { kind: "release", jobHash, matchId, resolve }));
+  }
+
+  confirm(providerId: string, jobHash: string, matchId: string): Promise<boolean> {
+    return new Promise((resolve) => this.#enqueue(providerId, { kind: "confirm", jobHash, matchId, resolve }));
+  }
+
+  #publishToBook(providerId: string): void {
+    const entry = this.#book.get(providerId);
+    if (entry) this.#book.setCommitted(providerId, countedUsage(this.#cache.get(providerId)?.record, entry.offer.nonce, this.#now()));
+  }
+
+  #enqueue(providerId: string, op: Op): void {
+    let queue = this.#queues.get(providerId);
+    if (!queue) {
+      queue = [];
+      this.#queues.set(providerId, queue);
+    }
+    queue.push(op);
+    if (!this.#running.has(providerId)) void this.#drain(providerId);
+  }
+
+  async #drain(providerId: string): Promise<void> {
+    this.#running.add(providerId);
+    try {
+      for (;;) {
+        const queue = this.#queues.get(providerId);
+        if (!queue || queue.length === 0) break;
+        const ops = queue.splice(0);
+        await this.#apply(providerId, ops).catch((error: unknown) => {
+          // The KV is unreachable: every op of the batch fails, nothing was written.
+          void error;
+          for (const op of ops) op.resolve(false);
+        });
+      }
+    } finally {
+      this.#running.delete(providerId);
+      this.#queues.delete(providerId);
+    }
+  }
+
+  async #apply(providerId: string, ops: Op[]): Promise<void> {
+    for (let round = 0; round < MAX_CAS_ROUNDS; round++) {
+      const now = this.#now();
+      const entry = this.#book.get(providerId);
+      const cached = this.#cache.get(providerId);
+      const base: CapacityRecord = cached ? structuredClone(cached.record) : { v: 1, providerId, reservations: {} };
+      const offerNonce = entry?.offer.nonce ?? "0";
+      // Garbage-collect what no longer counts, so records stay small.
+      for (const [k, r] of Object.entries(base.reservations)) if (!counts(r, offerNonce, now)) delete base.reservations[k];
+      const used = countedUsage(base, offerNonce, now);
+      const usedGpus = new Set(used.gpuIndices);
+      const outcome: boolean[] = [];
+      let dirty = false;
+      for (const op of ops) {
+        const existing = base.reservations[op.jobHash];
+        if (op.kind === "reserve") {
+          const res = entry?.offer.resources;
+          const fits =
+            !!res &&
+            !existing &&
+            entry.offer.expiresAt > now &&
+            used.cpuCores + op.usage.cpuCores <= res.cpuCores &&
+            used.memoryMiB + op.usage.memoryMiB <= res.memoryMiB &&
+            used.diskGiB + op.usage.diskGiB <= res.diskGiB &&
+            op.usage.gpuIndices.every((g) => g < res.gpus.length && !usedGpus.has(g));
+          if (fits) {
+            base.reservations[op.jobHash] = { matchId: op.matchId, offerNonce, cpuCores: op.usage.cpuCores, memoryMiB: op.usage.memoryMiB, diskGiB: op.usage.diskGiB, gpuIndices: op.usage.gpuIndices, until: op.until, state: "pending" };
+            used.cpuCores += op.usage.cpuCores;
+            used.memoryMiB += op.usage.memoryMiB;
+            used.diskGiB += op.usage.diskGiB;
+            for (const g of op.usage.gpuIndices) usedGpus.add(g);
+            dirty = true;
+          }
+          outcome.push(fits);
+        } else if (op.kind === "release") {
+          const ok = !!existing && existing.matchId === op.matchId;
+          if (ok) {
+            delete base.reservations[op.jobHash];
+            dirty = true;
+          }
+          outcome.push(ok);
+        } else {
+          const ok = !!existing && existing.matchId === op.matchId;
+          if (ok && existing.state !== "confirmed") {
+            // Counted until the provider's next offer, which is expected to leave this job's resources out.
+            base.reservations[op.jobHash] = { ...existing, state: "confirmed", offerNonce };
+            dirty = true;
+          }
+          outcome.push(ok);
+        }
+      }
+      if (!dirty) {
+        ops.forEach((op, i) => op.resolve(outcome[i]!));
+        return;
+      }
+      const value = encoder.encode(JSON.stringify(base));
+      try {
+        const revision = cached ? await this.#kv.update(providerId, value, cached.revision) : await this.#kv.create(providerId, value);
+        const current = this.#cache.get(providerId);
+        if (!current || current.revision < revision) this.#cache.set(providerId, { record: base, revision });
+        this.#publishToBook(providerId);
+        ops.forEach((op, i) => op.resolve(outcome[i]!));
+        return;
+      } catch (error) {
+        if (!isNtxError(error, "KV_CONFLICT") && !isNtxError(error, "KV_EXISTS")) throw error;
+        this.#metrics.casConflicts.inc();
+        // Someone else wrote first: take their record and decide again.
+        const fresh = await this.#kv.get(providerId);
+        if (fresh) this.observe(providerId, fresh.value, fresh.revision);
+        else this.#cache.delete(providerId);
+      }
+    }
+    throw new NtxError("MARKET_CAS_EXHAUSTED", `capacity of ${providerId} kept changing; gave up after ${MAX_CAS_ROUNDS} rounds`, { retryable: true });
+  }
+}

@@ -1,0 +1,409 @@
+/**
+ * The matcher. Bids arrive through one durable JetStream consumer shared by every instance (a consumer
+ * group); each instance holds the whole offer book from the offers stream and the capacity KV.
+ *
+ * A bid's life in an instance: verify (worker threads) → best offer from the book → reserve the capacity with
+ * KV compare-and-set → create the job record (KV create: the one place a jobHash can be claimed, so a
+ * replayed or redelivered bid never makes a second match) → publish the match (JetStream, msg id = matchId)
+ * → wait for the provider's confirmation → ack. A lapsed confirmation releases the reservation and matches
+ * again, excluding that provider. Nothing is acked before its outcome is durable, so a crash only causes a
+ * redelivery, and the redelivered bid resumes from its job record.
+ */
+import { randomBytes } from "node:crypto";
+import { pino, type Logger } from "pino";
+import { isNtxError } from "../../offchain/errors.js";
+import { offerSubject, subjectToken } from "../nats/subjects.js";
+import { CapacityLedger } from "./capacity.js";
+import { decodeProviderConfirm, encodeMessage, type Decoded, type VerifiedBid } from "./decode.js";
+import { JobRecord } from "./job-record.js";
+import { createMarketMetrics, type MarketMetrics } from "./metrics.js";
+import { OrderBook, type Usage } from "./order-book.js";
+import { PROTOCOL_VERSION, RejectReason } from "./protocol.js";
+import type { Bid, MatchInput, ProviderConfirm } from "./schemas.js";
+import type { InboundMessage, MarketTransport, Watch } from "./transport.js";
+import { createVerifyPool, type VerifyPool } from "./verify-pool.js";
+
+export interface MatcherParams {
+  transport: MarketTransport;
+  /** Names this instance in matches and logs. */
+  matcherId?: string;
+  /** The durable consumer all instances share. */
+  durable?: string;
+  /** How long a provider has to confirm a match. */
+  confirmWindowMs?: number;
+  /** Redelivery timeout of an unacked bid; longer than the confirm window. */
+  ackWaitMs?: number;
+  maxAckPending?: number;
+  /** Delay before a bid that fits no offer is tried again. */
+  noFitRetryMs?: number;
+  /** Matches tried (lapses included) before a bid is given up. */
+  maxAttempts?: number;
+  /** Verification threads; 0 = inline. Default: one per core. */
+  verifyWorkers?: number;
+  reputation?: (providerId: string) => number;
+  metrics?: MarketMetrics;
+  logger?: Logger;
+  now?: () => number;
+  /** Called after a match is durably published (benchmarks, tests). */
+  onMatch?: (match: MatchInput, bidReceivedAt: number) => void;
+}
+
+export interface MatcherStats {
+  book: number;
+  awaitingConfirm: number;
+  inFlight: number;
+}
+
+export interface Matcher {
+  readonly id: string;
+  readonly book: OrderBook;
+  readonly metrics: MarketMetrics;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  stats(): MatcherStats;
+}
+
+interface BidWork {
+  msg: InboundMessage;
+  bid: Bid;
+  jobHash: string;
+  receivedAt: number;
+  record?: JobRecord;
+  revision?: number;
+  timer?: NodeJS.Timeout;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+export function createMatcher(params: MatcherParams): Matcher {
+  const id = params.matcherId ?? `matcher-${randomBytes(4).toString("hex")}`;
+  const transport = params.transport;
+  const now = params.now ?? Date.now;
+  const confirmWindowMs = params.confirmWindowMs ?? 10_000;
+  const ackWaitMs = params.ackWaitMs ?? confirmWindowMs + 30_000;
+  const noFitRetryMs = params.noFitRetryMs ?? 2_000;
+  const maxAttempts = params.maxAttempts ?? 5;
+  const metrics = params.metrics ?? createMarketMetrics();
+  const log = params.logger ?? pino({ level: process.env.NTX_LOG_LEVEL ?? "warn" });
+  const book = new OrderBook();
+  const ledger = new CapacityLedger(transport.capacity, book, metrics, now);
+  /** Bids this instance holds, by jobHash (matched and waiting, or being matched). */
+  const held = new Map<string, BidWork>();
+  /** buyer:nonce → jobHash, until the bid expires: a nonce signs one job only. */
+  const nonces = new Map<string, { jobHash: string; until: number }>();
+  let pool: VerifyPool | undefined;
+  const watches: Watch[] = [];
+  let sweeper: NodeJS.Timeout | undefined;
+  let stopping = false;
+  let inFlight = 0;
+  const offerDecodes = new Set<Promise<void>>();
+
+  // ---------- offers ----------
+  const onOffer = (subject: string, data: Uint8Array) => {
+    const p = pool!
+      .decodeOffer(data, now())
+      .then((r) => {
+        if (!r.ok) return metrics.reject("offer", r.reason);
+        const { offer, digest } = r.value;
+        if (subject !== offerSubject(offer.region, offer.providerId)) return metrics.reject("offer", RejectReason.Malformed);
+        const existing = book.get(offer.providerId);
+        if (existing && BigInt(existing.offer.nonce) >= BigInt(offer.nonce)) {
+          // Redelivery of the offer we hold is not a replay; an older or equal nonce with other content is.
+          if (existing.digest !== digest) metrics.reject("offer", RejectReason.Replayed);
+          return;
+        }
+        book.upsert(offer, digest, now(), ledger.usageFor(offer.providerId, offer.nonce));
+      })
+      .catch((error: unknown) => log.error({ err: error }, "offer handling failed"))
+      .finally(() => offerDecodes.delete(p));
+    offerDecodes.add(p);
+  };
+
+  // ---------- job records ----------
+  const readRecord = async (jobHash: string): Promise<{ record: JobRecord; revision: number } | null> => {
+    const kv = await transport.jobs.get(jobHash);
+    if (!kv) return null;
+    const parsed = JobRecord.safeParse(JSON.parse(decoder.decode(kv.value)));
+    return parsed.success ? { record: parsed.data, revision: kv.revision } : null;
+  };
+
+  /** Writes the record by CAS (or creates it); false when someone else changed it first. */
+  const writeRecord = async (work: BidWork, record: JobRecord): Promise<boolean> => {
+    const value = encoder.encode(JSON.stringify(record));
+    try {
+      work.revision = work.revision === undefined ? await transport.jobs.create(work.jobHash, value) : await transport.jobs.update(work.jobHash, value, work.revision);
+      work.record = record;
+      return true;
+    } catch (error) {
+      if (isNtxError(error, "KV_EXISTS") || isNtxError(error, "KV_CONFLICT")) return false;
+      throw error;
+    }
+  };
+
+  const finish = (work: BidWork, how: "ack" | "term" | "nak", delayMs?: number) => {
+    if (work.timer) clearTimeout(work.timer);
+    if (held.get(work.jobHash) === work) held.delete(work.jobHash);
+    if (how === "ack") work.msg.ack();
+    else if (how === "term") work.msg.term();
+    else work.msg.nak(delayMs);
+  };
+
+  // ---------- matching ----------
+  const giveUp = async (work: BidWork) => {
+    const base = work.record;
+    const record: JobRecord = { v: 1, jobHash: work.jobHash, bidSeq: work.msg.seq, attempt: base?.attempt ?? 0, excluded: base?.excluded ?? [], state: "expired", updatedAt: now() };
+    if (!(await writeRecord(work, record))) return resume(work);
+    finish(work, "ack");
+  };
+
+  const match = async (work: BidWork): Promise<void> => {
+    const bid = work.bid;
+    const attempt = (work.record?.attempt ?? 0) + 1;
+    if (bid.expiresAt <= now() || attempt > maxAttempts) return giveUp(work);
+    const exclude = new Set(work.record?.excluded ?? []);
+    for (let tries = 0; tries < 8; tries++) {
+      const candidate = book.findBest(bid, { now: now(), exclude, ...(params.reputation ? { reputation: params.reputation } : {}) });
+      if (!candidate) break;
+      const providerId = candidate.entry.providerId;
+      const r = bid.spec.resources;
+      const usage: Usage = { cpuCores: r.cpuCores, memoryMiB: r.memoryMiB, diskGiB: r.diskGiB, gpuIndices: candidate.gpuIndices };
+      const matchId = `${work.jobHash}-${attempt}`;
+      const matchedAt = now();
+      const confirmBy = matchedAt + confirmWindowMs;
+      book.hold(providerId, usage);
+      let reserved: boolean;
+      try {
+        reserved = await ledger.reserve(providerId, work.jobHash, matchId, usage, confirmBy);
+      } finally {
+        book.unhold(providerId, usage);
+      }
+      if (!reserved) continue;
+      const record: JobRecord = {
+        v: 1,
+        jobHash: work.jobHash,
+        bidSeq: work.msg.seq,
+        state: "matched",
+        attempt,
+        matchId,
+        providerId,
+        price: candidate.price.toString(),
+        reserved: usage,
+        confirmBy,
+        excluded: work.record?.excluded ?? [],
+        updatedAt: matchedAt,
+      };
+      if (!(await writeRecord(work, record))) {
+        // Another delivery of this jobHash got there first: undo ours and follow the record.
+        await ledger.release(providerId, work.jobHash, matchId);
+        return resume(work);
+      }
+      const matchMessage: MatchInput = {
+        v: PROTOCOL_VERSION,
+        type: "match",
+        matchId,
+        jobHash: work.jobHash,
+        attempt,
+        bid: JSON.parse(JSON.stringify(bid, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v))),
+        offer: JSON.parse(JSON.stringify(candidate.entry.offer, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v))),
+        price: candidate.price.toString(),
+        reserved: usage,
+        matcherId: id,
+        matchedAt,
+        confirmBy,
+      };
+      await transport.publishMatch(work.jobHash, encodeMessage(matchMessage), matchId);
+      metrics.matched.inc();
+      metrics.bidToMatchSeconds.observe((now() - work.receivedAt) / 1000);
+      params.onMatch?.(matchMessage, work.receivedAt);
+      work.msg.working();
+      awaitConfirm(work);
+      return;
+    }
+    metrics.noFit.inc();
+    finish(work, "nak", noFitRetryMs);
+  };
+
+  const awaitConfirm = (work: BidWork) => {
+    held.set(work.jobHash, work);
+    if (work.timer) clearTimeout(work.timer);
+    const wait = Math.max(0, (work.record?.confirmBy ?? now()) - now());
+    work.timer = setTimeout(() => void lapse(work).catch((error: unknown) => fail(work, error)), wait);
+    work.timer.unref?.();
+  };
+
+  const lapse = async (work: BidWork) => {
+    if (held.get(work.jobHash) !== work || !work.record?.providerId || !work.record.matchId) return;
+    const { providerId, matchId } = work.record;
+    // The confirmation may be stored but have reached no instance (e.g. during a restart).
+    if (await confirmedInStream(work)) return;
+    metrics.lapsed.inc();
+    await ledger.release(providerId, work.jobHash, matchId);
+    const record: JobRecord = { ...work.record, state: "lapsed", excluded: [...work.record.excluded, providerId], updatedAt: now() };
+    if (!(await writeRecord(work, record))) return resume(work);
+    work.msg.working();
+    await match(work);
+  };
+
+  const confirmedInStream = async (work: BidWork): Promise<boolean> => {
+    const data = await transport.lastConfirm(work.jobHash);
+    if (!data) return false;
+    const decoded = decodeProviderConfirm(data);
+    if (!decoded.ok) return false;
+    return applyConfirm(work, decoded.value);
+  };
+
+  const applyConfirm = async (work: BidWork, confirm: ProviderConfirm): Promise<boolean> => {
+    const record = work.record;
+    if (!record || record.state !== "matched" || confirm.matchId !== record.matchId || confirm.providerId !== record.providerId) return false;
+    if (work.timer) clearTimeout(work.timer);
+    await ledger.confirm(record.providerId, work.jobHash, record.matchId);
+    const next: JobRecord = { ...record, state: "confirmed", confirmedAt: confirm.confirmedAt, updatedAt: now() };
+    if (!(await writeRecord(work, next))) {
+      await resume(work);
+      return true;
+    }
+    metrics.confirmed.inc();
+    finish(work, "ack");
+    return true;
+  };
+
+  /** Continues a bid from its stored job record (after a redelivery, a lost race, or a restart). */
+  const resume = async (work: BidWork): Promise<void> => {
+    const stored = await readRecord(work.jobHash);
+    if (!stored) {
+      work.record = undefined;
+      work.revision = undefined;
+      return match(work);
+    }
+    work.record = stored.record;
+    work.revision = stored.revision;
+    if (stored.record.bidSeq !== work.msg.seq) {
+      // The same job signed once and published again: a replay of an existing bid.
+      metrics.reject("bid", RejectReason.Replayed);
+      return finish(work, "term");
+    }
+    switch (stored.record.state) {
+      case "confirmed":
+      case "expired":
+        return finish(work, "ack");
+      case "lapsed":
+        return match(work);
+      case "matched":
+        held.set(work.jobHash, work);
+        if (await confirmedInStream(work)) return;
+        if ((stored.record.confirmBy ?? 0) > now()) {
+          work.msg.working();
+          return awaitConfirm(work);
+        }
+        return lapse(work);
+    }
+  };
+
+  const fail = (work: BidWork, error: unknown) => {
+    if (stopping) return;
+    log.error({ err: error, jobHash: work.jobHash }, "bid handling failed; it will be redelivered");
+    finish(work, "nak", 1_000);
+  };
+
+  // ---------- bids ----------
+  const handleBid = async (msg: InboundMessage, decoded: Decoded<VerifiedBid>, receivedAt: number) => {
+    if (!decoded.ok) {
+      metrics.reject("bid", decoded.reason);
+      return msg.term();
+    }
+    const { bid, jobHash } = decoded.value;
+    if (subjectToken(msg.subject, 2) !== jobHash) {
+      metrics.reject("bid", RejectReason.Malformed);
+      return msg.term();
+    }
+    const nonceKey = `${bid.buyer.key}:${bid.nonce}`;
+    const seen = nonces.get(nonceKey);
+    if (seen && seen.jobHash !== jobHash) {
+      metrics.reject("bid", RejectReason.Replayed);
+      return msg.term();
+    }
+    if (!seen) nonces.set(nonceKey, { jobHash, until: bid.expiresAt });
+    const current = held.get(jobHash);
+    if (current) {
+      // A redelivery of the very message this instance holds: the held one will be acked.
+      if (current.msg.seq === msg.seq) return;
+      metrics.reject("bid", RejectReason.Replayed);
+      return msg.term();
+    }
+    const work: BidWork = { msg, bid, jobHash, receivedAt };
+    held.set(jobHash, work);
+    try {
+      if (msg.deliveryCount > 1) await resume(work);
+      else await match(work);
+    } catch (error) {
+      fail(work, error);
+    }
+  };
+
+  const onBid = (msg: InboundMessage) => {
+    if (stopping) return;
+    const receivedAt = now();
+    inFlight++;
+    pool!
+      .decodeBid(msg.data, receivedAt)
+      .then((decoded) => handleBid(msg, decoded, receivedAt))
+      .catch((error: unknown) => {
+        log.error({ err: error }, "bid verification failed");
+        if (!stopping) msg.nak(1_000);
+      })
+      .finally(() => inFlight--);
+  };
+
+  const onConfirm = (subject: string, data: Uint8Array) => {
+    const jobHash = subjectToken(subject, 2);
+    const work = jobHash ? held.get(jobHash) : undefined;
+    // Only the instance holding the bid checks the signature; the others skip it for free.
+    if (!work) return;
+    void pool!
+      .decodeConfirm(data)
+      .then(async (r) => {
+        if (!r.ok) return metrics.reject("confirm", r.reason);
+        if (r.value.jobHash !== jobHash) return metrics.reject("confirm", RejectReason.Malformed);
+        if (held.get(r.value.jobHash) !== work) return;
+        await applyConfirm(work, r.value);
+      })
+      .catch((error: unknown) => fail(work, error));
+  };
+
+  return {
+    id,
+    book,
+    metrics,
+    async start() {
+      pool = createVerifyPool(params.verifyWorkers === undefined ? {} : { workers: params.verifyWorkers });
+      const capacityWatch = await transport.capacity.watch((key, record) => ledger.observe(key, record?.value ?? null, record?.revision ?? Number.MAX_SAFE_INTEGER));
+      watches.push(capacityWatch);
+      await capacityWatch.ready;
+      const offersWatch = await transport.watchOffers(onOffer);
+      watches.push(offersWatch);
+      await offersWatch.ready;
+      while (offerDecodes.size > 0) await Promise.all([...offerDecodes]);
+      watches.push(await transport.subscribeConfirms(onConfirm));
+      sweeper = setInterval(() => {
+        const t = now();
+        book.sweep(t);
+        for (const [k, v] of nonces) if (v.until <= t) nonces.delete(k);
+      }, 1_000);
+      sweeper.unref?.();
+      watches.push(await transport.consumeBids({ durable: params.durable ?? "ntx-matcher", ackWaitMs, maxAckPending: params.maxAckPending ?? 50_000 }, onBid));
+      log.info({ matcher: id, offers: book.size }, "matcher started");
+    },
+    async stop() {
+      stopping = true;
+      if (sweeper) clearInterval(sweeper);
+      // Bids consumer first, so nothing new arrives while the rest shuts down; held bids stay unacked and
+      // are redelivered to another instance.
+      for (const w of watches.reverse()) await w.stop().catch(() => undefined);
+      for (const work of held.values()) if (work.timer) clearTimeout(work.timer);
+      held.clear();
+      await pool?.close();
+    },
+    stats: () => ({ book: book.size, awaitingConfirm: held.size, inFlight }),
+  };
+}
