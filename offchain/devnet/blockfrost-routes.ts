@@ -164,7 +164,7 @@ export function blockfrostRoutes(deps: BlockfrostRoutesDeps): Router {
     try {
       res.json(await deps.submit(bytes));
     } catch (error) {
-      if (error instanceof TxRejected) return badRequest(res, `transaction submit error (${error.reason}): ${error.message}`);
+      if (error instanceof TxRejected) return badRequest(res, `transaction rejected (${error.reason}): ${error.message}`);
       throw error;
     }
   });

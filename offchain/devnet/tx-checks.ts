@@ -12,7 +12,22 @@ import type { DevnetSlotConfig } from "./slot-config.js";
 
 export class TxRejected extends Error {
   constructor(
-    readonly reason: "invalid_cbor" | "spent_input" | "unknown_input" | "validity_range" | "missing_signature" | "invalid_signature" | "script_failure" | "ex_units" | "value_not_conserved" | "fee_too_small" | "collateral" | "ledger_rule",
+    readonly reason:
+      | "invalid_cbor"
+      | "too_large"
+      | "spent_input"
+      | "unknown_input"
+      | "validity_range"
+      | "missing_signature"
+      | "invalid_signature"
+      | "wrong_network"
+      | "output_too_small"
+      | "script_failure"
+      | "ex_units"
+      | "value_not_conserved"
+      | "fee_too_small"
+      | "collateral"
+      | "ledger_rule",
     message: string,
   ) {
     super(message);
@@ -48,12 +63,16 @@ export function checkTransaction(cbor: Uint8Array, ctx: CheckContext): CheckedTx
   }
   const body = tx.body();
   const hash = CML.hash_transaction(body).to_hex();
+  if (cbor.length > ctx.protocolParameters.maxTxSize) {
+    throw new TxRejected("too_large", `the transaction is ${cbor.length} bytes; the maximum is ${ctx.protocolParameters.maxTxSize}`);
+  }
 
   const inputs = resolveAll(body.inputs(), ctx, "input");
   const referenceInputs = resolveAll(body.reference_inputs(), ctx, "reference input");
   const collateral = resolveAll(body.collateral_inputs(), ctx, "collateral input");
 
   checkValidityRange(body, ctx);
+  checkOutputs(body, ctx.protocolParameters);
   checkSignatures(tx, hash, inputs, collateral);
   checkValueConserved(body, inputs, ctx.protocolParameters);
   checkFee(tx, inputs, referenceInputs, ctx.protocolParameters);
@@ -93,6 +112,22 @@ function checkValidityRange(body: CML.TransactionBody, ctx: CheckContext): void 
   // The ledger's upper bound is exclusive: a tx with ttl T is valid in slots < T.
   if (ttl !== undefined && BigInt(ctx.slot) >= ttl) {
     throw new TxRejected("validity_range", `outside its validity range: expired at slot ${ttl} (${time(Number(ttl))}); the chain is at slot ${ctx.slot} (${time(ctx.slot)})`);
+  }
+}
+
+/** The devnet is a testnet (network id 0), and every output must carry the ledger's minimum ADA for its size. */
+function checkOutputs(body: CML.TransactionBody, pp: ProtocolParameters): void {
+  const outputs = body.outputs();
+  for (let i = 0; i < outputs.len(); i++) {
+    const output = outputs.get(i);
+    const address = output.address();
+    if (address.network_id() !== 0) {
+      throw new TxRejected("wrong_network", `output ${i} pays to ${address.to_bech32(undefined)}, an address of another network; the devnet uses testnet addresses (network id 0)`);
+    }
+    const minimum = CML.min_ada_required(output, pp.coinsPerUtxoByte);
+    if (output.amount().coin() < minimum) {
+      throw new TxRejected("output_too_small", `output ${i} holds ${output.amount().coin()} lovelace; its size needs at least ${minimum}`);
+    }
   }
 }
 
@@ -177,6 +212,10 @@ function checkScripts(tx: CML.Transaction, inputs: UTxO[], referenceInputs: UTxO
   if (!redeemers || redeemers.len() === 0) return;
   if (collateral.length === 0) throw new TxRejected("collateral", "the transaction runs Plutus scripts but has no collateral input");
   const pp = ctx.protocolParameters;
+  const body = tx.body();
+  const offered = collateral.reduce((a, u) => a + (u.assets.lovelace ?? 0n), 0n) - (body.collateral_return()?.amount().coin() ?? 0n);
+  const required = (body.fee() * BigInt(pp.collateralPercentage) + 99n) / 100n;
+  if (offered < required) throw new TxRejected("collateral", `collateral of ${offered} lovelace is below ${pp.collateralPercentage}% of the fee (${required} lovelace)`);
 
   const declared = new Map<string, { mem: bigint; steps: bigint }>();
   let totalMem = 0n;
