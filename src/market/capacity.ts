@@ -69,6 +69,8 @@ export class CapacityLedger {
   readonly #cache = new Map<string, Cached>();
   readonly #queues = new Map<string, Op[]>();
   readonly #running = new Set<string>();
+  /** Earliest end of a pending reservation per provider. */
+  readonly #expiries = new Map<string, number>();
 
   constructor(kv: MarketKv, book: OrderBook, metrics: MarketMetrics, now: () => number) {
     this.#kv = kv;
@@ -109,8 +111,19 @@ export class CapacityLedger {
   }
 
   #publishToBook(providerId: string): void {
+    const record = this.#cache.get(providerId)?.record;
     const entry = this.#book.get(providerId);
-    if (entry) this.#book.setCommitted(providerId, countedUsage(this.#cache.get(providerId)?.record, entry.offer.nonce, this.#now()));
+    if (entry) this.#book.setCommitted(providerId, countedUsage(record, entry.offer.nonce, this.#now()));
+    let earliest = Infinity;
+    if (record) for (const r of Object.values(record.reservations)) if (r.state === "pending" && r.until > this.#now() && r.until < earliest) earliest = r.until;
+    if (earliest === Infinity) this.#expiries.delete(providerId);
+    else this.#expiries.set(providerId, earliest);
+  }
+
+  /** Pending reservations stop counting when their window ends, with no write: the book is told here. */
+  refreshExpired(): void {
+    const now = this.#now();
+    for (const [providerId, until] of this.#expiries) if (until <= now) this.#publishToBook(providerId);
   }
 
   #enqueue(providerId: string, op: Op): void {
@@ -177,8 +190,9 @@ export class CapacityLedger {
           }
           outcome.push(fits);
         } else if (op.kind === "release") {
-          const ok = !!existing && existing.matchId === op.matchId;
-          if (ok) {
+          // Gone already (lapsed and collected above) counts as released.
+          const ok = !existing || existing.matchId === op.matchId;
+          if (existing && ok) {
             delete base.reservations[op.jobHash];
             dirty = true;
           }
@@ -194,6 +208,8 @@ export class CapacityLedger {
         }
       }
       if (!dirty) {
+        // Nothing to write, but time may have moved reservations out of the count: show the book.
+        this.#publishToBook(providerId);
         ops.forEach((op, i) => op.resolve(outcome[i]!));
         return;
       }

@@ -388,6 +388,7 @@ export function createMatcher(params: MatcherParams): Matcher {
       sweeper = setInterval(() => {
         const t = now();
         book.sweep(t);
+        ledger.refreshExpired();
         for (const [k, v] of nonces) if (v.until <= t) nonces.delete(k);
       }, 1_000);
       sweeper.unref?.();
