@@ -50,7 +50,7 @@ export function countedUsage(record: CapacityRecord | undefined, offerNonce: str
 type Op =
   | { kind: "reserve"; jobHash: string; matchId: string; usage: Usage; until: number; resolve: (ok: boolean) => void }
   | { kind: "release"; jobHash: string; matchId: string; resolve: (ok: boolean) => void }
-  | { kind: "confirm"; jobHash: string; matchId: string; resolve: (ok: boolean) => void };
+  | { kind: "confirm"; jobHash: string; matchId: string; usage: Usage; resolve: (ok: boolean) => void };
 
 interface Cached {
   record: CapacityRecord;
@@ -106,8 +106,12 @@ export class CapacityLedger {
     return new Promise((resolve) => this.#enqueue(providerId, { kind: "release", jobHash, matchId, resolve }));
   }
 
-  confirm(providerId: string, jobHash: string, matchId: string): Promise<boolean> {
-    return new Promise((resolve) => this.#enqueue(providerId, { kind: "confirm", jobHash, matchId, resolve }));
+  /**
+   * Marks a reservation confirmed. A confirmation that arrives after the window (the reservation has stopped
+   * counting and may be collected) only succeeds if the resources are still free; false means the match is off.
+   */
+  confirm(providerId: string, jobHash: string, matchId: string, usage: Usage): Promise<boolean> {
+    return new Promise((resolve) => this.#enqueue(providerId, { kind: "confirm", jobHash, matchId, usage, resolve }));
   }
 
   #publishToBook(providerId: string): void {
@@ -170,18 +174,28 @@ export class CapacityLedger {
       let dirty = false;
       for (const op of ops) {
         const existing = base.reservations[op.jobHash];
-        if (op.kind === "reserve") {
+        const lateConfirm = op.kind === "confirm" && (!existing || (existing.matchId === op.matchId && !counts(existing, offerNonce, now)));
+        if (op.kind === "reserve" || lateConfirm) {
           const res = entry?.offer.resources;
           const fits =
             !!res &&
-            !existing &&
+            (!existing || lateConfirm) &&
             entry.offer.expiresAt > now &&
             used.cpuCores + op.usage.cpuCores <= res.cpuCores &&
             used.memoryMiB + op.usage.memoryMiB <= res.memoryMiB &&
             used.diskGiB + op.usage.diskGiB <= res.diskGiB &&
             op.usage.gpuIndices.every((g) => g < res.gpus.length && !usedGpus.has(g));
           if (fits) {
-            base.reservations[op.jobHash] = { matchId: op.matchId, offerNonce, cpuCores: op.usage.cpuCores, memoryMiB: op.usage.memoryMiB, diskGiB: op.usage.diskGiB, gpuIndices: op.usage.gpuIndices, until: op.until, state: "pending" };
+            base.reservations[op.jobHash] = {
+              matchId: op.matchId,
+              offerNonce,
+              cpuCores: op.usage.cpuCores,
+              memoryMiB: op.usage.memoryMiB,
+              diskGiB: op.usage.diskGiB,
+              gpuIndices: op.usage.gpuIndices,
+              until: op.kind === "reserve" ? op.until : now,
+              state: op.kind === "reserve" ? "pending" : "confirmed",
+            };
             used.cpuCores += op.usage.cpuCores;
             used.memoryMiB += op.usage.memoryMiB;
             used.diskGiB += op.usage.diskGiB;

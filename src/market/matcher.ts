@@ -232,11 +232,11 @@ export function createMatcher(params: MatcherParams): Matcher {
     work.timer.unref?.();
   };
 
-  const lapse = async (work: BidWork) => {
+  const lapse = async (work: BidWork, confirmedTooLate = false) => {
     if (held.get(work.jobHash) !== work || !work.record?.providerId || !work.record.matchId) return;
     const { providerId, matchId } = work.record;
     // The confirmation may be stored but have reached no instance (e.g. during a restart).
-    if (await confirmedInStream(work)) return;
+    if (!confirmedTooLate && (await confirmedInStream(work))) return;
     metrics.lapsed.inc();
     await ledger.release(providerId, work.jobHash, matchId);
     const record: JobRecord = { ...work.record, state: "lapsed", excluded: [...work.record.excluded, providerId], updatedAt: now() };
@@ -257,7 +257,12 @@ export function createMatcher(params: MatcherParams): Matcher {
     const record = work.record;
     if (!record || record.state !== "matched" || confirm.matchId !== record.matchId || confirm.providerId !== record.providerId) return false;
     if (work.timer) clearTimeout(work.timer);
-    await ledger.confirm(record.providerId, work.jobHash, record.matchId);
+    const usage = record.reserved ?? { cpuCores: 0, memoryMiB: 0, diskGiB: 0, gpuIndices: [] };
+    if (!(await ledger.confirm(record.providerId, work.jobHash, record.matchId, usage))) {
+      // Confirmed too late: the capacity went to another bid. The match is off; this bid is matched again.
+      await lapse(work, true);
+      return true;
+    }
     const next: JobRecord = { ...record, state: "confirmed", confirmedAt: confirm.confirmedAt, updatedAt: now() };
     if (!(await writeRecord(work, next))) {
       await resume(work);
