@@ -6,7 +6,13 @@ import { startDevnetServer } from "./server.js";
  * JSON line `{"ready":true,"url":…,"port":…}` on stdout once it listens; stops cleanly on SIGTERM/SIGINT.
  */
 const { values } = parseArgs({
-  options: { "state-file": { type: "string" }, port: { type: "string", default: "0" }, "block-time": { type: "string", default: "1000" }, host: { type: "string", default: "127.0.0.1" } },
+  options: {
+    "state-file": { type: "string" },
+    port: { type: "string", default: "0" },
+    "block-time": { type: "string", default: "1000" },
+    host: { type: "string", default: "127.0.0.1" },
+    "exit-with-parent": { type: "boolean", default: false },
+  },
 });
 if (!values["state-file"]) {
   console.error("devnet chain: --state-file is required");
@@ -23,3 +29,9 @@ process.stdout.write(JSON.stringify({ ready: true, url: server.url, port: server
 const stop = () => void server.close().then(() => process.exit(0));
 process.once("SIGTERM", stop);
 process.once("SIGINT", stop);
+// A parent that dies without stopping us (a crashed test runner) closes our stdin: do not outlive it.
+if (values["exit-with-parent"]) {
+  process.stdin.resume();
+  process.stdin.once("end", stop);
+  process.stdin.once("error", stop);
+}

@@ -34,9 +34,15 @@ interface Server {
 
 async function startServer(blockTimeMs: number): Promise<Server> {
   const dir = await mkdtemp(join(tmpdir(), "ntx-bench-chain-"));
-  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", join(ROOT, "offchain/devnet/standalone.ts"), "--state-file", join(dir, "state.json"), "--block-time", String(blockTimeMs)], {
+  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", join(ROOT, "offchain/devnet/standalone.ts"), "--state-file", join(dir, "state.json"), "--block-time", String(blockTimeMs), "--exit-with-parent"], {
     cwd: ROOT,
-    stdio: ["ignore", "pipe", "inherit"],
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  // The server logs every accepted transaction; keep only the tail, for when it dies.
+  const tail: string[] = [];
+  createInterface({ input: child.stderr! }).on("line", (line) => void (tail.push(line) > 50 && tail.shift()));
+  child.once("exit", (code, signal) => {
+    if (code !== 0 && signal !== "SIGTERM") console.error(`[bench:chain] devnet chain exited (${code ?? signal}):\n${tail.join("\n")}`);
   });
   const { url } = await new Promise<{ url: string }>((resolve, reject) => {
     createInterface({ input: child.stdout! }).once("line", (line) => resolve(JSON.parse(line) as { url: string }));

@@ -52,9 +52,9 @@ export async function startTestDevnet(options: TestDevnetOptions = {}): Promise<
       url = server.url;
       stopCurrent = () => server.close();
     } else {
-      const child = spawn(process.execPath, ["--import", "tsx", join(ROOT, "offchain/devnet/standalone.ts"), "--state-file", stateFile, "--port", String(port), "--block-time", String(blockTimeMs)], {
+      const child = spawn(process.execPath, ["--import", "tsx", join(ROOT, "offchain/devnet/standalone.ts"), "--state-file", stateFile, "--port", String(port), "--block-time", String(blockTimeMs), "--exit-with-parent"], {
         cwd: ROOT,
-        stdio: ["ignore", "pipe", "pipe"],
+        stdio: ["pipe", "pipe", "pipe"],
       });
       const stderr: string[] = [];
       child.stderr!.on("data", (d: Buffer) => stderr.push(d.toString()));
