@@ -158,6 +158,19 @@ describe("devnet chain refuses invalid transactions and changes nothing", () => 
     await chain.awaitConfirmation(hash);
   });
 
+  it("value not conserved: a signed transaction whose fee was lowered after balancing is refused", async () => {
+    const lucid = await chain.lucid({ privateKey: aliceKey });
+    const balanced = await lucid.newTx().pay.ToAddress(bob, { lovelace: 2_000_000n }).complete();
+    const fee = balanced.toTransaction().body().fee();
+    const feeField = `021a${fee.toString(16).padStart(8, "0")}`;
+    const cbor = balanced.toCBOR();
+    expect(cbor.split(feeField)).toHaveLength(2);
+    const tampered = cbor.replace(feeField, `021a${(fee - 1_000n).toString(16).padStart(8, "0")}`);
+    // Re-signed, so the signatures are right and only the balance is wrong.
+    const signed = await lucid.fromTx(tampered).sign.withWallet().complete();
+    expect(await expectRefused(signed.toCBOR(), signed.toHash())).toMatch(/value_not_conserved.*1000 lovelace/);
+  });
+
   it("garbage is refused in the same shape", async () => {
     const response = await fetch(`${devnet.url}/tx/submit`, { method: "POST", headers: { "content-type": "application/cbor" }, body: Buffer.from("not a transaction") });
     expect(response.status).toBe(400);
