@@ -33,7 +33,7 @@ describe("provider → NATS", () => {
     const events: Array<{ state?: string; phase?: string }> = [];
     const decoder = new TextDecoder();
     nc.subscribe(jobLogsSubject(jobHash), { callback: (_e, m) => { for (const [, , l] of (JSON.parse(decoder.decode(m.data)) as LogBatch).lines) lines.push(l); } });
-    nc.subscribe(jobEventsSubject(jobHash), { callback: (_e, m) => events.push(JSON.parse(decoder.decode(m.data))) });
+    nc.subscribe(jobEventsSubject(jobHash), { callback: (_e, m) => { events.push(JSON.parse(decoder.decode(m.data))); } });
     await nc.flush();
 
     const sink = new NatsEventSink({ nc });
