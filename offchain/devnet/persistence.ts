@@ -46,9 +46,11 @@ export async function readStateFile(path: string): Promise<StateFile | undefined
 
 let tempCounter = 0;
 
+/** Serializes `state` before its first await, so the file holds one instant of the chain even while it moves on. */
 export async function writeStateFile(path: string, state: StateFile): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
+  const text = stringifyWithBigints(state);
   const temp = `${path}.${process.pid}.${++tempCounter}.tmp`;
-  await writeFile(temp, stringifyWithBigints(state), { mode: 0o600 });
+  await mkdir(dirname(path), { recursive: true });
+  await writeFile(temp, text, { mode: 0o600 });
   await rename(temp, path);
 }

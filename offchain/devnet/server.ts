@@ -13,6 +13,7 @@ import { loadOrCreateKeys } from "./keys.js";
 import { DevnetLedger, type BlockRecord } from "./ledger.js";
 import { devnetAddressOf, devnetNtxPolicy, NTX_ASSET_NAME_HEX } from "./ntx-policy.js";
 import { readStateFile, writeStateFile, type StateFile } from "./persistence.js";
+import { CoalescingWriter } from "./coalescing-writer.js";
 import { SerialQueue } from "./serial-queue.js";
 import { TxRejected } from "./tx-checks.js";
 
@@ -74,25 +75,24 @@ export async function startDevnetServer(options: DevnetServerOptions): Promise<D
   log(stored ? `devnet chain restored from ${options.stateFile} at height ${ledger.latestBlock().height}` : `new devnet chain in ${options.stateFile}`);
   const faucet = await DevnetFaucet.create(ledger, keys.faucetKey, policy, keys.ntxPolicyKey);
 
+  // The ledger changes only inside this queue; a change is acknowledged only once a state write that began after
+  // it has finished (writes are shared between the changes that wait for them).
   const queue = new SerialQueue();
-  const save = () => {
+  let lastSave = Date.now();
+  const writer = new CoalescingWriter(() => {
+    lastSave = Date.now();
     const state: StateFile = { version: 1, network: "devnet", keys: { faucetAddress, ntxPolicyId: policy.policyId }, ledger: ledger.snapshot() };
     return writeStateFile(options.stateFile, state);
-  };
-  await queue.run(save);
+  });
+  await writer.request();
 
   let closed = false;
-  // Empty blocks move only the tip; writing the state for each of them would rewrite the file every second for nothing.
-  let lastSave = Date.now();
-  const produce = (force: boolean) =>
-    queue.run(async () => {
-      const block = ledger.produceBlock();
-      if (force || block.txHashes.length > 0 || Date.now() - lastSave > 10_000) {
-        await save();
-        lastSave = Date.now();
-      }
-      return block;
-    });
+  const produce = async (force: boolean) => {
+    const block = await queue.run(() => ledger.produceBlock());
+    // Empty blocks move only the tip: writing the whole state for each would rewrite the file every second for nothing.
+    if (force || block.txHashes.length > 0 || Date.now() - lastSave > 10_000) await writer.request();
+    return block;
+  };
 
   const info = (): DevnetInfo => {
     const tip = ledger.latestBlock();
@@ -123,23 +123,19 @@ export async function startDevnetServer(options: DevnetServerOptions): Promise<D
     }
     const lovelace = parsed.data.lovelace === undefined ? faucetDefaults.lovelace : BigInt(parsed.data.lovelace);
     const ntx = parsed.data.ntx === undefined ? faucetDefaults.ntx : BigInt(parsed.data.ntx);
-    const txHash = await queue.run(async () => {
-      const hash = await faucet.fund(parsed.data.address, lovelace, ntx);
-      await save();
-      return hash;
-    });
+    const txHash = await queue.run(() => faucet.fund(parsed.data.address, lovelace, ntx));
+    await writer.request();
     res.json({ tx_hash: txHash, address: parsed.data.address, lovelace: lovelace.toString(), ntx: ntx.toString(), unit: policy.unit });
   });
   app.use(
     blockfrostRoutes({
       ledger: () => ledger,
-      submit: (cbor) =>
-        queue.run(async () => {
-          const hash = ledger.submit(cbor);
-          await save();
-          log(`accepted tx ${hash}`);
-          return hash;
-        }),
+      submit: async (cbor) => {
+        const hash = await queue.run(() => ledger.submit(cbor));
+        await writer.request();
+        log(`accepted tx ${hash}`);
+        return hash;
+      },
     }),
   );
   app.use((_req: Request, res: Response) => void res.status(404).json(errorBody(404, "Not Found", "The requested component has not been found.")));
@@ -177,7 +173,8 @@ export async function startDevnetServer(options: DevnetServerOptions): Promise<D
         server.close(() => resolve());
         server.closeAllConnections();
       });
-      await queue.run(save);
+      await queue.run(() => undefined);
+      await writer.request();
     },
   };
 }
