@@ -1,0 +1,291 @@
+/**
+ * `npm run bench:market`: the matcher on a real nats-server (loopback), every signature checked.
+ *
+ *  1. Throughput: a backlog of signed bids (CIP-8, Ed25519) against a 1k-offer book, consumed by ONE matcher
+ *     instance with its verification threads on all cores; sustained matches/s, and the same cores' bare
+ *     Ed25519 verification rate for the ratio.
+ *  2. Latency: bid publish → match received, open loop, with books of 1k, 10k and 100k offers; p50/p99 and
+ *     the 100k/1k p99 ratio. The 10k/100k books are put into the matcher's book in memory: signing and
+ *     verifying 100k EIP-712 offers (~1 ms each) would take minutes and is not on the bid→match path.
+ *  3. findBest alone per book size (pure matching compute).
+ *
+ * Prints one JSON document. The machine is shared with other engineers while this runs: absolute numbers
+ * are noisy, ratios are the figures to compare.
+ */
+import { randomBytes } from "node:crypto";
+import { availableParallelism, cpus, loadavg } from "node:os";
+import { Worker } from "node:worker_threads";
+import { signOffer, providerIdOf } from "../../src/market/eip712.js";
+import { decodeBid } from "../../src/market/decode.js";
+import { createMatcher } from "../../src/market/matcher.js";
+import { Offer, type BidInput, type MatchInput, type UnsignedBid, type UnsignedOffer } from "../../src/market/schemas.js";
+import { signBid } from "../../src/market/bid-signing.js";
+import { ed25519PrivateKeyObject, ed25519RawPublicKey, parseCoseSign1, sigStructure } from "../../src/market/cose.js";
+import { connectNats, createMarketClient, createNatsMarketTransport, ensureMarketInfrastructure, type NatsConnection } from "../../src/nats/index.js";
+import { startNatsServer } from "../../test/helpers/nats.js";
+
+const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, "").split("=") as [string, string]));
+const THROUGHPUT_BIDS = Number(args.get("bids") ?? 20_000);
+const LATENCY_BIDS = Number(args.get("latency-bids") ?? 600);
+const LATENCY_RATE = Number(args.get("rate") ?? 200);
+const SIZES = (args.get("sizes") ?? "1000,10000,100000").split(",").map(Number);
+const WORKERS = Number(args.get("workers") ?? availableParallelism());
+
+const te = new TextEncoder();
+const json = (v: unknown) => te.encode(JSON.stringify(v));
+let nonce = BigInt(Date.now()) * 1000n;
+const nextNonce = () => (nonce++).toString();
+const percentile = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
+};
+const round = (x: number, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
+
+// Deterministic pseudo-random, so runs are comparable.
+let rnd = 7;
+const r = (n: number) => ((rnd = (rnd * 1103515245 + 12345) % 2 ** 31) % n);
+
+interface Buyer {
+  seed: Uint8Array;
+  key: string;
+}
+const buyers: Buyer[] = Array.from({ length: 50 }, () => {
+  const seed = new Uint8Array(randomBytes(32));
+  return { seed, key: Buffer.from(ed25519RawPublicKey(ed25519PrivateKeyObject(seed))).toString("hex") };
+});
+
+function makeBid(i: number, resources: UnsignedBid["spec"]["resources"]): { bid: BidInput; jobHash: string } {
+  const buyer = buyers[i % buyers.length]!;
+  const unsigned: UnsignedBid = {
+    v: 1,
+    type: "bid",
+    spec: { image: "ntx-test/busybox:1", command: ["sh", "-c", `echo job ${i} ${nextNonce()}`], env: { N: String(i) }, resources, maxDurationMs: 3_600_000, outputs: ["/work/out"], network: "none" },
+    maxPrice: "100000000",
+    deadline: Date.now() + 7_200_000,
+    expiresAt: Date.now() + 3_600_000,
+    buyer: { key: buyer.key },
+    nonce: nextNonce(),
+  };
+  const bid = signBid(buyer.seed, unsigned);
+  const d = decodeBid(json(bid), { now: Date.now() });
+  if (!d.ok) throw new Error(`bench bid invalid: ${d.message}`);
+  return { bid, jobHash: d.value.jobHash };
+}
+
+function offerFields(providerId: string, i: number, cores: number): UnsignedOffer {
+  return {
+    v: 1,
+    type: "offer",
+    providerId,
+    payoutAddress: "addr_test1vz2fxv2umyhttkxyxp8x0dlpdt3k6cwng5pxj3jhsydzers66hrl8",
+    region: ["eu", "us", "ap"][i % 3]!,
+    attributes: i % 4 === 0 ? { tier: "gold" } : {},
+    resources: { cpuCores: cores, memoryMiB: 1024 * (64 + r(192)), diskGiB: 1000, gpus: i % 5 === 0 ? [{ model: "a100", vramMiB: 81_920 }] : [] },
+    prices: { cpuCoreHour: String(100 + r(5000)), memoryGiBHour: String(r(500)), diskGiBHour: String(r(10)), gpuHour: String(1000 + r(90_000)) },
+    maxDurationMs: 86_400_000,
+    expiresAt: Date.now() + 3_600_000,
+    nonce: nextNonce(),
+  };
+}
+
+/** Bare Ed25519 verification of the bench's own signatures on `threads` worker threads, for the ratio. */
+async function bareVerifyRate(threads: number, bids: BidInput[], ms: number): Promise<number> {
+  const items = bids.slice(0, 2_000).map((b) => {
+    const cose = parseCoseSign1(Buffer.from(b.signature.signature, "hex"));
+    return { data: sigStructure(cose.protectedBytes, cose.payload), sig: cose.signature, key: b.buyer.key };
+  });
+  const code = `
+    const { parentPort, workerData } = require("node:worker_threads");
+    const { createPublicKey, verify } = require("node:crypto");
+    const prefix = Buffer.from("302a300506032b6570032100", "hex");
+    const keys = new Map();
+    const items = workerData.items.map((it) => {
+      let k = keys.get(it.key);
+      if (!k) { k = createPublicKey({ key: Buffer.concat([prefix, Buffer.from(it.key, "hex")]), format: "der", type: "spki" }); keys.set(it.key, k); }
+      return { data: it.data, sig: it.sig, k };
+    });
+    let n = 0; const end = Date.now() + workerData.ms;
+    while (Date.now() < end) { for (let i = 0; i < 100; i++) { const it = items[(n + i) % items.length]; if (!verify(null, it.data, it.k, it.sig)) throw new Error("bad"); } n += 100; }
+    parentPort.postMessage(n);`;
+  const counts = await Promise.all(
+    Array.from({ length: threads }, () => new Promise<number>((resolve, reject) => {
+      const w = new Worker(code, { eval: true, workerData: { items, ms } });
+      w.once("message", (n: number) => void w.terminate().then(() => resolve(n)));
+      w.once("error", reject);
+    })),
+  );
+  return counts.reduce((a, b) => a + b, 0) / (ms / 1000);
+}
+
+async function withMarket<T>(fn: (ctx: { nc: NatsConnection; url: string }) => Promise<T>): Promise<T> {
+  const server = await startNatsServer();
+  const nc = await connectNats({ servers: server.url, name: "bench-client" });
+  await ensureMarketInfrastructure(nc);
+  try {
+    return await fn({ nc, url: server.url });
+  } finally {
+    await nc.close().catch(() => undefined);
+    await server.stop();
+  }
+}
+
+async function startMatcher(url: string, params: Partial<Parameters<typeof createMatcher>[0]> = {}) {
+  const nc = await connectNats({ servers: url, name: "bench-matcher" });
+  const transport = await createNatsMarketTransport(nc);
+  const matcher = createMatcher({ transport, durable: "bench", verifyWorkers: WORKERS, confirmWindowMs: 600_000, maxAckPending: 1_000_000, ...params });
+  await matcher.start();
+  return { matcher, stop: async () => { await matcher.stop(); await transport.close(); await nc.close(); } };
+}
+
+async function publishOffers(nc: NatsConnection, count: number, cores: number): Promise<void> {
+  const client = createMarketClient(nc);
+  const keys = Array.from({ length: count }, () => `0x${randomBytes(32).toString("hex")}`);
+  for (let i = 0; i < count; i += 200) {
+    await Promise.all(keys.slice(i, i + 200).map((k, j) => client.publishOffer(signOffer(k, offerFields(providerIdOf(k), i + j, cores)))));
+  }
+}
+
+// ---------- 1. throughput ----------
+async function throughput() {
+  const bids = Array.from({ length: THROUGHPUT_BIDS }, (_, i) => makeBid(i, { cpuCores: 1, memoryMiB: 256, diskGiB: 1 }));
+  const bare = await bareVerifyRate(WORKERS, bids.map((b) => b.bid), 3_000);
+  return withMarket(async ({ nc, url }) => {
+    // Enough capacity for every bid, so each one is matched exactly once.
+    await publishOffers(nc, 1_000, 64);
+    const client = createMarketClient(nc);
+    for (let i = 0; i < bids.length; i += 1_000) await Promise.all(bids.slice(i, i + 1_000).map((b) => client.publishBid(b.jobHash, b.bid)));
+    const stamps: number[] = [];
+    const { matcher, stop } = await startMatcher(url, { onMatch: () => void stamps.push(performance.now()) });
+    const started = performance.now();
+    const deadline = Date.now() + 600_000;
+    while (stamps.length < bids.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const total = (performance.now() - started) / 1000;
+    // Sustained: between the 10% and 90% marks, leaving out start-up and the tail.
+    const a = stamps[Math.floor(bids.length * 0.1)]!;
+    const b = stamps[Math.floor(bids.length * 0.9) - 1]!;
+    const sustained = (Math.floor(bids.length * 0.9) - Math.floor(bids.length * 0.1)) / ((b - a) / 1000);
+    const rejected = (await matcher.metrics.rejected.get()).values.reduce((s, v) => s + v.value, 0);
+    await stop();
+    return {
+      bids: bids.length,
+      matched: stamps.length,
+      rejected,
+      bookOffers: 1_000,
+      verifyThreads: WORKERS,
+      sustainedMatchedPerSec: round(sustained, 0),
+      overallMatchedPerSec: round(stamps.length / total, 0),
+      bareEd25519VerifyPerSecSameThreads: round(bare, 0),
+      ratioToBareVerify: round(sustained / bare, 3),
+      floorPerSec: 8_000,
+    };
+  });
+}
+
+// ---------- 2. latency ----------
+async function latency(size: number) {
+  return withMarket(async ({ nc, url }) => {
+    const inMatcher: number[] = [];
+    // In-matcher latency: bid delivered to the matcher → match stored and published.
+    const { matcher, stop } = await startMatcher(url, { onMatch: (_m, receivedAt) => void inMatcher.push(Date.now() - receivedAt) });
+    // Seed the book in memory (see the header): schema-valid offers, unique provider ids.
+    const now = Date.now();
+    for (let i = 0; i < size; i++) {
+      const id = `02${i.toString(16).padStart(64, "0")}`;
+      const offer = Offer.parse({ ...offerFields(id, i, 32), signature: `0x${"11".repeat(64)}1b` });
+      matcher.book.upsert(offer, "0x", now);
+    }
+    const client = createMarketClient(nc);
+    const bids = Array.from({ length: LATENCY_BIDS + 50 }, (_, i) =>
+      makeBid(i, { cpuCores: 1 + r(8), memoryMiB: 1024 * (1 + r(32)), diskGiB: 1, ...(i % 10 === 0 ? { gpu: { count: 1, model: "a100" } } : {}) }),
+    );
+    const sentAt = new Map<string, number>();
+    const e2e: number[] = [];
+    const sub = client.onMatch((_s, data) => {
+      const m = JSON.parse(new TextDecoder().decode(data)) as MatchInput;
+      const t0 = sentAt.get(m.jobHash);
+      if (t0 !== undefined) e2e.push(performance.now() - t0);
+    });
+    const gap = 1000 / LATENCY_RATE;
+    const start = performance.now();
+    for (let i = 0; i < bids.length; i++) {
+      const due = start + i * gap;
+      const wait = due - performance.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      const b = bids[i]!;
+      sentAt.set(b.jobHash, performance.now());
+      void client.publishBid(b.jobHash, b.bid);
+    }
+    const deadline = Date.now() + 60_000;
+    while (e2e.length < bids.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    sub();
+    await stop();
+    // The first 50 warm the JIT and the connections.
+    const steady = e2e.slice(50);
+    const steadyIn = inMatcher.slice(50);
+    return {
+      offers: size,
+      bids: steady.length,
+      ratePerSec: LATENCY_RATE,
+      p50Ms: round(percentile(steady, 50)),
+      p99Ms: round(percentile(steady, 99)),
+      inMatcherP50Ms: round(percentile(steadyIn, 50)),
+      inMatcherP99Ms: round(percentile(steadyIn, 99)),
+    };
+  });
+}
+
+// ---------- 3. findBest alone ----------
+async function findBestCost(size: number) {
+  const { OrderBook } = await import("../../src/market/order-book.js");
+  const book = new OrderBook();
+  const now = Date.now();
+  for (let i = 0; i < size; i++) {
+    const id = `02${i.toString(16).padStart(64, "0")}`;
+    book.upsert(Offer.parse({ ...offerFields(id, i, 32), signature: `0x${"11".repeat(64)}1b` }), "0x", now);
+  }
+  const probe = Array.from({ length: 200 }, (_, i) => {
+    const d = decodeBid(json(makeBid(i, { cpuCores: 1 + r(8), memoryMiB: 1024 * (1 + r(32)), diskGiB: 1, ...(i % 10 === 0 ? { gpu: { count: 1, model: "a100" } } : {}) }).bid), { now });
+    if (!d.ok) throw new Error("probe");
+    return d.value.bid;
+  });
+  for (const b of probe) book.findBest(b, { now });
+  const times: number[] = [];
+  for (let k = 0; k < 5; k++) {
+    for (const b of probe) {
+      const t = performance.now();
+      book.findBest(b, { now });
+      times.push((performance.now() - t) * 1000);
+    }
+  }
+  return { offers: size, p50Us: round(percentile(times, 50), 1), p99Us: round(percentile(times, 99), 1) };
+}
+
+const load = loadavg();
+const result: Record<string, unknown> = {
+  bench: "market",
+  machine: { cores: cpus().length, cpu: cpus()[0]?.model, loadavg1mAtStart: round(load[0]!), note: "shared with other engineers while measured: absolute figures are noisy, compare ratios" },
+  nats: "nats-server on 127.0.0.1 (JetStream, file store)",
+};
+result.throughput = await throughput();
+const lat: Record<string, unknown>[] = [];
+for (const size of SIZES) lat.push(await latency(size));
+result.latency = lat;
+const find: Record<string, unknown>[] = [];
+for (const size of SIZES) find.push(await findBestCost(size));
+result.findBest = find;
+const p99 = (n: number) => (lat.find((l) => l.offers === n)?.p99Ms as number | undefined) ?? NaN;
+const first = SIZES[0]!;
+const last = SIZES[SIZES.length - 1]!;
+result.growth = {
+  [`p99_${last}_over_p99_${first}`]: round(p99(last) / p99(first)),
+  floor: 2,
+  [`findBest_p99_${last}_over_${first}`]: round((find.at(-1)!.p99Us as number) / (find[0]!.p99Us as number)),
+};
+result.floors = {
+  throughputMet: (result.throughput as { sustainedMatchedPerSec: number }).sustainedMatchedPerSec >= 8_000,
+  p99At10kMet: p99(10_000) <= 25,
+  growthMet: p99(last) / p99(first) <= 2,
+};
+result.loadavg1mAtEnd = round(loadavg()[0]!);
+console.log(JSON.stringify(result, null, 2));
+process.exit(0);
