@@ -1,0 +1,86 @@
+/**
+ * What the market and the chain know about one job. The lock transaction takes every money-relevant value
+ * (payout address, proof key, price, deadline) from here — from the stored match, whose embedded offer and bid
+ * are re-verified — and never from the browser.
+ */
+import { readEscrowUtxos, type EscrowUtxo } from "../../offchain/index.js";
+import { NtxError } from "../../offchain/errors.js";
+import { decodeBid, JobRecord, Match, offerDigest, verifyProviderDigest } from "../market/index.js";
+import type { ApiContext } from "./context.js";
+
+const decoder = new TextDecoder();
+
+function parseJson(data: Uint8Array): unknown {
+  try {
+    return JSON.parse(decoder.decode(data));
+  } catch {
+    return undefined;
+  }
+}
+
+export async function jobRecord(ctx: ApiContext, jobHash: string): Promise<JobRecord | null> {
+  let kv;
+  try {
+    kv = await ctx.transport.jobs.get(jobHash);
+  } catch (error) {
+    throw new NtxError("NATS_UNAVAILABLE", `reading the job record: ${(error as Error).message}`, { retryable: true, cause: error });
+  }
+  if (!kv) return null;
+  const parsed = JobRecord.safeParse(parseJson(kv.value));
+  return parsed.success ? parsed.data : null;
+}
+
+/** The current match of a matched/confirmed job, with its offer's and bid's signatures checked again. */
+export async function verifiedMatch(ctx: ApiContext, jobHash: string): Promise<{ match: Match; record: JobRecord }> {
+  const record = await jobRecord(ctx, jobHash);
+  if (!record) {
+    const bid = await ctx.feed.lastBid(jobHash);
+    if (!bid) throw new NtxError("JOB_NOT_FOUND", `no bid or job ${jobHash} is known to the market`);
+    throw new NtxError("JOB_NOT_MATCHED", `job ${jobHash} has no match yet; wait for one before locking`, { retryable: true });
+  }
+  if (record.state !== "matched" && record.state !== "confirmed") {
+    throw new NtxError("JOB_NOT_MATCHED", `job ${jobHash} is ${record.state}, not matched: nothing to lock`, { retryable: record.state === "lapsed", details: { state: record.state } });
+  }
+  const stored = await ctx.feed.lastMatch(jobHash);
+  const parsed = stored ? Match.safeParse(parseJson(stored.data)) : undefined;
+  if (!parsed?.success || parsed.data.matchId !== record.matchId) {
+    throw new NtxError("JOB_NOT_MATCHED", `the match ${record.matchId ?? "?"} of job ${jobHash} is not stored yet; retry shortly`, { retryable: true });
+  }
+  const match = parsed.data;
+  if (match.jobHash !== jobHash || match.offer.providerId !== record.providerId) throw new NtxError("MARKET_MALFORMED", "the stored match does not belong to this job record");
+  // The matcher holds no key: the payout address is trusted only because the provider signed it.
+  if (!verifyProviderDigest(offerDigest(match.offer), match.offer.signature, match.offer.providerId)) {
+    throw new NtxError("MARKET_BAD_SIGNATURE", "the matched offer's signature is not its provider's: refusing to lock money for it");
+  }
+  const bidJson = JSON.stringify(match.bid, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v));
+  const bid = decodeBid(bidJson, { now: Math.min(match.matchedAt, match.bid.expiresAt - 1) });
+  if (!bid.ok || bid.value.jobHash !== jobHash) throw new NtxError("MARKET_BAD_SIGNATURE", `the matched bid does not verify: ${bid.ok ? "other job" : bid.message}`);
+  if (match.price > match.bid.maxPrice) throw new NtxError("MARKET_MALFORMED", "the match price is above the bid's maximum");
+  return { match, record };
+}
+
+export async function escrowsOfJob(ctx: ApiContext, jobHash: string): Promise<EscrowUtxo[]> {
+  const lucid = await ctx.chain.lucid();
+  const scan = await readEscrowUtxos(lucid, ctx.script);
+  return scan.escrows.filter((e) => e.datum.jobHash === jobHash);
+}
+
+export function escrowView(e: EscrowUtxo) {
+  const state = e.datum.state;
+  return {
+    outRef: `${e.utxo.txHash}#${e.utxo.outputIndex}`,
+    jobHash: e.datum.jobHash,
+    amount: e.datum.amount.toString(),
+    ntxHeld: e.ntxHeld.toString(),
+    funded: e.funded,
+    payout: e.datum.payout,
+    deadline: e.datum.deadline,
+    challengeWindow: e.datum.challengeWindow,
+    state: state.kind,
+    ...(state.kind === "completed" ? { resultHash: state.resultHash, completedAt: state.completedAt, claimableAt: state.completedAt + e.datum.challengeWindow } : {}),
+  };
+}
+
+export function jsonOf(data: Uint8Array): unknown {
+  return parseJson(data);
+}

@@ -1,0 +1,119 @@
+/** Offers, bids and jobs: the market side of the API, over NATS. */
+import { createHash } from "node:crypto";
+import { Router } from "express";
+import { NtxError } from "../../../offchain/errors.js";
+import { bidSigningPayloadHex, decodeBid, decodeJobEvent, jobHash as jobHashOf, REJECT_CODES, UnsignedBid } from "../../market/index.js";
+import type { ApiContext } from "../context.js";
+import { escrowsOfJob, escrowView, jobRecord, jsonOf } from "../jobs.js";
+import type { JobMessageKind } from "../job-feed.js";
+import { JobHashParams, OffersQuery, PrepareBidRequest } from "../schemas.js";
+import { openSse, type SseStream } from "../sse.js";
+import { parseRequest } from "../validate.js";
+
+const json = (value: unknown) => JSON.parse(JSON.stringify(value, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v)));
+
+function requireJsonBody(body: unknown): Record<string, unknown> {
+  if (typeof body !== "object" || body === null || Array.isArray(body)) {
+    throw new NtxError("INVALID_REQUEST", "body: expected a JSON object (Content-Type: application/json)");
+  }
+  return body as Record<string, unknown>;
+}
+
+export function marketRoutes(ctx: ApiContext, sseStreams: Set<SseStream>): Router {
+  const router = Router();
+
+  router.get("/offers", (req, res) => {
+    const query = parseRequest(OffersQuery, req.query, "query");
+    const entries = ctx.book.list(query);
+    res.json({ offers: entries.map((e) => ({ ...json(e.offer), digest: e.digest })), count: entries.length });
+  });
+
+  /** The text a wallet signs for a bid (the browser has no blake2b): the same function the verifier uses. */
+  router.post("/bids/prepare", (req, res) => {
+    const { bid } = parseRequest(PrepareBidRequest, requireJsonBody(req.body), "body");
+    const parsed = parseRequest(UnsignedBid, bid, "body");
+    void parsed;
+    const payload = bidSigningPayloadHex(bid as never);
+    res.json({ jobHash: jobHashOf((bid as { spec: unknown }).spec), payload, text: Buffer.from(payload, "hex").toString("utf8") });
+  });
+
+  router.post("/bids", async (req, res) => {
+    const body = requireJsonBody(req.body);
+    const decoded = decodeBid(JSON.stringify(body), { now: ctx.now() });
+    if (!decoded.ok) throw new NtxError(REJECT_CODES[decoded.reason], decoded.message, { details: { reason: decoded.reason } });
+    const { jobHash, bid } = decoded.value;
+    const existing = await ctx.feed.lastBid(jobHash);
+    if (existing) {
+      const stored = jsonOf(existing.data) as { signature?: { signature?: string } } | undefined;
+      if (stored?.signature?.signature === bid.signature.signature) {
+        res.status(200).json({ jobHash, seq: existing.seq, duplicate: true });
+        return;
+      }
+      throw new NtxError("JOB_EXISTS", `a bid for this exact job spec (${jobHash}) is already in the market; change the spec (e.g. an env value) to post another`);
+    }
+    const published = await ctx.client.publishBid(jobHash, body);
+    res.status(202).json({ jobHash, seq: published.seq, duplicate: published.duplicate });
+  });
+
+  router.get("/jobs/:jobHash", async (req, res) => {
+    const { jobHash } = parseRequest(JobHashParams, req.params, "params");
+    const [record, bidMsg, matchMsg, history] = await Promise.all([jobRecord(ctx, jobHash), ctx.feed.lastBid(jobHash), ctx.feed.lastMatch(jobHash), ctx.feed.history("NTX_JOB_EVENTS", `ntx.jobs.${jobHash}.events`, 200)]);
+    if (!record && !bidMsg) throw new NtxError("JOB_NOT_FOUND", `no bid or job ${jobHash} is known to the market`);
+    const escrows = (await escrowsOfJob(ctx, jobHash)).map(escrowView);
+    const match = matchMsg ? (jsonOf(matchMsg.data) as Record<string, any> | undefined) : undefined;
+    const events = history.map((m) => jsonOf(m.data)).filter((e) => e !== undefined);
+    const last = events[events.length - 1] as { kind?: string; resultHash?: string } | undefined;
+    const completedEscrow = escrows.find((e) => e.state === "completed");
+    const state = completedEscrow ? "completed" : escrows.some((e) => e.funded) ? (last?.kind ?? "locked") : (record?.state ?? "bid");
+    res.json({
+      jobHash,
+      state,
+      record,
+      bid: bidMsg ? { seq: bidMsg.seq, storedAt: bidMsg.time, bid: jsonOf(bidMsg.data) } : null,
+      match: match && match.matchId === record?.matchId ? { matchId: match.matchId, providerId: match.offer?.providerId, payoutAddress: match.offer?.payoutAddress, price: match.price, matchedAt: match.matchedAt, confirmBy: match.confirmBy } : null,
+      escrows,
+      events,
+      resultHash: completedEscrow?.resultHash ?? events.map((e) => (e as { resultHash?: string }).resultHash).filter(Boolean).pop() ?? null,
+    });
+  });
+
+  router.get("/jobs/:jobHash/events", async (req, res) => {
+    const { jobHash } = parseRequest(JobHashParams, req.params, "params");
+    const [record, bid] = await Promise.all([jobRecord(ctx, jobHash), ctx.feed.lastBid(jobHash)]);
+    if (!record && !bid) throw new NtxError("JOB_NOT_FOUND", `no bid or job ${jobHash} is known to the market`);
+    // Subscribe before reading history, buffer, then drop what history already sent: nothing falls in the gap.
+    const seen = new Set<string>();
+    let buffer: Array<[JobMessageKind, Uint8Array]> | null = [];
+    let stream: SseStream | undefined;
+    const forward = (kind: JobMessageKind, data: Uint8Array) => {
+      if (!stream || data.length === 0) return;
+      const key = `${kind}:${createHash("sha256").update(data).digest("hex")}`;
+      if (seen.has(key)) return;
+      seen.add(key);
+      const value = jsonOf(data);
+      if (value === undefined) return;
+      if (kind === "event") stream.send("event", { ...(value as object), verified: decodeJobEvent(data).ok });
+      else stream.send(kind, value);
+    };
+    const unsubscribe = ctx.feed.subscribeJob(jobHash, (kind, data) => (buffer ? buffer.push([kind, data]) : forward(kind, data)));
+    stream = openSse(req, res, { heartbeatMs: ctx.sseHeartbeatMs, onClose: unsubscribe, registry: sseStreams });
+    try {
+      if (record) stream.send("record", record);
+      const history = await ctx.feed.jobHistory(jobHash);
+      for (const m of history.matches) forward("match", m.data);
+      for (const m of history.confirms) forward("confirm", m.data);
+      for (const m of history.events) forward("event", m.data);
+      for (const m of history.logs) forward("log", m.data);
+      const pending = buffer;
+      buffer = null;
+      for (const [kind, data] of pending) forward(kind, data);
+      stream.send("ready", { jobHash });
+    } catch (error) {
+      const e = error instanceof NtxError ? error : new NtxError("NATS_UNAVAILABLE", String(error), { retryable: true });
+      stream.send("stream-error", { error: { code: e.code, message: e.message, retryable: e.retryable } });
+      stream.close();
+    }
+  });
+
+  return router;
+}

@@ -1,0 +1,138 @@
+/**
+ * The HTTP server: REST under /api (express 5; async handlers' errors reach the one error handler), Server-Sent
+ * Events for jobs, and the built web page from `webDir`.
+ */
+import { existsSync } from "node:fs";
+import type { Server } from "node:http";
+import { join, resolve } from "node:path";
+import express from "express";
+import { pino, type Logger } from "pino";
+import type { Chain, LucidEvolution } from "../../offchain/chain/index.js";
+import { escrowScript, loadDeployment, type EscrowDeployment, type NtxAsset } from "../../offchain/index.js";
+import { NtxError } from "../../offchain/errors.js";
+import type { MarketTransport } from "../market/index.js";
+import { createMarketClient, createNatsMarketTransport, type NatsConnection, type NatsMarketTransport } from "../nats/index.js";
+import type { ApiContext } from "./context.js";
+import { errorHandler, sendError } from "./errors.js";
+import { JobFeed } from "./job-feed.js";
+import { OfferBook } from "./offer-book.js";
+import { marketRoutes } from "./routes/market.js";
+import { systemRoutes } from "./routes/system.js";
+import { txRoutes } from "./routes/tx.js";
+import type { SseStream } from "./sse.js";
+
+export interface ApiServerParams {
+  /** The chain every read, build and submit goes through (devnet chain server or Blockfrost). */
+  chain: Chain;
+  /** NATS connection of the market (from src/nats connectNats); the caller owns and closes it. */
+  nats: NatsConnection;
+  /** The market transport over `nats`; created (and closed with the server) when not given. */
+  transport?: MarketTransport;
+  /** The NTX asset of the network: the escrow script is derived from it. */
+  ntx: NtxAsset;
+  escrow?: {
+    /** Out-ref of the escrow's reference-script UTxO; claims need it (503 ESCROW_NOT_DEPLOYED without). */
+    referenceScript?: { txHash: string; outputIndex: number };
+    /** Challenge window written into each lock's datum, ms (default 1 hour). */
+    challengeWindowMs?: number;
+  };
+  /** Default 0 (a free port). */
+  port?: number;
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** Folder of the built page (`npm run build:web` → dist/web); default dist/web when it exists; null = API only. */
+  webDir?: string | null;
+  /** Largest request body, bytes (default 256 KiB: a wallet's UTxO list fits; 413 above). */
+  bodyLimitBytes?: number;
+  /** SSE heartbeat comment interval (default 15 s). */
+  sseHeartbeatMs?: number;
+  now?: () => number;
+  logger?: Logger;
+}
+
+export interface ApiServer {
+  /** http://host:port */
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+const LUCID_NETWORK = { devnet: "Custom", preview: "Preview", preprod: "Preprod", mainnet: "Mainnet" } as const;
+const DEFAULT_WEB_DIR = resolve(new URL("../../", import.meta.url).pathname, "dist/web");
+
+export async function startApiServer(params: ApiServerParams): Promise<ApiServer> {
+  const log = params.logger ?? pino({ level: process.env.NTX_LOG_LEVEL ?? "warn" });
+  const now = params.now ?? Date.now;
+  const script = escrowScript(params.ntx, LUCID_NETWORK[params.chain.network]);
+  let ownTransport: NatsMarketTransport | undefined;
+  const transport = params.transport ?? (ownTransport = await createNatsMarketTransport(params.nats));
+  const book = new OfferBook(now);
+  await book.start(transport);
+
+  const referenceScript = params.escrow?.referenceScript;
+  let deployment: Promise<EscrowDeployment> | undefined;
+  const ctx: ApiContext = {
+    chain: params.chain,
+    nc: params.nats,
+    transport,
+    client: createMarketClient(params.nats),
+    feed: new JobFeed(params.nats),
+    book,
+    script,
+    challengeWindowMs: params.escrow?.challengeWindowMs ?? 3_600_000,
+    mainnet: params.chain.network === "mainnet",
+    now,
+    sseHeartbeatMs: params.sseHeartbeatMs ?? 15_000,
+    deployment(lucid: LucidEvolution) {
+      if (!referenceScript) return Promise.reject(new NtxError("ESCROW_NOT_DEPLOYED", "this API was started without the escrow's reference-script UTxO: claims cannot be built"));
+      deployment ??= loadDeployment(lucid, script, referenceScript).catch((error: unknown) => {
+        deployment = undefined;
+        throw error;
+      });
+      return deployment;
+    },
+  };
+
+  const sseStreams = new Set<SseStream>();
+  const app = express();
+  app.disable("x-powered-by");
+  app.set("query parser", "simple");
+  const api = express.Router();
+  api.use(express.json({ limit: params.bodyLimitBytes ?? 256 * 1024, strict: true }));
+  api.use(systemRoutes(ctx, referenceScript ? `${referenceScript.txHash}#${referenceScript.outputIndex}` : null));
+  api.use(marketRoutes(ctx, sseStreams));
+  api.use(txRoutes(ctx));
+  api.use((req, res) => sendError(res, new NtxError("NOT_FOUND", `no API route ${req.method} ${req.path}`)));
+  app.use("/api", api);
+
+  const webDir = params.webDir === undefined ? (existsSync(join(DEFAULT_WEB_DIR, "index.html")) ? DEFAULT_WEB_DIR : null) : params.webDir;
+  if (webDir) {
+    app.use(express.static(webDir, { index: "index.html", maxAge: 0 }));
+    app.get(/^\/(?!api\/).*/, (_req, res) => res.sendFile(join(webDir, "index.html")));
+  }
+  app.use(errorHandler((error, req) => log.error({ err: error, method: req.method, url: req.url }, "request failed")));
+
+  const server: Server = await new Promise((resolveServer, reject) => {
+    const s = app.listen(params.port ?? 0, params.host ?? "127.0.0.1", (error?: Error) => (error ? reject(error) : resolveServer(s)));
+  });
+  const address = server.address();
+  const port = typeof address === "object" && address ? address.port : 0;
+  const host = params.host ?? "127.0.0.1";
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://${host.includes(":") ? `[${host}]` : host}:${port}`,
+    port,
+    close() {
+      closing ??= (async () => {
+        for (const stream of [...sseStreams]) stream.close();
+        await new Promise<void>((r) => {
+          server.close(() => r());
+          server.closeAllConnections();
+        });
+        await book.stop();
+        await ownTransport?.close();
+      })();
+      return closing;
+    },
+  };
+}

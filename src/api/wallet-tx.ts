@@ -1,0 +1,142 @@
+/**
+ * Transactions for browser wallets, which have no Lucid: the API builds them unsigned for the wallet's address
+ * and UTxOs, the wallet signs (`signTx(tx, true)`), the API assembles and submits. Every failure is an error the
+ * page can show; nothing is retried or skipped on a money path.
+ */
+import { chainError } from "../../offchain/chain/index.js";
+import type { LucidEvolution, UTxO } from "../../offchain/chain/index.js";
+import { buildClaimTx, buildLockTx, ntxUnit, readEscrowUtxos, type EscrowUtxo } from "../../offchain/index.js";
+import { NtxError } from "../../offchain/errors.js";
+import { normalizeAddress } from "./address.js";
+import type { ApiContext } from "./context.js";
+import { escrowsOfJob, escrowView, verifiedMatch } from "./jobs.js";
+import { outRefOfUtxoCbor } from "./utxo-ref.js";
+
+interface BuiltTx {
+  toCBOR(): string;
+  toHash(): string;
+  toTransaction(): { body(): { fee(): bigint } };
+}
+
+function unsignedTx(tx: BuiltTx) {
+  return { tx: tx.toCBOR(), txHash: tx.toHash(), fee: tx.toTransaction().body().fee().toString() };
+}
+
+/** Lucid's coin selection failures read as "not enough funds" to a person. */
+function refineBuildError(error: unknown): never {
+  if (error instanceof NtxError && error.code === "TX_BUILD_FAILED" && /insufficient|not enough|exhausted|balance/i.test(error.message)) {
+    throw new NtxError("INSUFFICIENT_FUNDS", `the wallet cannot pay for this transaction (ADA for fees and min-ADA, or NTX): ${error.message}`, { cause: error });
+  }
+  throw error;
+}
+
+/** A Lucid instance whose wallet is the browser wallet's address and its UTxOs, as the chain knows them. */
+export async function walletLucid(ctx: ApiContext, addressText: string, utxoCbors: string[]): Promise<{ lucid: LucidEvolution; address: string; utxos: UTxO[]; unknown: number }> {
+  const address = normalizeAddress(addressText, ctx.mainnet);
+  const refs = utxoCbors.map(outRefOfUtxoCbor);
+  const base = await ctx.chain.lucid();
+  let utxos: UTxO[];
+  try {
+    utxos = await base.utxosByOutRef(refs);
+  } catch (error) {
+    throw chainError(error, "reading the wallet's UTxOs", ctx.chain.url);
+  }
+  // A wallet may list outputs the chain has not confirmed yet (or already spent): only the chain's count.
+  if (utxos.length === 0) throw new NtxError("WALLET_NO_UTXOS", "none of the wallet's UTxOs is on the chain yet: wait for its last transaction to confirm, or fund it");
+  const lucid = await ctx.chain.lucid({ address, utxos });
+  return { lucid, address, utxos, unknown: refs.length - utxos.length };
+}
+
+export async function buildWalletLock(ctx: ApiContext, request: { address: string; utxos: string[]; jobHash: string; expectedAmount?: string | undefined }) {
+  const { match } = await verifiedMatch(ctx, request.jobHash);
+  const amount = match.price;
+  if (request.expectedAmount !== undefined && BigInt(request.expectedAmount) !== amount) {
+    throw new NtxError("PRICE_MISMATCH", `the match costs ${amount} NTX base units, not the ${request.expectedAmount} shown: reload the job`, { details: { amount: amount.toString() } });
+  }
+  const existing = (await escrowsOfJob(ctx, request.jobHash)).filter((e) => e.funded);
+  if (existing.length > 0) {
+    throw new NtxError("ESCROW_EXISTS", `job ${request.jobHash} is already locked in ${existing.map((e) => `${e.utxo.txHash}#${e.utxo.outputIndex}`).join(", ")}`, { details: { escrows: existing.map(escrowView) } });
+  }
+  const { lucid, utxos, unknown } = await walletLucid(ctx, request.address, request.utxos);
+  const unit = ntxUnit(ctx.script.ntx);
+  const held = utxos.reduce((sum, u) => sum + (u.assets[unit] ?? 0n), 0n);
+  if (held < amount) {
+    throw new NtxError("INSUFFICIENT_NTX", `the wallet holds ${held} NTX base units; this job costs ${amount}`, { details: { held: held.toString(), amount: amount.toString() } });
+  }
+  const escrow = {
+    payout: match.offer.payoutAddress,
+    proofKey: match.offer.providerId,
+    jobHash: request.jobHash,
+    amount,
+    deadline: match.bid.deadline,
+    challengeWindow: ctx.challengeWindowMs,
+  };
+  const tx = await buildLockTx(lucid, { script: ctx.script, jobs: [escrow], now: ctx.now() }).catch(refineBuildError);
+  return {
+    ...unsignedTx(tx),
+    escrow: { ...escrow, amount: amount.toString(), address: ctx.script.address, outputIndex: 0, unit },
+    ignoredUtxos: unknown,
+  };
+}
+
+export async function payoutsOf(ctx: ApiContext, addressText: string) {
+  const address = normalizeAddress(addressText, ctx.mainnet);
+  const lucid = await ctx.chain.lucid();
+  const scan = await readEscrowUtxos(lucid, ctx.script);
+  const now = ctx.now();
+  const mine = scan.escrows.filter((e) => e.datum.payout === address);
+  return {
+    address,
+    now,
+    escrows: mine.map((e) => {
+      const view = escrowView(e);
+      return { ...view, claimable: view.claimableAt !== undefined && view.claimableAt <= now };
+    }),
+  };
+}
+
+export async function buildWalletClaim(ctx: ApiContext, request: { address: string; utxos: string[]; escrows?: string[] | undefined }) {
+  const address = normalizeAddress(request.address, ctx.mainnet);
+  const base = await ctx.chain.lucid();
+  const deployment = await ctx.deployment(base);
+  const scan = await readEscrowUtxos(base, ctx.script);
+  const now = ctx.now();
+  const key = (e: EscrowUtxo) => `${e.utxo.txHash}#${e.utxo.outputIndex}`;
+  let chosen: EscrowUtxo[];
+  if (request.escrows) {
+    chosen = request.escrows.map((ref) => {
+      const e = scan.escrows.find((x) => key(x) === ref);
+      if (!e) throw new NtxError("ESCROW_NOT_FOUND", `escrow ${ref} is not on the chain (claimed already, or never locked)`);
+      if (e.datum.payout !== address) throw new NtxError("INVALID_CLAIM", `escrow ${ref} does not pay ${address}`);
+      return e;
+    });
+  } else {
+    chosen = scan.escrows.filter((e) => e.datum.payout === address && e.datum.state.kind === "completed" && e.datum.state.completedAt + e.datum.challengeWindow <= now);
+    if (chosen.length === 0) throw new NtxError("NOTHING_TO_CLAIM", "no completed escrow paying this address is past its challenge window");
+  }
+  const { lucid } = await walletLucid(ctx, address, request.utxos);
+  const tx = await buildClaimTx(lucid, { deployment, escrows: chosen, now }).catch(refineBuildError);
+  return { ...unsignedTx(tx), escrows: chosen.map(key), amount: chosen.reduce((s, e) => s + e.datum.amount, 0n).toString() };
+}
+
+/** Assembles the wallet's witness set into the transaction and submits it through the chain. */
+export async function submitWalletTx(ctx: ApiContext, request: { tx: string; witnessSet: string }): Promise<{ txHash: string }> {
+  // Lucid completes a signed tx only with some wallet selected; a read-only one, never asked to sign.
+  const lucid = await ctx.chain.lucid({ address: ctx.script.address, utxos: [] });
+  let signBuilder;
+  try {
+    signBuilder = lucid.fromTx(request.tx);
+  } catch (error) {
+    throw new NtxError("INVALID_TX", `tx is not a Cardano transaction in CBOR: ${(error as Error).message}`);
+  }
+  let signed;
+  try {
+    signed = await signBuilder.assemble([request.witnessSet]).complete();
+  } catch (error) {
+    throw new NtxError("TX_SIGN_FAILED", `the wallet's witness set does not fit this transaction: ${(error as Error).message}`);
+  }
+  const expected = signed.toHash();
+  const txHash = await ctx.chain.submit(signed.toCBOR());
+  if (txHash !== expected) throw new NtxError("CHAIN_UNAVAILABLE", `the chain answered tx hash ${txHash} for transaction ${expected}`, { retryable: false });
+  return { txHash };
+}
