@@ -43,9 +43,17 @@ export const providerConfigSchema = z.object({
   dockerRoot: z.string().min(1).default("/var/lib/docker"),
   keeperBinary: z.string().min(1).default("/bin/busybox"),
   natsUrl: z.string().min(1).optional(),
-  /** Blockfrost-compatible chain URL (the devnet chain server, or Blockfrost itself). */
+  /** Blockfrost-compatible chain URL (the devnet chain server, or Blockfrost itself); default per network. */
   chainUrl: z.string().url().optional(),
-  network: z.enum(["Mainnet", "Preprod", "Preview", "Custom"]).default("Custom"),
+  network: z.enum(["devnet", "preview", "preprod", "mainnet"]).default("devnet"),
+  escrow: z
+    .object({
+      /** `<txHash>#<index>` of the UTxO carrying the escrow script as a reference script. */
+      referenceScript: z.string().regex(/^[0-9a-f]{64}#[0-9]{1,5}$/, "txHash#index"),
+      /** The NTX asset (hex policy id and asset name); mainnet's is the default there. */
+      ntx: z.object({ policyId: z.string(), assetName: z.string() }).partial().optional(),
+    })
+    .optional(),
   /** Offers are re-published this often (heartbeat) and expire after 3 periods. */
   offerIntervalMs: z.number().int().min(1000).default(15_000),
   /** How often escrows and claims are re-checked. */
@@ -68,6 +76,7 @@ function fromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   if (env.NTX_PROVIDER_NATS_URL) out.natsUrl = env.NTX_PROVIDER_NATS_URL;
   if (env.NTX_PROVIDER_CHAIN_URL) out.chainUrl = env.NTX_PROVIDER_CHAIN_URL;
+  if (env.NTX_NETWORK) out.network = env.NTX_NETWORK;
   if (env.NTX_PROVIDER_STATE_DIR) out.stateDir = env.NTX_PROVIDER_STATE_DIR;
   if (env.NTX_PROVIDER_REGIONS) out.regions = env.NTX_PROVIDER_REGIONS.split(",").map((s) => s.trim()).filter(Boolean);
   return out;

@@ -24,6 +24,8 @@ export interface ProviderDaemonParams {
   maxAttempts?: number;
   signProof?: (fields: CompletionProofFields) => Promise<string>;
   onError?: (error: unknown, jobHash?: string) => void;
+  /** Progress of result uploads (they can be large). */
+  onUploadProgress?: (jobHash: string, sent: number, total: number) => void;
 }
 
 export interface AcceptParams {
@@ -102,12 +104,15 @@ export class ProviderDaemon {
     this.timer = setTimeout(loop, 0);
   }
 
-  /** Stops the loop and waits for the current pass and runs (their containers are removed by the runner). */
-  async stop(): Promise<void> {
+  /**
+   * Stops the loop and waits for the current pass. Running jobs go on in their containers unless `waitForRuns`:
+   * the next start finds them again by their handles.
+   */
+  async stop(options: { waitForRuns?: boolean } = {}): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     await this.ticking;
-    await Promise.allSettled(this.running.values());
+    if (options.waitForRuns) await Promise.allSettled(this.running.values());
   }
 
   /** One pass over every open job; claims what is due in batches. */
@@ -118,7 +123,6 @@ export class ProviderDaemon {
   }
 
   private async pass(): Promise<void> {
-    const due: Array<{ record: JobRecord; escrow: ObservedEscrow }> = [];
     for (const record of this.params.store.all()) {
       if (!OPEN_PHASES.includes(record.observed.phase) || this.inflight.has(record.jobHash)) continue;
       try {
@@ -132,26 +136,39 @@ export class ProviderDaemon {
           case JobPhase.Ran:
             await this.complete(record);
             break;
-          case JobPhase.Completed: {
-            const escrow = await this.claimable(record);
-            if (escrow) due.push({ record, escrow });
-            break;
-          }
         }
       } catch (error) {
         this.params.onError?.(error, record.jobHash);
       }
     }
+    await this.claimDue();
+  }
+
+  /** Claims every Completed escrow whose challenge window is over, in batches; returns the claim transactions. */
+  async claimDue(): Promise<Array<{ txHash: string; jobHashes: string[] }>> {
+    const due: Array<{ record: JobRecord; escrow: ObservedEscrow }> = [];
+    for (const record of this.params.store.all()) {
+      if (record.observed.phase !== JobPhase.Completed || this.inflight.has(record.jobHash)) continue;
+      try {
+        const escrow = await this.claimable(record);
+        if (escrow) due.push({ record, escrow });
+      } catch (error) {
+        this.params.onError?.(error, record.jobHash);
+      }
+    }
+    const claimed: Array<{ txHash: string; jobHashes: string[] }> = [];
     const size = this.params.claimBatchSize ?? 8;
     for (let i = 0; i < due.length; i += size) {
       const batch = due.slice(i, i + size);
       try {
         const { txHash } = await this.params.gateway.submitClaim(batch.map((d) => d.escrow));
         for (const { record } of batch) await this.finish(record.jobHash, { phase: JobPhase.Settled, claimTx: txHash, settledBy: "claim" }, `claimed in ${txHash}`);
+        claimed.push({ txHash, jobHashes: batch.map((d) => d.record.jobHash) });
       } catch (error) {
         this.params.onError?.(error);
       }
     }
+    return claimed;
   }
 
   /** The job's escrow output now: where the record says, or (after a crash mid-submit) found again by job. */
@@ -253,7 +270,7 @@ export class ProviderDaemon {
     await writeFile(archiveFile, result.outputs.archive, { mode: 0o600 });
     let stored: string | undefined;
     if (this.params.results) {
-      stored = await this.params.results.put(jobHash, result.outputs.archive);
+      stored = await this.params.results.put(jobHash, result.outputs.archive, (sent, total) => this.params.onUploadProgress?.(jobHash, sent, total));
     }
     const next = await this.params.store.observe(jobHash, {
       phase: JobPhase.Ran,

@@ -37,6 +37,15 @@ function lockFor(req: RunRequest, over: Partial<ObservedEscrow> = {}): ObservedE
   return chain.lock({ jobHash: req.jobHash, amount: 500n, ntxInValue: 500n, payout: PAYOUT, proofKey: key.providerId, deadline: chain.time + 2 * HOUR, challengeWindow: HOUR, ...over });
 }
 
+/** Ticks until `done` holds (runs finish in the background, so a fixed number of passes is not enough). */
+async function settleUntil(d: ProviderDaemon, done: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!done() && Date.now() < until) {
+    await d.tick();
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 async function settle(d: ProviderDaemon, rounds = 4): Promise<void> {
   for (let i = 0; i < rounds; i++) {
     await d.tick();
@@ -61,7 +70,7 @@ describe("ProviderDaemon", () => {
     expect(runner.runs).toHaveLength(0);
 
     for (const r of reqs) lockFor(r);
-    await settle(d, 8);
+    await settleUntil(d, () => store.all().every((r) => r.observed.phase === "completed"));
     expect(store.all().map((r) => r.observed.phase)).toEqual(["completed", "completed", "completed"]);
     expect(chain.completes).toBe(3);
     const rec = store.get(reqs[0]!.jobHash)!;
@@ -105,13 +114,13 @@ describe("ProviderDaemon", () => {
     await first.d.accept({ request: req, price: 500n, deadline: chain.time + 2 * HOUR });
     lockFor(req);
     chain.crashAfter = "complete";
-    await settle(first.d, 1);
-    await first.d.stop();
+    await first.d.tick();
+    await first.d.stop({ waitForRuns: true });
     expect(chain.completes).toBe(1);
     expect(first.store.get(req.jobHash)!.observed.phase).toBe("ran");
 
     const second = await daemon();
-    await settle(second.d);
+    await settleUntil(second.d, () => second.store.get(req.jobHash)!.observed.phase === "completed");
     expect(second.store.get(req.jobHash)!.observed.phase).toBe("completed");
     expect(chain.completes).toBe(1);
 
@@ -131,7 +140,7 @@ describe("ProviderDaemon", () => {
     const req = request();
     await d.accept({ request: req, price: 500n, deadline: chain.time + 2 * HOUR });
     lockFor(req);
-    await settle(d);
+    await settleUntil(d, () => store.get(req.jobHash)!.observed.phase === "completed");
     const rec = store.get(req.jobHash)!;
     expect(rec.observed.phase).toBe("completed");
     chain.spend(rec.observed.escrow!); // Accept by the buyer
@@ -147,7 +156,7 @@ describe("ProviderDaemon", () => {
     await first.d.accept({ request: req, price: 500n, deadline: chain.time + 2 * HOUR });
     await first.store.observe(req.jobHash, { phase: "running", escrow: lockFor(req).outRef, handle: { jobHash: req.jobHash, containerId: "gone", volumeName: "", startedAt: 1 } });
     const second = await daemon();
-    await settle(second.d);
+    await settleUntil(second.d, () => second.store.get(req.jobHash)!.observed.phase === "completed");
     expect(second.runner.runs).toHaveLength(1);
     expect(second.store.get(req.jobHash)!.observed.phase).toBe("completed");
   });

@@ -148,6 +148,27 @@ export class DockerRunner implements JobRunner {
     return { id: info.Id, argv: [...list(info.Config?.Entrypoint), ...list(info.Config?.Cmd)] };
   }
 
+  /** Loads an image from a `docker save` tarball (no registry is used), reporting bytes read. */
+  async loadImage(tarPath: string, onProgress?: (read: number, total: number) => void): Promise<void> {
+    const { createReadStream } = await import("node:fs");
+    const { stat } = await import("node:fs/promises");
+    const total = (await stat(tarPath)).size;
+    let read = 0;
+    const file = createReadStream(tarPath);
+    file.on("data", (chunk) => {
+      read += chunk.length;
+      onProgress?.(read, total);
+    });
+    try {
+      const response = (await this.docker.loadImage(file)) as unknown as Readable;
+      const body = await readCapped(response, 16 * 1024 * 1024);
+      const text = Buffer.from(body.bytes).toString("utf8");
+      if (/"error"/.test(text)) throw new NtxError("IMAGE_LOAD_FAILED", `docker refused ${tarPath}: ${text.slice(0, 500)}`);
+    } catch (error) {
+      throw dockerError("image load", error);
+    }
+  }
+
   async run(input: RunRequestInput, options: RunOptions = {}): Promise<RunResult> {
     const request = parseRunRequest(input);
     const emit = (event: RunEvent): void => options.onEvent?.(event);

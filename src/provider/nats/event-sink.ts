@@ -8,7 +8,7 @@ export interface NatsEventSinkParams {
   batchMs?: number;
   batchBytes?: number;
   /** Turns a state/phase event into the wire message (the market's signed JobEvent); JSON by default. */
-  encodeEvent?: (event: Exclude<RunEvent, { kind: "log" }> | ProviderJobEvent) => Uint8Array;
+  encodeEvent?: (event: Exclude<RunEvent, { kind: "log" }> | ProviderJobEvent) => Uint8Array | null;
 }
 
 export interface LogBatch {
@@ -43,6 +43,7 @@ export class NatsEventSink implements EventSink {
     // Flush a job's pending lines first, so a reader sees its logs before the state that ended them.
     this.flush(event.jobHash);
     const data = this.params.encodeEvent ? this.params.encodeEvent(event) : encoder.encode(JSON.stringify(event));
+    if (data === null) return;
     this.params.nc.publish(jobEventsSubject(event.jobHash), data);
     this.published.events++;
   }

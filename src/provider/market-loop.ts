@@ -1,0 +1,190 @@
+import { NtxError, isNtxError } from "../../offchain/errors.js";
+import {
+  Match,
+  PROTOCOL_VERSION,
+  jobHash as computeJobHash,
+  jobPrice,
+  signJobEvent,
+  signOffer,
+  signProviderConfirm,
+  type JobEventKind,
+  type UnsignedOffer,
+} from "../market/index.js";
+import type { MarketClient } from "../nats/index.js";
+import type { ProviderConfig } from "./config.js";
+import type { ProviderDaemon } from "./daemon.js";
+import { gpuModelToken, type DetectedResources } from "./detect.js";
+import { runRequestFromSpec } from "./job-request.js";
+import type { ProofKey } from "./keys.js";
+import { JobPhase } from "./state-store.js";
+import type { ProviderJobEvent, RunEvent } from "./types.js";
+
+/** What this provider offers: what the machine has, capped by the configured limits, minus accepted open jobs. */
+export function offerResources(detected: DetectedResources, config: ProviderConfig, busy: { cpuCores: number; memoryMiB: number; gpus: number }) {
+  const { limits } = config;
+  const gpus = detected.gpus
+    .filter((g) => g.usable)
+    .slice(0, Math.max(0, limits.maxGpus - busy.gpus))
+    .map((g) => ({ model: gpuModelToken(g.model), vramMiB: g.vramMiB ?? 1 }));
+  return {
+    cpuCores: Math.max(0, Math.min(detected.cpuCores, limits.maxCpuCores) - busy.cpuCores),
+    memoryMiB: Math.max(0, Math.min(detected.memoryMiB, limits.maxMemoryMiB) - busy.memoryMiB),
+    diskGiB: Math.min(detected.diskFreeGiB, limits.maxDiskGiB),
+    gpus,
+  };
+}
+
+export interface MarketLoopParams {
+  client: MarketClient;
+  config: ProviderConfig;
+  detected: DetectedResources;
+  proofKey: ProofKey;
+  payoutAddress: string;
+  daemon: ProviderDaemon;
+  onError?: (error: unknown) => void;
+  /** Called for each match this provider confirmed or declined (tests, CLI progress). */
+  onDecision?: (jobHash: string, decision: "confirmed" | "declined", reason?: string) => void;
+}
+
+/**
+ * The provider's side of the market: publishes signed offers as heartbeats (each expires after three periods, so
+ * a provider that dies drops out of the book) and confirms the matches it can still serve, handing them to the
+ * daemon. A match it cannot serve is left unconfirmed: the reservation lapses and the matcher re-matches the bid.
+ */
+export class MarketLoop {
+  private timer: NodeJS.Timeout | undefined;
+  private stopMatches: (() => void) | undefined;
+  private nonce = BigInt(Date.now()) * 1000n;
+
+  constructor(private readonly params: MarketLoopParams) {}
+
+  private busy() {
+    const open = this.params.daemon.status().filter((r) => r.observed.phase === JobPhase.AwaitingEscrow || r.observed.phase === JobPhase.Running);
+    return open.reduce(
+      (sum, r) => ({ cpuCores: sum.cpuCores + Math.ceil(r.desired.request.resources.cpuCores), memoryMiB: sum.memoryMiB + r.desired.request.resources.memoryMiB, gpus: sum.gpus + r.desired.request.resources.gpus }),
+      { cpuCores: 0, memoryMiB: 0, gpus: 0 },
+    );
+  }
+
+  /** Signs and publishes the current offer in every configured region. */
+  async publishOffers(): Promise<void> {
+    const { config, proofKey } = this.params;
+    const resources = offerResources(this.params.detected, config, this.busy());
+    for (const region of config.regions) {
+      const unsigned: UnsignedOffer = {
+        v: PROTOCOL_VERSION,
+        type: "offer",
+        providerId: proofKey.providerId,
+        payoutAddress: this.params.payoutAddress,
+        region,
+        attributes: config.attributes,
+        resources,
+        prices: {
+          cpuCoreHour: config.prices.cpuCoreHour.toString(),
+          memoryGiBHour: config.prices.memoryGiBHour.toString(),
+          diskGiBHour: config.prices.diskGiBHour.toString(),
+          gpuHour: config.prices.gpuHour.toString(),
+        },
+        maxDurationMs: config.limits.maxDurationMs,
+        expiresAt: Date.now() + 3 * config.offerIntervalMs,
+        nonce: (this.nonce++).toString(),
+      };
+      await this.params.client.publishOffer(signOffer(proofKey.privateKey, unsigned));
+    }
+  }
+
+  async start(): Promise<void> {
+    this.stopMatches = this.params.client.onMatch((_subject, data) => {
+      void this.onMatch(data).catch((error: unknown) => this.params.onError?.(error));
+    });
+    await this.publishOffers();
+    const beat = () => {
+      this.timer = setTimeout(() => {
+        void this.publishOffers().catch((error: unknown) => this.params.onError?.(error)).finally(() => { if (this.timer) beat(); });
+      }, this.params.config.offerIntervalMs);
+    };
+    beat();
+  }
+
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.stopMatches?.();
+  }
+
+  /** Decides on one match message; returns the decision (also reported through onDecision). */
+  async onMatch(data: Uint8Array): Promise<"confirmed" | "declined" | "ignored"> {
+    let match: Match;
+    try {
+      match = Match.parse(JSON.parse(new TextDecoder().decode(data)));
+    } catch {
+      return "ignored";
+    }
+    const { proofKey, config, daemon } = this.params;
+    if (match.offer.providerId !== proofKey.providerId) return "ignored";
+    const decline = (reason: string) => {
+      this.params.onDecision?.(match.jobHash, "declined", reason);
+      return "declined" as const;
+    };
+    if (match.confirmBy < Date.now()) return decline("confirmation window already over");
+    if (computeJobHash(match.bid.spec) !== match.jobHash) return decline("jobHash does not match the bid's spec");
+    const ownPrice = jobPrice(config.prices, match.bid.spec.resources, match.bid.spec.maxDurationMs);
+    if (match.price < ownPrice) return decline(`price ${match.price} is below this provider's ${ownPrice}`);
+    let request;
+    try {
+      request = runRequestFromSpec({ spec: match.bid.spec, jobHash: match.jobHash, limits: config.limits });
+    } catch (error) {
+      if (isNtxError(error)) return decline(error.message);
+      throw error;
+    }
+    if (!this.params.config.images.length) throw new NtxError("PROVIDER_CONFIG_INVALID", "no images allowed");
+    const known = daemon.status().find((r) => r.jobHash === match.jobHash);
+    if (!known) {
+      const open = daemon.status().filter((r) => r.observed.phase === JobPhase.AwaitingEscrow || r.observed.phase === JobPhase.Running).length;
+      if (open >= config.limits.maxConcurrentJobs) return decline("no free capacity");
+      await daemon.accept({ request, price: match.price, deadline: match.bid.deadline, matchId: match.matchId });
+    }
+    const confirm = signProviderConfirm(proofKey.privateKey, { v: PROTOCOL_VERSION, type: "provider-confirm", matchId: match.matchId, jobHash: match.jobHash, providerId: proofKey.providerId, confirmedAt: Date.now() });
+    await this.params.client.publishConfirm(match.jobHash, confirm);
+    this.params.onDecision?.(match.jobHash, "confirmed");
+    return "confirmed";
+  }
+}
+
+const KIND_OF_STATE: Record<string, JobEventKind | null> = { preparing: "pulling", running: "running", collecting: "output", finished: null, failed: "failed" };
+const KIND_OF_PHASE: Record<string, JobEventKind | null> = {
+  [JobPhase.AwaitingEscrow]: "confirmed",
+  [JobPhase.Running]: "started",
+  [JobPhase.Ran]: "output",
+  [JobPhase.Completed]: "completed",
+  [JobPhase.Settled]: "completed",
+  [JobPhase.Refused]: "failed",
+  [JobPhase.Failed]: "failed",
+};
+
+/**
+ * Job events as the market's signed JobEvent messages. `seq` starts from the clock (µs) so it keeps increasing
+ * across restarts of the provider and readers can drop replays.
+ */
+export function jobEventEncoder(proofKey: ProofKey): (event: Exclude<RunEvent, { kind: "log" }> | ProviderJobEvent) => Uint8Array | null {
+  let seq = Date.now() * 1000;
+  const encoder = new TextEncoder();
+  return (event) => {
+    const kind = event.kind === "state" ? KIND_OF_STATE[event.state] : KIND_OF_PHASE[event.phase];
+    if (!kind) return null;
+    const message = event.kind === "state" ? event.detail : event.message;
+    const signed = signJobEvent(proofKey.privateKey, {
+      v: PROTOCOL_VERSION,
+      type: "job-event",
+      jobHash: event.jobHash,
+      providerId: proofKey.providerId,
+      seq: seq++,
+      kind,
+      at: event.at,
+      ...(message ? { message: message.slice(0, 4096) } : {}),
+      ...(event.kind === "job" && event.resultHash ? { resultHash: event.resultHash } : {}),
+      ...(event.kind === "job" && typeof event.exitCode === "number" ? { exitCode: event.exitCode } : {}),
+    });
+    return encoder.encode(JSON.stringify(signed));
+  };
+}
