@@ -1,6 +1,6 @@
 import { CML, validatorToScriptHash } from "@lucid-evolution/lucid";
 import type { Assets, ProtocolParameters, UTxO } from "@lucid-evolution/lucid";
-import type { BlockRecord, TxRecord } from "./ledger.js";
+import type { BlockRecord, RecordedInput, TxRecord } from "./ledger.js";
 import type { DevnetSlotConfig } from "./slot-config.js";
 
 /** Converts devnet records to the JSON shapes of Blockfrost's OpenAPI (v0), the ones its clients parse. */
@@ -16,12 +16,12 @@ export function amounts(assets: Assets): BlockfrostAmount[] {
   return entries.map(([unit, quantity]) => ({ unit, quantity: quantity.toString() }));
 }
 
-function datumFields(utxo: UTxO) {
+function datumFields(utxo: UTxO | RecordedInput) {
   const inlineHash = utxo.datum ? CML.hash_plutus_data(CML.PlutusData.from_cbor_hex(utxo.datum)).to_hex() : null;
   return {
     data_hash: utxo.datumHash ?? inlineHash,
     inline_datum: utxo.datum ?? null,
-    reference_script_hash: utxo.scriptRef ? validatorToScriptHash(utxo.scriptRef) : null,
+    reference_script_hash: utxo.scriptRef ? validatorToScriptHash(utxo.scriptRef) : ("scriptRefHash" in utxo ? utxo.scriptRefHash : undefined) ?? null,
   };
 }
 
@@ -38,7 +38,7 @@ export function addressUtxo(utxo: UTxO, blockHash: string) {
 }
 
 export function txUtxos(tx: TxRecord, consumedBy: (txHash: string, index: number) => string | undefined) {
-  const input = (utxo: UTxO, flags: { collateral: boolean; reference: boolean }) => ({
+  const input = (utxo: RecordedInput, flags: { collateral: boolean; reference: boolean }) => ({
     address: utxo.address,
     amount: amounts(utxo.assets),
     tx_hash: utxo.txHash,

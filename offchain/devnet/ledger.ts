@@ -22,14 +22,18 @@ export interface BlockRecord {
   txHashes: string[];
 }
 
+/** A spent or read UTxO as a tx record keeps it: a reference script is kept by hash only (it can be large and
+ * every spend of an escrow reads the same one). */
+export type RecordedInput = Omit<UTxO, "scriptRef"> & { scriptRef?: undefined; scriptRefHash?: string };
+
 export interface TxRecord {
   hash: string;
   cbor: string;
   submittedSlot: number;
   block?: { height: number; hash: string; slot: number; time: number; index: number };
-  inputs: UTxO[];
-  referenceInputs: UTxO[];
-  collateral: UTxO[];
+  inputs: RecordedInput[];
+  referenceInputs: RecordedInput[];
+  collateral: RecordedInput[];
   outputs: UTxO[];
   fee: bigint;
   size: number;
@@ -191,9 +195,9 @@ export class DevnetLedger {
       hash: checked.hash,
       cbor: hex,
       submittedSlot: slot,
-      inputs: checked.inputs,
-      referenceInputs: checked.referenceInputs,
-      collateral: checked.collateral,
+      inputs: checked.inputs.map(recordInput),
+      referenceInputs: checked.referenceInputs.map(recordInput),
+      collateral: checked.collateral.map(recordInput),
       outputs,
       fee: body.fee(),
       size: cbor.length,
@@ -351,6 +355,11 @@ export class DevnetLedger {
     if (this.utxosAt(address).length > 0) return true;
     return [...this.txs.values()].some((tx) => tx.outputs.some((u) => u.address === address));
   }
+}
+
+function recordInput(utxo: UTxO): RecordedInput {
+  const { scriptRef, ...rest } = utxo;
+  return scriptRef ? { ...rest, scriptRefHash: validatorToScriptHash(scriptRef) } : rest;
 }
 
 function compareOutRefs(a: UTxO, b: UTxO): number {

@@ -7,7 +7,7 @@
  * Timings depend on the machine (noted in the report); compare ratios, not absolute numbers.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, stat, writeFile } from "node:fs/promises";
 import { cpus, loadavg, tmpdir, totalmem, type as osType, release } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -29,6 +29,7 @@ const E2E_SECONDS = Number(process.env.BENCH_CHAIN_E2E_SECONDS ?? 20);
 
 interface Server {
   url: string;
+  stateBytes(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -50,6 +51,7 @@ async function startServer(blockTimeMs: number): Promise<Server> {
   });
   return {
     url,
+    stateBytes: async () => (await stat(join(dir, "state.json"))).size,
     stop: async () => {
       if (child.exitCode === null) {
         const exited = new Promise((r) => child.once("exit", r));
@@ -155,7 +157,10 @@ async function throughputPresigned() {
     await produceDevnetBlock(server.url);
     await Promise.all(hashes.map((h) => clients[0]!.chain.awaitConfirmation(h, { pollMs: 50 })));
     const confirmedSeconds = (performance.now() - t0) / 1000;
+    const stateBytes = await server.stateBytes();
     return {
+      stateFileBytes: stateBytes,
+      stateBytesPerTx: Math.round(stateBytes / (hashes.length + fanouts.length + 2 * CLIENTS)),
       clients: CLIENTS,
       transactions: total,
       accepted: hashes.length,

@@ -71,6 +71,17 @@ describe("devnet chain speaks Blockfrost to blockfrost-js", () => {
     expect((await api.scriptsCbor(hash)).cbor).toMatch(/^[0-9a-f]+$/);
     const dataHash = (await api.txsUtxos(refTx)).outputs[0]!.data_hash!;
     expect((await api.scriptsDatumCbor(dataHash)).cbor).toBe(VOID_DATA);
+
+    // A transaction that reads the reference script: its input list shows it as a reference input, by script hash.
+    const lucid = await chain.lucid({ privateKey: key });
+    const refUtxo = (await chain.utxosAt(address)).find((u) => u.txHash === refTx && u.outputIndex === 0)!;
+    expect(refUtxo.scriptRef?.type).toBe("PlutusV3");
+    const reader = await lucid.newTx().readFrom([refUtxo]).pay.ToAddress(address, { lovelace: 1_500_000n }).complete();
+    const readerHash = await chain.submit((await reader.sign.withWallet().complete()).toCBOR());
+    await devnet.block();
+    await chain.awaitConfirmation(readerHash);
+    const inputs = (await api.txsUtxos(readerHash)).inputs;
+    expect(inputs.find((i) => i.reference)).toMatchObject({ tx_hash: refTx, output_index: 0, reference_script_hash: hash });
   });
 
   it("evaluates a transaction's scripts in Ogmios' shape", async () => {
