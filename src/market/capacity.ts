@@ -91,7 +91,13 @@ export class CapacityLedger {
     if (!value) {
       this.#cache.delete(providerId);
     } else {
-      const parsed = CapacityRecord.safeParse(JSON.parse(decoder.decode(value)));
+      let raw: unknown;
+      try {
+        raw = JSON.parse(decoder.decode(value));
+      } catch {
+        return;
+      }
+      const parsed = CapacityRecord.safeParse(raw);
       if (!parsed.success) return;
       this.#cache.set(providerId, { record: parsed.data, revision });
     }

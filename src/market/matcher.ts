@@ -71,6 +71,14 @@ interface BidWork {
   record?: JobRecord;
   revision?: number;
   timer?: NodeJS.Timeout;
+  /** Confirmation and lapse of one bid run one after the other, never interleaved. */
+  chain?: Promise<unknown>;
+}
+
+function serial<T>(work: BidWork, fn: () => Promise<T>): Promise<T> {
+  const next = (work.chain ?? Promise.resolve()).then(fn, fn);
+  work.chain = next.catch(() => undefined);
+  return next;
 }
 
 const encoder = new TextEncoder();
@@ -228,7 +236,7 @@ export function createMatcher(params: MatcherParams): Matcher {
     held.set(work.jobHash, work);
     if (work.timer) clearTimeout(work.timer);
     const wait = Math.max(0, (work.record?.confirmBy ?? now()) - now());
-    work.timer = setTimeout(() => void lapse(work).catch((error: unknown) => fail(work, error)), wait);
+    work.timer = setTimeout(() => void serial(work, () => lapse(work)).catch((error: unknown) => fail(work, error)), wait);
     work.timer.unref?.();
   };
 
@@ -370,8 +378,9 @@ export function createMatcher(params: MatcherParams): Matcher {
       .then(async (r) => {
         if (!r.ok) return metrics.reject("confirm", r.reason);
         if (r.value.jobHash !== jobHash) return metrics.reject("confirm", RejectReason.Malformed);
-        if (held.get(r.value.jobHash) !== work) return;
-        await applyConfirm(work, r.value);
+        await serial(work, async () => {
+          if (held.get(r.value.jobHash) === work) await applyConfirm(work, r.value);
+        });
       })
       .catch((error: unknown) => fail(work, error));
   };

@@ -1,0 +1,50 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { connectNats, createMarketClient, ensureMarketInfrastructure, marketStreamConfigs, offerSubject, openResultStore, type NatsConnection } from "../../src/nats/index.js";
+import { startNatsServer, type NatsServer } from "../helpers/nats.js";
+
+let server: NatsServer;
+let nc: NatsConnection;
+
+beforeAll(async () => {
+  server = await startNatsServer();
+  nc = await connectNats({ servers: server.url });
+});
+afterAll(async () => {
+  await nc?.close();
+  await server?.stop();
+});
+
+describe("market streams, buckets and object store", () => {
+  it("are created idempotently, and the offers stream keeps only the latest offer per provider", async () => {
+    await ensureMarketInfrastructure(nc);
+    // A second component starting up must not fail or change anything.
+    const again = await ensureMarketInfrastructure(nc);
+    expect(await again.capacity.get("nobody")).toBeNull();
+    const client = createMarketClient(nc);
+    const provider = `03${"aa".repeat(32)}`;
+    for (const n of [1, 2, 3]) await client.publishRaw(offerSubject("eu", provider), new TextEncoder().encode(`{"n":${n}}`));
+    const offers = await client.readStream("offers");
+    expect(offers.map((m) => new TextDecoder().decode(m.data))).toEqual(['{"n":3}']);
+    expect(marketStreamConfigs().map((c) => c.name)).toEqual(["NTX_OFFERS", "NTX_BIDS", "NTX_MATCHES", "NTX_JOB_EVENTS", "NTX_JOB_LOGS"]);
+  });
+
+  it("de-duplicates a bid published twice under its jobHash", async () => {
+    const client = createMarketClient(nc);
+    const h = "12".repeat(32);
+    const first = await client.publishBid(h, { any: "bid" });
+    const second = await client.publishBid(h, { any: "bid" });
+    expect(first.duplicate).toBe(false);
+    expect(second.duplicate).toBe(true);
+    expect(second.seq).toBe(first.seq);
+  });
+
+  it("stores and returns job results in the object store", async () => {
+    const store = await openResultStore(nc);
+    const payload = new Uint8Array(300_000).map((_, i) => i % 251);
+    await store.putBlob({ name: "job-1/out.tar" }, payload);
+    const back = await store.getBlob("job-1/out.tar");
+    expect(back).toEqual(payload);
+    const info = await store.info("job-1/out.tar");
+    expect(info?.size).toBe(payload.length);
+  });
+});
