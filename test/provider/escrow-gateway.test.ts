@@ -56,17 +56,35 @@ describe("provider daemon on the escrow validator", () => {
     world.as("provider");
     const before = await world.balance("provider", world.ntxUnit);
 
-    const ticks = async (n: number) => { for (let i = 0; i < n; i++) { await daemon.tick(); await new Promise((r) => setTimeout(r, 20)); } };
-    await ticks(4);
-    expect(errors).toEqual([]);
     const phases = () => jobs.map((j) => store.get(j.jobHash)!.observed.phase);
+    // Runs finish in the background: tick until the phases reach what is expected (or time out and compare).
+    const ticksUntil = async (want: string[]) => {
+      const until = Date.now() + 60_000;
+      while (JSON.stringify(phases()) !== JSON.stringify(want) && Date.now() < until) {
+        await daemon.tick();
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
+    await ticksUntil(["completed", "completed", "refused"]);
+    expect(errors).toEqual([]);
     expect(phases()).toEqual(["completed", "completed", "refused"]);
     expect(store.get(jobs[2]!.jobHash)!.observed.error?.code).toBe("ESCROW_SHORT");
     const completed = await gateway.getEscrow(store.get(jobs[0]!.jobHash)!.observed.escrow!);
     expect(completed?.state).toMatchObject({ kind: "completed", resultHash: runner.runs[0]!.outputs.resultHash });
 
-    world.emulator.awaitSlot(Math.ceil(jobs[0]!.challengeWindow / 1000) + 5);
-    await ticks(2);
+    // completedAt is the Complete tx's validity upper bound, so the window ends after completedAt + window.
+    // Runs update the state before their last bookkeeping ends: let them finish so both are claimable in one pass.
+    await daemon.stop({ waitForRuns: true });
+    let due = 0;
+    for (const j of jobs.slice(0, 2)) {
+      const e = await gateway.getEscrow(store.get(j.jobHash)!.observed.escrow!);
+      if (e?.state.kind !== "completed") throw new Error("not completed");
+      due = Math.max(due, e.state.completedAt + e.challengeWindow);
+    }
+    await daemon.tick();
+    expect(phases()).toEqual(["completed", "completed", "refused"]);
+    world.emulator.awaitSlot(Math.ceil((due - world.emulator.now()) / 1000) + 5);
+    await ticksUntil(["settled", "settled", "refused"]);
     expect(errors).toEqual([]);
     expect(phases()).toEqual(["settled", "settled", "refused"]);
     const claimTxs = new Set(jobs.slice(0, 2).map((j) => store.get(j.jobHash)!.observed.claimTx));
