@@ -25,6 +25,8 @@ export const providerLimitsSchema = z.object({
   maxDurationMs: z.number().int().positive().default(6 * 60 * 60 * 1000),
   maxLogBytes: z.number().int().positive().default(16 * MiB),
   maxOutputBytes: z.number().int().positive().default(256 * MiB),
+  /** Time kept after a job's timeout to get Complete on-chain before the escrow deadline. */
+  completeMarginMs: z.number().int().nonnegative().default(60_000),
   /** Jobs run at once. */
   maxConcurrentJobs: z.number().int().positive().default(1),
 });
