@@ -4,7 +4,12 @@ import { addressOfPrivateKey, createChain, newPrivateKey, paymentKeyHashOfPrivat
 import { buildCompleteTx, escrowScriptFor, getEscrowUtxo, loadDeployment, readEscrowUtxos, signCompletionProof, submitTx } from "../../offchain/index.js";
 import { startApiServer, type ApiServer } from "../../src/api/index.js";
 import { offerDigest } from "../../src/market/index.js";
-import { freePort } from "../helpers/nats.js";
+import type { ApiContext } from "../../src/api/context.js";
+import { marketRoutes } from "../../src/api/routes/market.js";
+import { systemRoutes } from "../../src/api/routes/system.js";
+import { txRoutes } from "../../src/api/routes/tx.js";
+import { connectNats } from "../../src/nats/index.js";
+import { freePort, startNatsServer } from "../helpers/nats.js";
 import { createTestWallet, type TestWallet } from "../helpers/wallet.js";
 import { signWalletBid, unsignedWalletBid, walletKey } from "./bid-helpers.js";
 import { http, startStack, waitFor, type Stack } from "./stack.js";
@@ -76,6 +81,20 @@ describe("API", () => {
       for (const path of ["/api/health", "/api/config", "/api/offers", "/api/bids", "/api/bids/prepare", "/api/jobs/{jobHash}", "/api/jobs/{jobHash}/events", "/api/tx/lock", "/api/tx/submit", "/api/tx/claim", "/api/tx/{txHash}", "/api/payouts/{address}", "/api/balance/{address}"]) {
         expect(Object.keys(r.body.paths)).toContain(path);
       }
+    });
+
+    it("documents exactly the routes the server answers", async () => {
+      const doc = (await http(url, "GET", "/api/openapi.json")).body as { paths: Record<string, Record<string, unknown>> };
+      const documented = Object.entries(doc.paths).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`));
+      // The routers read nothing from the context while their routes are declared.
+      const ctx = {} as ApiContext;
+      const routers = [systemRoutes(ctx, null), marketRoutes(ctx, new Set()), txRoutes(ctx)];
+      const served = routers.flatMap((r) =>
+        (r.stack as Array<{ route?: { path: string; methods: Record<string, boolean> } }>).flatMap((layer) =>
+          layer.route ? Object.keys(layer.route.methods).map((m) => `${m.toUpperCase()} /api${layer.route!.path.replace(/:([A-Za-z]+)/g, "{$1}")}`) : [],
+        ),
+      );
+      expect(served.sort()).toEqual(documented.sort());
     });
 
     it("answers unknown API routes with a JSON 404", async () => {
@@ -390,6 +409,42 @@ describe("API", () => {
       const lock = await http(down.url, "POST", "/api/tx/lock", { address: buyer.addressHex, utxos: await buyer.api.getUtxos(), jobHash });
       expect(lock.status).toBe(503);
       expect(lock.body.error).toMatchObject({ code: "CHAIN_UNREACHABLE", retryable: true });
+    });
+  });
+
+  describe("when NATS is down", () => {
+    it("answers 503 with a retryable code, and recovers when it is back", async () => {
+      const nats = await startNatsServer({ keepStore: true });
+      const nc = await connectNats({ servers: nats.url, name: "api-test-down", maxReconnectAttempts: -1 });
+      const api = await startApiServer({ chain: stack.chain, nats: nc, ntx: { policyId: stack.devnet.info.ntx.policyId, assetName: stack.devnet.info.ntx.assetName }, webDir: null });
+      try {
+        expect((await http(api.url, "GET", "/api/health")).status).toBe(200);
+        await nats.stop();
+        const health = await http(api.url, "GET", "/api/health");
+        expect(health.status).toBe(503);
+        expect(health.body).toMatchObject({ ok: false, chain: { ok: true }, nats: { ok: false, error: { code: "NATS_UNAVAILABLE" } } });
+        const job = await http(api.url, "GET", `/api/jobs/${"ab".repeat(32)}`);
+        expect(job.status).toBe(503);
+        expect(job.body.error).toMatchObject({ code: "NATS_UNAVAILABLE", retryable: true });
+        const { bid } = await signWalletBid(url, buyer, unsignedWalletBid(buyer, buyerKey));
+        const posted = await http(api.url, "POST", "/api/bids", bid);
+        expect(posted.status).toBe(503);
+        expect(posted.body.error.retryable).toBe(true);
+
+        const again = await startNatsServer({ port: nats.port, storeDir: nats.storeDir });
+        try {
+          await waitFor("NATS to be back", async () => (await http(api.url, "GET", "/api/health")).status === 200, 30_000);
+          const retried = await http(api.url, "POST", "/api/bids", bid);
+          expect(retried.status).toBe(202);
+        } finally {
+          await api.close();
+          await nc.close();
+          await again.stop();
+        }
+      } finally {
+        await api.close();
+        await nats.stop();
+      }
     });
   });
 });
