@@ -1,14 +1,30 @@
 /**
  * The matcher's in-memory order book: one entry per provider (its latest verified offer) with what is still
- * free once reservations are subtracted. Entries sit in blocks of ~64 per region, ordered by a reference
- * price; each block keeps the largest free resources and the lowest unit prices of its entries, so a bid
- * skips any block that cannot fit it or cannot beat the best price found so far. A match costs O(blocks)
- * cheap bound checks plus a few block scans instead of a pass over every offer.
+ * free once reservations are subtracted. Entries sit in blocks of up to 128, per region and apart for GPU
+ * offers; blocks are clustered in price space like R-tree leaves (an offer joins the block whose price box
+ * grows least, a full block splits at the median of its widest price dimension), so each block's price box
+ * is narrow. Each block keeps the largest free resources and the lowest unit prices of its entries: a bid
+ * skips every block that cannot fit it or whose cheapest possible price cannot beat the best found so far.
+ * A match costs O(blocks) bound checks plus a few block scans instead of a pass over every offer.
  */
 import { floatJobPrice, floatPrices, jobPrice, type FloatPrices } from "./pricing.js";
 import type { Bid, JobResources, Offer } from "./schemas.js";
 
 const BLOCK_TARGET = 64;
+type Dim = "cpu" | "mem" | "disk" | "gpu";
+/**
+ * Price dimensions the blocks are clustered on. Not disk (jobs rarely weigh much there) and, for offers
+ * without GPUs, not the GPU price (no bid pays it): every split spent on those would widen the boxes that do
+ * decide a match.
+ */
+const CPU_DIMS: readonly Dim[] = ["cpu", "mem"];
+const GPU_DIMS: readonly Dim[] = ["cpu", "mem", "gpu"];
+
+/** Offers of one region: GPU offers apart, so a GPU bid never looks at the others. */
+interface RegionIndex {
+  cpu: Block[];
+  gpu: Block[];
+}
 
 export interface Usage {
   cpuCores: number;
@@ -26,7 +42,6 @@ export interface BookEntry {
   /** When this provider first entered the book: older wins a tie on price and reputation. */
   firstSeen: number;
   prices: FloatPrices;
-  key: number;
   /** Held by reservations recorded in the capacity KV. */
   committed: Usage;
   /** Held by this instance's reservations still being written. */
@@ -40,7 +55,10 @@ export interface BookEntry {
 
 interface Block {
   entries: BookEntry[];
-  keyMax: number;
+  maxCpuP: number;
+  maxMemP: number;
+  maxDiskP: number;
+  maxGpuP: number;
   maxCpu: number;
   maxMem: number;
   maxDisk: number;
@@ -59,6 +77,8 @@ export interface Candidate {
 
 export interface FindOptions {
   now: number;
+  /** Filled with the work done (blocks bounded, blocks and entries scanned): a noise-free cost measure. */
+  stats?: { blocksBounded: number; blocksScanned: number; entriesScanned: number };
   exclude?: ReadonlySet<string>;
   reputation?: (providerId: string) => number;
 }
@@ -66,11 +86,14 @@ export interface FindOptions {
 const emptyUsage = (): Usage => ({ cpuCores: 0, memoryMiB: 0, diskGiB: 0, gpuIndices: [] });
 
 function recompute(block: Block): void {
-  block.keyMax = -Infinity;
+  block.maxCpuP = block.maxMemP = block.maxDiskP = block.maxGpuP = -Infinity;
   block.maxCpu = block.maxMem = block.maxDisk = block.maxFreeGpus = 0;
   block.minCpu = block.minMem = block.minDisk = block.minGpu = Infinity;
   for (const e of block.entries) {
-    if (e.key > block.keyMax) block.keyMax = e.key;
+    if (e.prices.cpu > block.maxCpuP) block.maxCpuP = e.prices.cpu;
+    if (e.prices.mem > block.maxMemP) block.maxMemP = e.prices.mem;
+    if (e.prices.disk > block.maxDiskP) block.maxDiskP = e.prices.disk;
+    if (e.prices.gpu > block.maxGpuP) block.maxGpuP = e.prices.gpu;
     if (e.freeCpu > block.maxCpu) block.maxCpu = e.freeCpu;
     if (e.freeMem > block.maxMem) block.maxMem = e.freeMem;
     if (e.freeDisk > block.maxDisk) block.maxDisk = e.freeDisk;
@@ -84,7 +107,7 @@ function recompute(block: Block): void {
 }
 
 function newBlock(entries: BookEntry[]): Block {
-  const block: Block = { entries, keyMax: 0, maxCpu: 0, maxMem: 0, maxDisk: 0, maxFreeGpus: 0, minCpu: 0, minMem: 0, minDisk: 0, minGpu: 0 };
+  const block: Block = { entries, maxCpuP: 0, maxMemP: 0, maxDiskP: 0, maxGpuP: 0, maxCpu: 0, maxMem: 0, maxDisk: 0, maxFreeGpus: 0, minCpu: 0, minMem: 0, minDisk: 0, minGpu: 0 };
   for (const e of entries) e.block = block;
   recompute(block);
   return block;
@@ -121,7 +144,9 @@ function attributesHold(offer: Offer, wanted: Record<string, string> | undefined
 }
 
 export class OrderBook {
-  readonly #regions = new Map<string, Block[]>();
+  readonly #regions = new Map<string, RegionIndex>();
+  /** Largest unit price seen per dimension: puts the dimensions on one scale when clustering. */
+  readonly #scale: FloatPrices = { cpu: 1, mem: 1, disk: 1, gpu: 1 };
   readonly #entries = new Map<string, BookEntry>();
 
   get size(): number {
@@ -148,7 +173,6 @@ export class OrderBook {
       region: offer.region,
       firstSeen: previous?.firstSeen ?? now,
       prices,
-      key: prices.cpu + prices.mem + prices.disk,
       committed: committed ?? previous?.committed ?? emptyUsage(),
       held: previous?.held ?? emptyUsage(),
       freeCpu: 0,
@@ -222,9 +246,9 @@ export class OrderBook {
     const bounds: number[] = [];
     let firstIdx = -1;
     for (const region of regions) {
-      const blocks = this.#regions.get(region);
-      if (!blocks) continue;
-      for (const b of blocks) {
+      const index = this.#regions.get(region);
+      if (!index) continue;
+      for (const b of gpuCount > 0 ? index.gpu : index.cpu.concat(index.gpu)) {
         if (b.maxCpu < req.cpuCores || b.maxMem < req.memoryMiB || b.maxDisk < req.diskGiB || b.maxFreeGpus < gpuCount) continue;
         // Lower bound on any entry's price in the block; shaded down so float rounding never prunes a tie.
         const lb = ((req.cpuCores * b.minCpu + (req.memoryMiB / 1024) * b.minMem + req.diskGiB * b.minDisk + gpuCount * b.minGpu) * duration) / 3_600_000 * (1 - 1e-9);
@@ -239,7 +263,11 @@ export class OrderBook {
     let bestFloat = Infinity;
     let bestRep = 0;
     const rep = options.reputation;
+    let blocksScanned = 0;
+    let entriesScanned = 0;
     const scan = (b: Block) => {
+      blocksScanned++;
+      entriesScanned += b.entries.length;
       for (const e of b.entries) {
         if (e.freeCpu < req.cpuCores || e.freeMem < req.memoryMiB || e.freeDisk < req.diskGiB) continue;
         const f = floatJobPrice(e.prices, req, duration);
@@ -271,6 +299,11 @@ export class OrderBook {
       if (bounds[i]! > bestFloat * (1 + 1e-9) || bounds[i]! > maxPriceFloat * (1 + 1e-9)) continue;
       scan(feasible[i]!);
     }
+    if (options.stats) {
+      options.stats.blocksBounded = feasible.length;
+      options.stats.blocksScanned = blocksScanned;
+      options.stats.entriesScanned = entriesScanned;
+    }
     return best;
   }
 
@@ -280,33 +313,54 @@ export class OrderBook {
   }
 
   #attach(entry: BookEntry): void {
-    let blocks = this.#regions.get(entry.region);
-    if (!blocks) {
-      blocks = [];
-      this.#regions.set(entry.region, blocks);
+    let index = this.#regions.get(entry.region);
+    if (!index) {
+      index = { cpu: [], gpu: [] };
+      this.#regions.set(entry.region, index);
     }
+    const isGpu = entry.offer.resources.gpus.length > 0;
+    const blocks = isGpu ? index.gpu : index.cpu;
+    const dims = isGpu ? GPU_DIMS : CPU_DIMS;
+    for (const d of dims) if (entry.prices[d] > this.#scale[d]) this.#scale[d] = entry.prices[d];
     if (blocks.length === 0) {
       blocks.push(newBlock([entry]));
       return;
     }
-    // First block whose largest key is ≥ this key, else the last: blocks stay ordered by reference price.
-    let lo = 0;
-    let hi = blocks.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (blocks[mid]!.keyMax >= entry.key) hi = mid;
-      else lo = mid + 1;
+    // The block whose price box grows least (then the emptier one), as an R-tree picks a leaf.
+    const p = entry.prices;
+    const sc = this.#scale;
+    let best = blocks[0]!;
+    let bestGrowth = Infinity;
+    for (const b of blocks) {
+      let growth =
+        (Math.max(b.maxCpuP, p.cpu) - Math.min(b.minCpu, p.cpu) - (b.maxCpuP - b.minCpu)) / sc.cpu +
+        (Math.max(b.maxMemP, p.mem) - Math.min(b.minMem, p.mem) - (b.maxMemP - b.minMem)) / sc.mem;
+      if (isGpu) growth += (Math.max(b.maxGpuP, p.gpu) - Math.min(b.minGpu, p.gpu) - (b.maxGpuP - b.minGpu)) / sc.gpu;
+      if (growth < bestGrowth || (growth === bestGrowth && b.entries.length < best.entries.length)) {
+        best = b;
+        bestGrowth = growth;
+      }
     }
-    const block = blocks[lo]!;
-    block.entries.push(entry);
-    entry.block = block;
-    if (block.entries.length > 2 * BLOCK_TARGET) {
-      block.entries.sort((a, b) => a.key - b.key);
-      const right = newBlock(block.entries.splice(BLOCK_TARGET));
-      recompute(block);
-      blocks.splice(lo + 1, 0, right);
-    } else {
-      recompute(block);
+    best.entries.push(entry);
+    entry.block = best;
+    recompute(best);
+    if (best.entries.length > 2 * BLOCK_TARGET) {
+      // Split at the median of the widest (scaled) price dimension, so both halves have narrow boxes.
+      const spread = (d: Dim) => {
+        let lo = Infinity;
+        let hi = -Infinity;
+        for (const e of best.entries) {
+          lo = Math.min(lo, e.prices[d]);
+          hi = Math.max(hi, e.prices[d]);
+        }
+        return (hi - lo) / sc[d];
+      };
+      let dim: Dim = "cpu";
+      for (const d of dims) if (spread(d) > spread(dim)) dim = d;
+      best.entries.sort((a, b) => a.prices[dim] - b.prices[dim]);
+      const right = newBlock(best.entries.splice(BLOCK_TARGET));
+      recompute(best);
+      blocks.push(right);
     }
   }
 
@@ -319,10 +373,13 @@ export class OrderBook {
       block.entries.pop();
     }
     entry.block = undefined;
-    const blocks = this.#regions.get(entry.region);
-    if (block.entries.length === 0 && blocks) {
-      blocks.splice(blocks.indexOf(block), 1);
-      if (blocks.length === 0) this.#regions.delete(entry.region);
+    const index = this.#regions.get(entry.region);
+    if (block.entries.length === 0 && index) {
+      for (const blocks of [index.cpu, index.gpu]) {
+        const at = blocks.indexOf(block);
+        if (at >= 0) blocks.splice(at, 1);
+      }
+      if (index.cpu.length === 0 && index.gpu.length === 0) this.#regions.delete(entry.region);
     } else {
       recompute(block);
     }
