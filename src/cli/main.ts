@@ -5,12 +5,14 @@ import { registerDevnetCommands } from "./devnet.js";
 import { registerEscrowCommands } from "./escrow.js";
 import { registerMatcherCommands } from "./matcher.js";
 import { registerProviderCommands } from "./provider.js";
+import { registerUpCommands } from "./up.js";
 
 const program = new Command("ntx").description("ntx-market: a compute marketplace paid in NTX through a Cardano escrow");
 registerDevnetCommands(program);
 registerEscrowCommands(program);
 registerMatcherCommands(program);
 registerProviderCommands(program);
+registerUpCommands(program);
 
 try {
   await program.parseAsync(process.argv);

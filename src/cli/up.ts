@@ -1,0 +1,221 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import type { Command } from "commander";
+import { z } from "zod";
+import { addressOfPrivateKey, createChain, loadChainConfig, newPrivateKey, requestDevnetFunds } from "../../offchain/chain/index.js";
+import { startDevnetServer, type DevnetServer } from "../../offchain/devnet/index.js";
+import { NtxError } from "../../offchain/errors.js";
+import { buildDeployReferenceScriptTx, escrowScriptFor, submitTx, type NtxAsset } from "../../offchain/index.js";
+import { startApiServer, type ApiServer } from "../api/index.js";
+import { connectNats } from "../nats/index.js";
+import { parseProviderConfig } from "../provider/config.js";
+import { generateProofKeyFile, writeSecretFile } from "../provider/keys.js";
+import { startProviderNode, type ProviderNode } from "../provider/node.js";
+import { runMatcher, type RunningMatcher } from "./matcher.js";
+
+/**
+ * `ntx up`: the whole marketplace on one machine, on the embedded devnet chain. Every part is the real one
+ * (devnet chain server, nats-server with JetStream, matcher, a provider running jobs in Docker, the API and the
+ * web page); only the chain is local. State lives in one folder, so a second `ntx up` resumes the same chain,
+ * keys, escrow deployment and provider jobs.
+ */
+
+const UpOptions = z.object({
+  dir: z.string().min(1),
+  chainPort: z.coerce.number().int().min(0).max(65535),
+  natsPort: z.coerce.number().int().min(1).max(65535),
+  apiPort: z.coerce.number().int().min(0).max(65535),
+  blockTime: z.coerce.number().positive(),
+  host: z.string().min(1),
+});
+type UpOptions = z.infer<typeof UpOptions>;
+
+const Deployment = z.object({ referenceScript: z.string().regex(/^[0-9a-f]{64}#\d+$/), ntx: z.object({ policyId: z.string(), assetName: z.string() }) });
+
+const say = (line: string) => process.stderr.write(`[ntx up] ${line}\n`);
+
+async function ensureKey(path: string, make: () => Promise<void>): Promise<void> {
+  if (!existsSync(path)) await make();
+}
+
+async function startNats(options: UpOptions): Promise<{ url: string; child: ChildProcess }> {
+  const storeDir = join(options.dir, "nats");
+  await mkdir(storeDir, { recursive: true });
+  const monitorPort = options.natsPort + 4000;
+  const args = ["-a", "127.0.0.1", "-p", String(options.natsPort), "-m", String(monitorPort), "-js", "-sd", storeDir];
+  const child = spawn(process.env.NATS_SERVER_BIN ?? "nats-server", args, { stdio: ["ignore", "ignore", "pipe"] });
+  let output = "";
+  child.stderr?.on("data", (d: Buffer) => (output = (output + d.toString()).slice(-4000)));
+  const failed = new Promise<never>((_, reject) => {
+    child.once("error", (e) => reject(new NtxError("NATS_START_FAILED", `nats-server could not start (${e.message}): run scripts/setup.sh`)));
+    child.once("exit", (code) => reject(new NtxError("NATS_START_FAILED", `nats-server exited (${code}); is port ${options.natsPort} taken?\n${output}`)));
+  });
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const healthy = await Promise.race([fetch(`http://127.0.0.1:${monitorPort}/healthz`).then((r) => r.ok, () => false), failed]);
+    if (healthy) break;
+    if (Date.now() > deadline) throw new NtxError("NATS_START_FAILED", `nats-server did not become healthy:\n${output}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  failed.catch(() => undefined);
+  return { url: `nats://127.0.0.1:${options.natsPort}`, child };
+}
+
+async function buildWebPage(): Promise<string | null> {
+  const root = resolve(new URL("../../", import.meta.url).pathname);
+  const out = join(root, "dist", "web");
+  const sources = join(root, "src", "web");
+  if (!existsSync(join(sources, "vite.config.ts"))) return null;
+  say("building the web page");
+  const child = spawn(join(root, "node_modules", ".bin", "vite"), ["build", "-c", join(sources, "vite.config.ts")], { stdio: ["ignore", "ignore", "inherit"] });
+  const code = await new Promise<number | null>((done) => child.once("exit", done));
+  if (code !== 0) throw new NtxError("WEB_BUILD_FAILED", "the web page did not build (vite exited non-zero); see above");
+  return out;
+}
+
+/** Deploys the escrow's reference script once per devnet; later runs reuse it while its UTxO is still there. */
+async function ensureDeployment(options: UpOptions, chainUrl: string, ntx: NtxAsset, deployerKey: string): Promise<string> {
+  const file = join(options.dir, "deployment.json");
+  const chain = createChain(loadChainConfig({}, { network: "devnet", blockfrostUrl: chainUrl }));
+  if (existsSync(file)) {
+    const saved = Deployment.parse(JSON.parse(await readFile(file, "utf8")));
+    const [txHash, index] = saved.referenceScript.split("#") as [string, string];
+    const lucid = await chain.lucid({ privateKey: deployerKey });
+    const [utxo] = await lucid.utxosByOutRef([{ txHash, outputIndex: Number(index) }]);
+    if (utxo?.scriptRef && saved.ntx.policyId === ntx.policyId) return saved.referenceScript;
+  }
+  say("deploying the escrow reference script");
+  const deployer = addressOfPrivateKey(deployerKey, "devnet");
+  const funding = await requestDevnetFunds(chainUrl, { address: deployer, lovelace: 200_000_000n, ntx: 0n });
+  await chain.awaitConfirmation(funding.txHash);
+  const lucid = await chain.lucid({ privateKey: deployerKey });
+  const txHash = await submitTx(lucid, await buildDeployReferenceScriptTx(lucid, { script: escrowScriptFor(lucid, ntx) }));
+  const referenceScript = `${txHash}#0`;
+  await writeFile(file, JSON.stringify({ referenceScript, ntx }, null, 2) + "\n");
+  return referenceScript;
+}
+
+async function readOrCreatePaymentKey(path: string): Promise<string> {
+  await ensureKey(path, () => writeSecretFile(path, newPrivateKey()));
+  return (await readFile(path, "utf8")).trim();
+}
+
+export async function up(options: UpOptions): Promise<() => Promise<void>> {
+  const stops: Array<() => Promise<unknown>> = [];
+  const stopAll = async () => {
+    for (const stop of stops.reverse()) await stop().catch((e: unknown) => say(`while stopping: ${e instanceof Error ? e.message : String(e)}`));
+  };
+  try {
+    const keysDir = join(options.dir, "keys");
+    await mkdir(keysDir, { recursive: true, mode: 0o700 });
+
+    say(`starting the devnet chain (state in ${join(options.dir, "chain")})`);
+    const chainServer: DevnetServer = await startDevnetServer({
+      stateFile: join(options.dir, "chain", "state.json"),
+      port: options.chainPort,
+      host: options.host,
+      blockTimeMs: Math.round(options.blockTime * 1000),
+      log: (m) => say(`chain: ${m}`),
+    });
+    stops.push(() => chainServer.close());
+    const info = chainServer.info();
+    const ntx: NtxAsset = { policyId: info.ntx.policyId, assetName: info.ntx.assetName };
+
+    say("starting nats-server (JetStream)");
+    const nats = await startNats(options);
+    stops.push(async () => {
+      nats.child.kill("SIGTERM");
+      await new Promise((r) => nats.child.once("exit", r));
+    });
+
+    const deployerKey = await readOrCreatePaymentKey(join(keysDir, "deployer.sk"));
+    const referenceScript = await ensureDeployment(options, chainServer.url, ntx, deployerKey);
+
+    say("starting the matcher");
+    const matcher: RunningMatcher = await runMatcher({ nats: nats.url, durable: "ntx-matcher", confirmWindowMs: 10_000 });
+    stops.push(() => matcher.stop());
+
+    const proofKeyFile = join(keysDir, "provider-proof.key");
+    await ensureKey(proofKeyFile, async () => void (await generateProofKeyFile(proofKeyFile)));
+    const paymentKeyFile = join(keysDir, "provider-payment.sk");
+    const providerPaymentKey = await readOrCreatePaymentKey(paymentKeyFile);
+    // The provider pays the fees of Complete and Claim, so it needs some devnet ADA.
+    await requestDevnetFunds(chainServer.url, { address: addressOfPrivateKey(providerPaymentKey, "devnet"), lovelace: 100_000_000n, ntx: 0n });
+    const providerConfig = parseProviderConfig({
+      prices: { cpuCoreHour: "1000000", memoryGiBHour: "100000", diskGiBHour: "10000", gpuHour: "10000000" },
+      images: [process.env.NTX_TEST_IMAGE ?? "ntx-test/busybox:1"],
+      keys: { proofKeyFile, paymentKeyFile },
+      limits: { maxCpuCores: 2, maxMemoryMiB: 2048 },
+      stateDir: join(options.dir, "provider"),
+      natsUrl: nats.url,
+      chainUrl: chainServer.url,
+      network: "devnet",
+      escrow: { referenceScript, ntx },
+      pollIntervalMs: 1_000,
+    });
+    say("starting a provider");
+    const provider: ProviderNode = await startProviderNode({ config: providerConfig, progress: (m) => say(`provider: ${m}`), onError: (e, job) => say(`provider${job ? ` [${job.slice(0, 12)}]` : ""}: ${e instanceof Error ? e.message : String(e)}`) });
+    stops.push(() => provider.stop());
+
+    const webDir = await buildWebPage();
+    const apiNc = await connectNats({ servers: nats.url, name: "ntx-api", maxReconnectAttempts: -1 });
+    stops.push(() => apiNc.close());
+    const [txHash, index] = referenceScript.split("#") as [string, string];
+    const api: ApiServer = await startApiServer({
+      chain: createChain(loadChainConfig({}, { network: "devnet", blockfrostUrl: chainServer.url })),
+      nats: apiNc,
+      ntx,
+      escrow: { referenceScript: { txHash, outputIndex: Number(index) }, challengeWindowMs: 60_000 },
+      port: options.apiPort,
+      host: options.host,
+      webDir,
+    });
+    stops.push(() => api.close());
+
+    process.stdout.write(
+      [
+        "",
+        "ntx-market is up on the devnet:",
+        `  web page + API   ${api.url}/   (OpenAPI: ${api.url}/api/openapi.json)`,
+        `  devnet chain     ${chainServer.url}   (Blockfrost-compatible)`,
+        `  NATS             ${nats.url}`,
+        `  devnet NTX       ${info.ntx.unit}`,
+        `  provider         ${provider.providerId.slice(0, 16)}…  payouts to ${provider.payoutAddress}`,
+        "",
+        "Fund a wallet:     npx ntx devnet faucet <addr_test1…> --url " + chainServer.url,
+        "Stop with Ctrl-C; `npm run devnet` again resumes the same chain and keys from " + options.dir,
+        "",
+      ].join("\n"),
+    );
+    return stopAll;
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}
+
+export function registerUpCommands(program: Command): void {
+  program
+    .command("up")
+    .description("bring up the whole marketplace locally on the devnet chain: chain, NATS, matcher, a provider, API and web page")
+    .option("--dir <dir>", "state folder (chain, NATS store, keys, provider jobs)", process.env.NTX_DEVNET_DIR ?? ".devnet")
+    .option("--chain-port <port>", "devnet chain server port", "3010")
+    .option("--nats-port <port>", "nats-server port (monitoring on port+4000)", "4222")
+    .option("--api-port <port>", "API and web page port", "8080")
+    .option("--block-time <seconds>", "seconds between devnet blocks", "1")
+    .option("--host <host>", "address the chain and API listen on", "127.0.0.1")
+    .action(async (raw: Record<string, string>) => {
+      const parsed = UpOptions.safeParse(raw);
+      if (!parsed.success) throw new NtxError("CLI_BAD_OPTION", parsed.error.issues.map((i) => `--${String(i.path[0])}: ${i.message}`).join("; "));
+      const stop = await up({ ...parsed.data, dir: resolve(parsed.data.dir) });
+      await new Promise<void>((done) => {
+        process.once("SIGINT", done);
+        process.once("SIGTERM", done);
+      });
+      say("stopping");
+      await stop();
+      process.exit(0);
+    });
+}
