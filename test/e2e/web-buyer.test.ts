@@ -35,15 +35,21 @@ describe("web page: buyer", () => {
     await web?.remove();
   });
 
-  const openPage = async (wallet: TestWallet): Promise<Page> => {
+  const openPage = async (wallet: TestWallet, options: { refuseConnect?: boolean } = {}): Promise<Page> => {
     context = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
     await injectWallet(context, wallet);
     const page = await context.newPage();
     const problems: string[] = [];
     page.on("pageerror", (e) => problems.push(e.message));
     await page.goto(stack.api.url);
+    if (options.refuseConnect) {
+      wallet.refuseNext("enable");
+      await page.getByRole("button", { name: "Connect NTX Test Wallet" }).click();
+      await expect.poll(() => page.locator("#banner").textContent()).toMatch(/The wallet refused to connect/);
+    }
     await page.getByRole("button", { name: "Connect NTX Test Wallet" }).click();
     await page.locator("#balance").filter({ hasText: "NTX" }).waitFor();
+    expect(await page.locator("#banner").isHidden()).toBe(true);
     expect(problems).toEqual([]);
     return page;
   };
@@ -108,14 +114,19 @@ describe("web page: buyer", () => {
     await page.screenshot({ path: "reports/web-buyer.png", fullPage: true });
   });
 
-  it("tells the person what went wrong: a declined signature, not enough NTX", async () => {
+  it("tells the person what went wrong: refused connection, declined signature, API unreachable, not enough NTX", async () => {
     const poor = await createTestWallet(stack.chain);
     await stack.devnet.fund(poor.address, 20_000_000n, 50n);
-    const page = await openPage(poor);
+    const page = await openPage(poor, { refuseConnect: true });
 
     poor.refuseNext("signData");
     await page.getByRole("button", { name: "Sign bid with wallet" }).click();
     await expect.poll(() => page.locator("#banner").textContent()).toMatch(/You declined to sign/);
+
+    await page.route("**/api/bids/prepare", (route) => route.abort("connectionrefused"));
+    await page.getByRole("button", { name: "Sign bid with wallet" }).click();
+    await expect.poll(() => page.locator("#banner").textContent()).toMatch(/API cannot be reached/);
+    await page.unroute("**/api/bids/prepare");
 
     await page.getByRole("button", { name: "Sign bid with wallet" }).click();
     await page.locator("#match-price").waitFor({ timeout: 60_000 });

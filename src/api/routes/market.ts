@@ -2,7 +2,8 @@
 import { createHash } from "node:crypto";
 import { Router } from "express";
 import { NtxError } from "../../../offchain/errors.js";
-import { bidSigningPayloadHex, decodeBid, decodeJobEvent, jobHash as jobHashOf, REJECT_CODES, UnsignedBid } from "../../market/index.js";
+import { bidSigningPayloadHex, decodeBid, decodeJobEvent, jobHash as jobHashOf, Match, REJECT_CODES, UnsignedBid } from "../../market/index.js";
+import { jobEventsSubject, StreamNames } from "../../nats/index.js";
 import type { ApiContext } from "../context.js";
 import { escrowsOfJob, escrowView, jobRecord, jsonOf } from "../jobs.js";
 import type { JobMessageKind } from "../job-feed.js";
@@ -31,10 +32,11 @@ export function marketRoutes(ctx: ApiContext, sseStreams: Set<SseStream>): Route
   /** The text a wallet signs for a bid (the browser has no blake2b): the same function the verifier uses. */
   router.post("/bids/prepare", (req, res) => {
     const { bid } = parseRequest(PrepareBidRequest, requireJsonBody(req.body), "body");
-    const parsed = parseRequest(UnsignedBid, bid, "body");
-    void parsed;
-    const payload = bidSigningPayloadHex(bid as never);
-    res.json({ jobHash: jobHashOf((bid as { spec: unknown }).spec), payload, text: Buffer.from(payload, "hex").toString("utf8") });
+    // Validated, but the raw object is what gets hashed: amounts must stay in their wire (string) form.
+    parseRequest(UnsignedBid, bid, "body");
+    const unsigned = bid as UnsignedBid;
+    const payload = bidSigningPayloadHex(unsigned);
+    res.json({ jobHash: jobHashOf(unsigned.spec), payload, text: Buffer.from(payload, "hex").toString("utf8") });
   });
 
   router.post("/bids", async (req, res) => {
@@ -57,10 +59,11 @@ export function marketRoutes(ctx: ApiContext, sseStreams: Set<SseStream>): Route
 
   router.get("/jobs/:jobHash", async (req, res) => {
     const { jobHash } = parseRequest(JobHashParams, req.params, "params");
-    const [record, bidMsg, matchMsg, history] = await Promise.all([jobRecord(ctx, jobHash), ctx.feed.lastBid(jobHash), ctx.feed.lastMatch(jobHash), ctx.feed.history("NTX_JOB_EVENTS", `ntx.jobs.${jobHash}.events`, 200)]);
+    const [record, bidMsg, matchMsg, history] = await Promise.all([jobRecord(ctx, jobHash), ctx.feed.lastBid(jobHash), ctx.feed.lastMatch(jobHash), ctx.feed.history(StreamNames.jobEvents, jobEventsSubject(jobHash), 200)]);
     if (!record && !bidMsg) throw new NtxError("JOB_NOT_FOUND", `no bid or job ${jobHash} is known to the market`);
     const escrows = (await escrowsOfJob(ctx, jobHash)).map(escrowView);
-    const match = matchMsg ? (jsonOf(matchMsg.data) as Record<string, any> | undefined) : undefined;
+    const parsedMatch = matchMsg ? Match.safeParse(jsonOf(matchMsg.data)) : undefined;
+    const match = parsedMatch?.success ? parsedMatch.data : undefined;
     const events = history.map((m) => jsonOf(m.data)).filter((e) => e !== undefined);
     const last = events[events.length - 1] as { kind?: string; resultHash?: string } | undefined;
     const completedEscrow = escrows.find((e) => e.state === "completed");
@@ -70,7 +73,7 @@ export function marketRoutes(ctx: ApiContext, sseStreams: Set<SseStream>): Route
       state,
       record,
       bid: bidMsg ? { seq: bidMsg.seq, storedAt: bidMsg.time, bid: jsonOf(bidMsg.data) } : null,
-      match: match && match.matchId === record?.matchId ? { matchId: match.matchId, providerId: match.offer?.providerId, payoutAddress: match.offer?.payoutAddress, price: match.price, matchedAt: match.matchedAt, confirmBy: match.confirmBy } : null,
+      match: match && match.matchId === record?.matchId ? { matchId: match.matchId, providerId: match.offer.providerId, payoutAddress: match.offer.payoutAddress, region: match.offer.region, price: match.price.toString(), matchedAt: match.matchedAt, confirmBy: match.confirmBy } : null,
       escrows,
       events,
       resultHash: completedEscrow?.resultHash ?? events.map((e) => (e as { resultHash?: string }).resultHash).filter(Boolean).pop() ?? null,
