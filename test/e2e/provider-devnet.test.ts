@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -179,7 +179,7 @@ describe("provider end to end on the devnet chain", () => {
     // Job 2: the provider is SIGKILLed while it runs, and started again.
     const running: string[] = [];
     const sub = nc.subscribe(`ntx.jobs.*.events`, { callback: (_e, m) => { const ev = JSON.parse(new TextDecoder().decode(m.data)); if (ev.kind === "running") running.push(ev.jobHash); } });
-    const second = await bidMatchLock(["sh", "-c", "sleep 6; echo survived > /out/r.txt"], 90_000);
+    const second = await bidMatchLock(["sh", "-c", "sleep 12; echo survived > /out/r.txt"], 100_000);
     await waitFor("job 2 running", () => running.includes(second.jobHash), 60_000);
     await stopChild(provider, "SIGKILL");
     sub.unsubscribe();
@@ -212,5 +212,11 @@ describe("provider end to end on the devnet chain", () => {
     expect(scan.escrows.filter((e) => [first.jobHash, second.jobHash].includes(e.datum.jobHash))).toHaveLength(0);
     await new Promise((r) => setTimeout(r, 3_000));
     expect((await ntxBalance(providerAddress)) - before).toBe(first.price + second.price);
+
+    // The killed run was found again (its container, by label and handle) and run anew; nothing is left behind.
+    const state = JSON.parse(await readFile(join(dir, "state", "jobs.json"), "utf8"));
+    expect(state.jobs[second.jobHash].observed).toMatchObject({ phase: "settled", attempts: 2 });
+    expect(state.jobs[first.jobHash].observed).toMatchObject({ phase: "settled", attempts: 1 });
+    expect(await dockerCli(["ps", "-aq", "--filter", `label=ntx.provider=${providerId.slice(0, 16)}`])).toBe("");
   });
 });
