@@ -28,7 +28,7 @@ export type { Decoded, VerifiedBid, VerifiedOffer } from "./decode.js";
 export { jobPrice } from "./pricing.js";
 export { OrderBook } from "./order-book.js";
 export { createMatcher } from "./matcher.js";
-export type { Matcher, MatcherParams, MatcherStats } from "./matcher.js";
+export type { Matcher, MatcherParams, MatcherStats, MatchSummary } from "./matcher.js";
 export { JobRecord, JobRecordState } from "./job-record.js";
 export { CapacityRecord, countedUsage } from "./capacity.js";
 export { createMarketMetrics } from "./metrics.js";

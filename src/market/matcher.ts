@@ -14,12 +14,12 @@ import { pino, type Logger } from "pino";
 import { isNtxError } from "../../offchain/errors.js";
 import { offerSubject, subjectToken } from "../nats/subjects.js";
 import { CapacityLedger } from "./capacity.js";
-import { decodeProviderConfirm, encodeMessage, type Decoded, type VerifiedBid } from "./decode.js";
+import { decodeProviderConfirm, type Decoded, type VerifiedBid } from "./decode.js";
 import { JobRecord } from "./job-record.js";
 import { createMarketMetrics, type MarketMetrics } from "./metrics.js";
 import { OrderBook, type Usage } from "./order-book.js";
 import { PROTOCOL_VERSION, RejectReason } from "./protocol.js";
-import type { Bid, MatchInput, ProviderConfirm } from "./schemas.js";
+import type { Bid, ProviderConfirm } from "./schemas.js";
 import type { InboundMessage, MarketTransport, Watch } from "./transport.js";
 import { createVerifyPool, type VerifyPool } from "./verify-pool.js";
 
@@ -45,7 +45,17 @@ export interface MatcherParams {
   logger?: Logger;
   now?: () => number;
   /** Called after a match is durably published (benchmarks, tests). */
-  onMatch?: (match: MatchInput, bidReceivedAt: number) => void;
+  onMatch?: (match: MatchSummary, bidReceivedAt: number) => void;
+}
+
+export interface MatchSummary {
+  matchId: string;
+  jobHash: string;
+  attempt: number;
+  providerId: string;
+  matcherId: string;
+  price: bigint;
+  reserved: Usage;
 }
 
 export interface MatcherStats {
@@ -65,6 +75,8 @@ export interface Matcher {
 
 interface BidWork {
   msg: InboundMessage;
+  /** The bid's JSON exactly as received (and verified). */
+  bidText: string;
   bid: Bid;
   jobHash: string;
   receivedAt: number;
@@ -206,25 +218,18 @@ export function createMatcher(params: MatcherParams): Matcher {
         await ledger.release(providerId, work.jobHash, matchId);
         return resume(work);
       }
-      const matchMessage: MatchInput = {
-        v: PROTOCOL_VERSION,
-        type: "match",
-        matchId,
-        jobHash: work.jobHash,
-        attempt,
-        bid: JSON.parse(JSON.stringify(bid, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v))),
-        offer: JSON.parse(JSON.stringify(candidate.entry.offer, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v))),
-        price: candidate.price.toString(),
-        reserved: usage,
-        matcherId: id,
-        matchedAt,
-        confirmBy,
-      };
-      await transport.publishMatch(work.jobHash, encodeMessage(matchMessage), matchId);
+      // Built as text: the bid as the buyer signed it and the offer's cached wire form, so a match costs no
+      // re-serialization of either. It is a valid `Match` document.
+      const text =
+        `{"v":${PROTOCOL_VERSION},"type":"match","matchId":"${matchId}","jobHash":"${work.jobHash}","attempt":${attempt},` +
+        `"bid":${work.bidText},"offer":${candidate.entry.wire},"price":"${candidate.price}","reserved":${JSON.stringify(usage)},` +
+        `"matcherId":${JSON.stringify(id)},"matchedAt":${matchedAt},"confirmBy":${confirmBy}}`;
+      await transport.publishMatch(work.jobHash, encoder.encode(text), matchId);
       metrics.matched.inc();
       metrics.bidToMatchSeconds.observe((now() - work.receivedAt) / 1000);
-      params.onMatch?.(matchMessage, work.receivedAt);
-      work.msg.working();
+      params.onMatch?.({ matchId, jobHash: work.jobHash, attempt, providerId, matcherId: id, price: candidate.price, reserved: usage }, work.receivedAt);
+      // The delivery's ack timer outlasts the confirm window; only a later attempt needs more time.
+      if (attempt > 1 || work.msg.deliveryCount > 1) work.msg.working();
       awaitConfirm(work);
       return;
     }
@@ -344,7 +349,7 @@ export function createMatcher(params: MatcherParams): Matcher {
       metrics.reject("bid", RejectReason.Replayed);
       return msg.term();
     }
-    const work: BidWork = { msg, bid, jobHash, receivedAt };
+    const work: BidWork = { msg, bidText: decoder.decode(msg.data), bid, jobHash, receivedAt };
     held.set(jobHash, work);
     try {
       if (msg.deliveryCount > 1) await resume(work);

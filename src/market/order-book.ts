@@ -38,6 +38,8 @@ export interface BookEntry {
   offer: Offer;
   /** EIP-712 digest of the offer (0x hex). */
   digest: string;
+  /** The offer's wire JSON, made once: every match of this offer embeds it. */
+  wire: string;
   region: string;
   /** When this provider first entered the book: older wins a tie on price and reputation. */
   firstSeen: number;
@@ -170,6 +172,7 @@ export class OrderBook {
       providerId: offer.providerId,
       offer,
       digest,
+      wire: JSON.stringify(offer, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v)),
       region: offer.region,
       firstSeen: previous?.firstSeen ?? now,
       prices,

@@ -4,7 +4,7 @@ import { signProviderConfirm } from "../../src/market/eip712.js";
 import { JobRecord } from "../../src/market/job-record.js";
 import { createMatcher, type Matcher } from "../../src/market/matcher.js";
 import { MAX_MESSAGE_BYTES } from "../../src/market/protocol.js";
-import type { MatchInput } from "../../src/market/schemas.js";
+import { Match, type MatchInput } from "../../src/market/schemas.js";
 import { bidSubject } from "../../src/nats/subjects.js";
 import { decodeJson, startMarket, waitFor, type Market } from "./harness.js";
 import { json, makeBid, makeOffer, newBuyer, newProvider, type Provider } from "./fixtures.js";
@@ -58,6 +58,7 @@ describe("matcher on a real nats-server", () => {
     // 2 cores × 2000 + 2 GiB × 100 + 1 GiB × 1, for one hour.
     expect(match.price).toBe("4201");
     expect(match.attempt).toBe(1);
+    expect(Match.safeParse(match).success).toBe(true);
     // The match carries both signed messages: anyone can re-check them.
     expect(decodeBid(json(match.bid), { now: Date.now() }).ok).toBe(true);
     expect(decodeOffer(json(match.offer), { now: Date.now() }).ok).toBe(true);
