@@ -6,7 +6,7 @@
  * TODO(nats owner): this belongs in src/nats's MarketClient as `jobHistory(jobHash)` / `lastOf(subject)`.
  */
 import { NtxError } from "../../offchain/errors.js";
-import { StreamNames, bidSubject, confirmSubject, jobEventsSubject, jobLogsSubject, matchSubject, type NatsConnection } from "../nats/index.js";
+import { BucketNames, StreamNames, bidSubject, confirmSubject, jobEventsSubject, jobLogsSubject, matchSubject, type NatsConnection } from "../nats/index.js";
 
 export interface StoredMessage {
   subject: string;
@@ -95,7 +95,7 @@ export class JobFeed {
       ["event", jobEventsSubject(jobHash)],
       ["log", jobLogsSubject(jobHash)],
       // KV puts of the job record travel on this subject.
-      ["record", `$KV.ntx-jobs.${jobHash}`],
+      ["record", `$KV.${BucketNames.jobs}.${jobHash}`],
     ];
     const subs = subjects.map(([kind, subject]) => this.nc.subscribe(subject, { callback: (error, m) => {
       if (!error) onMessage(kind, m.data);

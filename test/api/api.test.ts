@@ -229,6 +229,11 @@ describe("API", () => {
       await stack.client.publishJobLog(jobHash, JSON.stringify({ jobHash, lines: [[1, Date.now(), "hello from the job"]] }));
       await readUntil(/hello from the job/);
       await readUntil(/: ping \d+/);
+      // The provider confirms: its confirmation and the matcher's updated job record (a KV put) arrive live.
+      const { body: job } = await http(url, "GET", `/api/jobs/${jobHash}`);
+      await stack.confirm(jobHash, job.match.matchId);
+      await readUntil(/event: confirm\ndata: \{[^\n]*"type":"provider-confirm"/);
+      await readUntil(/event: record\ndata: \{[^\n]*"state":"confirmed"/);
 
       const subsFor = async () => {
         const connz = await (await fetch(`http://127.0.0.1:${stack.nats.monitorPort}/connz?subs=1`)).json();
