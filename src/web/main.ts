@@ -258,6 +258,12 @@ function startJob(jobHash: string): void {
   step("match", "active");
   logLine("bid posted; waiting for a provider");
   state.events?.close();
+  let saidConfirmed = false;
+  // The provider's signed confirmation and the matcher's record update both say it; show it once.
+  const confirmed = () => {
+    if (!saidConfirmed) logLine("the provider confirmed the match");
+    saidConfirmed = true;
+  };
   const es = new EventSource(`/api/jobs/${jobHash}/events`);
   state.events = es;
   const data = (e: Event) => JSON.parse((e as MessageEvent).data as string);
@@ -265,9 +271,9 @@ function startJob(jobHash: string): void {
   es.addEventListener("record", (e) => {
     const r = data(e);
     if (r.state === "expired") banner("No provider took this job before the bid expired. Try a higher max price or fewer resources.", "info");
-    if (r.state === "confirmed") logLine("the provider confirmed the match");
+    if (r.state === "confirmed") confirmed();
   });
-  es.addEventListener("confirm", () => logLine("the provider confirmed the match"));
+  es.addEventListener("confirm", () => confirmed());
   es.addEventListener("event", (e) => onJobEvent(data(e)));
   es.addEventListener("log", (e) => {
     const batch = data(e) as { lines?: Array<[number, number, string]> };

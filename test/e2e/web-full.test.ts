@@ -1,0 +1,103 @@
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Wallet } from "ethers";
+import type { Browser } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { addressOfPrivateKey, newPrivateKey } from "../../offchain/chain/index.js";
+import { openResultStore } from "../../src/nats/index.js";
+import { blake2b256Hex, parseProviderConfig, startProviderNode, writeSecretFile, type ProviderNode } from "../../src/provider/index.js";
+import { startStack, type Stack } from "../api/stack.js";
+import { buildWeb, injectWallet, launchBrowser } from "../helpers/browser.js";
+import { dockerCli, ensureDocker } from "../helpers/docker.js";
+import { createTestWallet } from "../helpers/wallet.js";
+
+// The whole marketplace behind the page: the buyer's browser wallet bids and locks; the real provider node
+// (Docker sandbox) confirms, runs the container, stores the result, completes the escrow with its EIP-712 proof;
+// the page shows the container's log and the result hash, which is the hash of the stored result.
+describe("web page: buyer with a real provider", () => {
+  let web: { dir: string; remove(): Promise<void> };
+  let stack: Stack;
+  let browser: Browser;
+  let node: ProviderNode | undefined;
+  let dir: string;
+  let providerId = "";
+
+  beforeAll(async () => {
+    await ensureDocker();
+    dir = await mkdtemp(join(tmpdir(), "ntx-web-full-"));
+    web = await buildWeb();
+    stack = await startStack({ webDir: web.dir, challengeWindowMs: 2_000, blockTimeMs: 500 });
+    const paymentKey = newPrivateKey();
+    await stack.devnet.fund(addressOfPrivateKey(paymentKey, "devnet"), 100_000_000n);
+    const proof = Wallet.createRandom();
+    providerId = proof.signingKey.compressedPublicKey.slice(2);
+    await writeSecretFile(join(dir, "proof.key"), proof.privateKey);
+    await writeSecretFile(join(dir, "payment.key"), paymentKey);
+    const config = parseProviderConfig({
+      regions: ["local"],
+      prices: { cpuCoreHour: "3600000", memoryGiBHour: "0", diskGiBHour: "0", gpuHour: "0" },
+      images: ["ntx-test/busybox:*"],
+      keys: { proofKeyFile: join(dir, "proof.key"), paymentKeyFile: join(dir, "payment.key") },
+      limits: { maxCpuCores: 1, maxMemoryMiB: 512, maxDiskGiB: 1, maxDurationMs: 120_000, completeMarginMs: 5_000, maxConcurrentJobs: 1 },
+      stateDir: join(dir, "state"),
+      dockerRoot: dir,
+      natsUrl: stack.nats.url,
+      chainUrl: stack.devnet.url,
+      network: "devnet",
+      escrow: { referenceScript: `${stack.referenceScript.txHash}#0`, ntx: { policyId: stack.devnet.info.ntx.policyId, assetName: stack.devnet.info.ntx.assetName } },
+      offerIntervalMs: 2_000,
+      pollIntervalMs: 500,
+    });
+    node = await startProviderNode({ config, env: {} });
+    browser = await launchBrowser();
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await node?.stop();
+    await stack?.close();
+    await web?.remove();
+    if (providerId) {
+      const ids = (await dockerCli(["ps", "-aq", "--filter", `label=ntx.provider=${providerId.slice(0, 16)}`])).split("\n").filter(Boolean);
+      if (ids.length) await dockerCli(["rm", "-f", "-v", ...ids]);
+    }
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it("bids, locks, and shows the provider's live log and the result hash of the real run", async () => {
+    const buyer = await createTestWallet(stack.chain);
+    await stack.devnet.fund(buyer.address, 40_000_000n, 1_000_000n);
+    const context = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
+    try {
+      await injectWallet(context, buyer);
+      const page = await context.newPage();
+      await page.goto(stack.api.url);
+      await page.getByRole("button", { name: "Connect NTX Test Wallet" }).click();
+      await page.locator("#balance").filter({ hasText: "1,000,000 NTX" }).waitFor();
+      await expect.poll(() => page.locator("#offers-summary").textContent(), { timeout: 30_000 }).toBe("1 provider online");
+
+      await page.locator("input[name=image]").fill("ntx-test/busybox:1");
+      await page.locator("input[name=command]").fill("echo hello from the web > /out/result.txt; echo job done");
+      await page.locator("input[name=memory]").fill("64");
+      await page.locator("input[name=duration]").fill("1");
+      await page.getByRole("button", { name: "Sign bid with wallet" }).click();
+      // 1 core for 1 minute at 3,600,000 per core-hour.
+      await page.locator("#match-price").filter({ hasText: "60,000 NTX" }).waitFor({ timeout: 60_000 });
+      await page.getByRole("button", { name: "Lock 60,000 NTX" }).click();
+      await page.locator("#lock-tx").waitFor({ timeout: 90_000 });
+
+      const result = page.locator("#result");
+      await result.filter({ hasText: /Result hash [0-9a-f]{64}/ }).waitFor({ timeout: 120_000 });
+      const resultHash = (await result.textContent())!.match(/[0-9a-f]{64}/)![0];
+      const jobHash = (await page.locator("#job-hash").textContent())!;
+      await expect.poll(() => page.locator("#log").textContent(), { timeout: 30_000 }).toContain("stdout │ job done");
+      const blob = await (await openResultStore(stack.nc)).getBlob(jobHash);
+      expect(blob).not.toBeNull();
+      expect(blake2b256Hex(blob!)).toBe(resultHash);
+      await mkdir("reports", { recursive: true });
+      await page.screenshot({ path: "reports/web-full.png", fullPage: true });
+    } finally {
+      await context.close();
+    }
+  });
+});
