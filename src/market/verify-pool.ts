@@ -27,6 +27,7 @@ type Kind = VerifyBatch["kind"];
 interface Pending {
   data: Uint8Array;
   resolve: (r: Decoded<never>) => void;
+  reject: (error: Error) => void;
 }
 
 function startWorker(): Worker {
@@ -62,7 +63,11 @@ export function createVerifyPool(options: { workers?: number } = {}): VerifyPool
   const queues: Record<Kind, Pending[]> = { bid: [], offer: [], confirm: [] };
   let scheduled = false;
 
-  workers.forEach((w, index) => {
+  // A worker that dies (a native crash, an OOM) fails its batches with an error, so the matcher leaves those
+  // bids unacked for redelivery (never "malformed": nothing is known about them), and is replaced.
+  const attach = (index: number, w: Worker) => {
+    workers[index] = w;
+    ready[index] = false;
     w.on("message", (msg: { id: number; results: Decoded<never>[] } | { ready: true }) => {
       if ("ready" in msg) {
         ready[index] = true;
@@ -76,15 +81,20 @@ export function createVerifyPool(options: { workers?: number } = {}): VerifyPool
       load[index]! -= batch.length;
       batch.forEach((p, i) => p.resolve(msg.results[i]!));
     });
-    w.on("error", (error) => {
-      // A crashed worker fails its batches as malformed rather than hanging the matcher.
+    w.on("error", () => undefined);
+    w.on("exit", (code) => {
+      if (closed) return;
       for (const [id, batch] of inflight) {
         if (owner.get(id) !== index) continue;
         inflight.delete(id);
-        for (const p of batch) p.resolve({ ok: false, reason: "malformed", message: `verifier crashed: ${error.message}` } as Decoded<never>);
+        owner.delete(id);
+        for (const p of batch) p.reject(new NtxError("MARKET_VERIFIER_CRASHED", `signature verifier thread exited (${code})`, { retryable: true }));
       }
+      load[index] = 0;
+      attach(index, startWorker());
     });
-  });
+  };
+  workers.forEach((w, index) => attach(index, w));
 
   const flush = () => {
     scheduled = false;
@@ -108,8 +118,8 @@ export function createVerifyPool(options: { workers?: number } = {}): VerifyPool
 
   const submit = (kind: Kind, data: Uint8Array): Promise<Decoded<never>> => {
     if (closed) return Promise.reject(new NtxError("MARKET_CLOSED", "verify pool is closed"));
-    return new Promise((resolve) => {
-      queues[kind].push({ data, resolve });
+    return new Promise((resolve, reject) => {
+      queues[kind].push({ data, resolve, reject });
       if (queues[kind].length >= MAX_BATCH) flush();
       else if (!scheduled) {
         scheduled = true;
@@ -126,6 +136,8 @@ export function createVerifyPool(options: { workers?: number } = {}): VerifyPool
     async close() {
       closed = true;
       await Promise.all(workers.map((w) => w.terminate()));
+      for (const batch of inflight.values()) for (const p of batch) p.reject(new NtxError("MARKET_CLOSED", "verify pool is closed"));
+      inflight.clear();
     },
   };
 }
