@@ -18,4 +18,4 @@ export type { ObjectStore, KV, MarketStore } from "./setup.js";
 export { createNatsMarketTransport } from "./market-transport.js";
 export type { NatsMarketTransport } from "./market-transport.js";
 export { createMarketClient } from "./market-client.js";
-export type { MarketClient, StoredMessage } from "./market-client.js";
+export type { MarketClient, StoredMessage, JobHistory } from "./market-client.js";

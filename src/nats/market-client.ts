@@ -19,6 +19,16 @@ export interface StoredMessage {
   subject: string;
   seq: number;
   data: Uint8Array;
+  /** POSIX ms the stream stored it. */
+  time: number;
+}
+
+export interface JobHistory {
+  bid: StoredMessage | null;
+  matches: StoredMessage[];
+  confirms: StoredMessage[];
+  events: StoredMessage[];
+  logs: StoredMessage[];
 }
 
 export interface MarketClient {
@@ -36,12 +46,39 @@ export interface MarketClient {
   onMatch(callback: (subject: string, data: Uint8Array) => void, jobHash?: string): () => void;
   /** Every message currently stored in a market stream (bounded by `limit`). */
   readStream(stream: keyof typeof StreamNames, limit?: number): Promise<StoredMessage[]>;
+  /** The last message stored under an exact subject, or null. */
+  lastOf(stream: keyof typeof StreamNames, subject: string): Promise<StoredMessage | null>;
+  /** Messages stored under one subject, oldest first, at most `limit` (direct gets: fine for one job). */
+  history(stream: keyof typeof StreamNames, subject: string, limit?: number): Promise<StoredMessage[]>;
+  /** Everything stored about one job: its bid, matches, confirmations, events and logs. */
+  jobHistory(jobHash: string, limit?: number): Promise<JobHistory>;
   /** The bids consumer's counters: messages waiting and unacked. */
   bidConsumerInfo(durable?: string): Promise<{ pending: number; ackPending: number; redelivered: number } | null>;
 }
 
 export function createMarketClient(nc: NatsConnection): MarketClient {
   const js = jetstream(nc);
+  const jsmPromise = jetstreamManager(nc);
+  const getMessage = async (stream: keyof typeof StreamNames, query: { last_by_subj: string } | { seq: number; next_by_subj: string }): Promise<StoredMessage | null> => {
+    try {
+      const m = await (await jsmPromise).streams.getMessage(StreamNames[stream], query);
+      return m ? { subject: m.subject, seq: m.seq, data: m.data, time: m.time.getTime() } : null;
+    } catch (error) {
+      if (error instanceof Error && /no message found/i.test(error.message)) return null;
+      throw new NtxError("NATS_UNAVAILABLE", `reading ${StreamNames[stream]}: ${error instanceof Error ? error.message : String(error)}`, { retryable: true, cause: error });
+    }
+  };
+  const history = async (stream: keyof typeof StreamNames, subject: string, limit = 500): Promise<StoredMessage[]> => {
+    const out: StoredMessage[] = [];
+    let seq = 1;
+    while (out.length < limit) {
+      const m = await getMessage(stream, { seq, next_by_subj: subject });
+      if (!m) break;
+      out.push(m);
+      seq = m.seq + 1;
+    }
+    return out;
+  };
   const publish = async (subject: string, data: Uint8Array, msgId?: string) => {
     try {
       const ack = await js.publish(subject, data, msgId ? { msgID: msgId } : undefined);
@@ -78,11 +115,23 @@ export function createMarketClient(nc: NatsConnection): MarketClient {
       const consumer = await js.consumers.get(StreamNames[stream], { deliver_policy: DeliverPolicy.All });
       const iter = await consumer.consume({ max_messages: 1_000 });
       for await (const m of iter) {
-        out.push({ subject: m.subject, seq: m.seq, data: m.data });
+        out.push({ subject: m.subject, seq: m.seq, data: m.data, time: m.time.getTime() });
         if (out.length >= total || m.info.pending === 0) break;
       }
       await iter.close().catch(() => undefined);
       return out;
+    },
+    lastOf: (stream, subject) => getMessage(stream, { last_by_subj: subject }),
+    history,
+    async jobHistory(jobHash, limit = 500) {
+      const [bid, matches, confirms, events, logs] = await Promise.all([
+        getMessage("bids", { last_by_subj: bidSubject(jobHash) }),
+        history("matches", matchSubject(jobHash), limit),
+        history("matches", confirmSubject(jobHash), limit),
+        history("jobEvents", jobEventsSubject(jobHash), limit),
+        history("jobLogs", jobLogsSubject(jobHash), limit),
+      ]);
+      return { bid, matches, confirms, events, logs };
     },
     async bidConsumerInfo(durable = "ntx-matcher") {
       const jsm = await jetstreamManager(nc);

@@ -38,6 +38,29 @@ describe("market streams, buckets and object store", () => {
     expect(second.seq).toBe(first.seq);
   });
 
+  it("reads one job's stored history by subject", async () => {
+    const client = createMarketClient(nc);
+    const h = "34".repeat(32);
+    await client.publishBid(h, { bid: 1 });
+    await client.publishRaw(`ntx.matches.${h}`, new TextEncoder().encode('{"attempt":1}'));
+    await client.publishRaw(`ntx.matches.${h}`, new TextEncoder().encode('{"attempt":2}'));
+    await client.publishRaw(`ntx.matches.${h}.confirm`, new TextEncoder().encode("{}"));
+    await client.publishJobLog(h, "line 1");
+    await client.publishJobLog(h, "line 2");
+    // Another job's messages in between must not show up.
+    await client.publishJobLog("56".repeat(32), "other");
+    const history = await client.jobHistory(h);
+    const text = (m: { data: Uint8Array }) => new TextDecoder().decode(m.data);
+    expect(history.bid && text(history.bid)).toBe('{"bid":1}');
+    expect(history.matches.map(text)).toEqual(['{"attempt":1}', '{"attempt":2}']);
+    expect(history.confirms.length).toBe(1);
+    expect(history.events).toEqual([]);
+    expect(history.logs.map(text)).toEqual(["line 1", "line 2"]);
+    expect(text((await client.lastOf("matches", `ntx.matches.${h}`))!)).toBe('{"attempt":2}');
+    expect(await client.lastOf("matches", `ntx.matches.${"78".repeat(32)}`)).toBeNull();
+    expect(history.logs[0]!.time).toBeGreaterThan(Date.now() - 60_000);
+  });
+
   it("stores and returns job results in the object store", async () => {
     const store = await openResultStore(nc);
     const payload = new Uint8Array(300_000).map((_, i) => i % 251);
