@@ -62,12 +62,19 @@ const DEFAULT_WEB_DIR = resolve(new URL("../../", import.meta.url).pathname, "di
 
 export async function startApiServer(params: ApiServerParams): Promise<ApiServer> {
   const log = params.logger ?? pino({ level: process.env.NTX_LOG_LEVEL ?? "warn" });
+  const webDir = params.webDir === undefined ? (existsSync(join(DEFAULT_WEB_DIR, "index.html")) ? DEFAULT_WEB_DIR : null) : params.webDir;
+  if (webDir && !existsSync(join(webDir, "index.html"))) {
+    throw new NtxError("WEB_NOT_BUILT", `${webDir} has no index.html: build the page first (npm run build:web), or start the API with webDir: null`);
+  }
   const now = params.now ?? Date.now;
   const script = escrowScript(params.ntx, LUCID_NETWORK[params.chain.network]);
   let ownTransport: NatsMarketTransport | undefined;
   const transport = params.transport ?? (ownTransport = await createNatsMarketTransport(params.nats));
   const book = new OfferBook(now);
-  await book.start(transport);
+  const release = async () => {
+    await book.stop();
+    await ownTransport?.close();
+  };
 
   const referenceScript = params.escrow?.referenceScript;
   let deployment: Promise<EscrowDeployment> | undefined;
@@ -96,6 +103,13 @@ export async function startApiServer(params: ApiServerParams): Promise<ApiServer
   const sseStreams = new Set<SseStream>();
   const app = express();
   app.disable("x-powered-by");
+  app.use((_req, res, next) => {
+    res.setHeader("X-Content-Type-Options", "nosniff");
+    // The page asks wallets to sign: never let another site frame it (clickjacking).
+    res.setHeader("X-Frame-Options", "DENY");
+    res.setHeader("Referrer-Policy", "no-referrer");
+    next();
+  });
   app.set("query parser", "simple");
   const api = express.Router();
   api.use(express.json({ limit: params.bodyLimitBytes ?? 256 * 1024, strict: true }));
@@ -105,16 +119,27 @@ export async function startApiServer(params: ApiServerParams): Promise<ApiServer
   api.use((req, res) => sendError(res, new NtxError("NOT_FOUND", `no API route ${req.method} ${req.path}`)));
   app.use("/api", api);
 
-  const webDir = params.webDir === undefined ? (existsSync(join(DEFAULT_WEB_DIR, "index.html")) ? DEFAULT_WEB_DIR : null) : params.webDir;
   if (webDir) {
     app.use(express.static(webDir, { index: "index.html", maxAge: 0 }));
     app.get(/^\/(?!api\/).*/, (_req, res) => res.sendFile(join(webDir, "index.html")));
+  } else {
+    app.get(/^\/(?!api\/).*/, (_req, res) => {
+      res.status(404).type("text/plain").send("The ntx-market web page is not built into this server: run `npm run build:web`, then restart it. The API is at /api.\n");
+    });
   }
   app.use(errorHandler((error, req) => log.error({ err: error, method: req.method, url: req.url }, "request failed")));
 
-  const server: Server = await new Promise((resolveServer, reject) => {
-    const s = app.listen(params.port ?? 0, params.host ?? "127.0.0.1", (error?: Error) => (error ? reject(error) : resolveServer(s)));
-  });
+  let server: Server;
+  try {
+    await book.start(transport);
+    server = await new Promise((resolveServer, reject) => {
+      const s = app.listen(params.port ?? 0, params.host ?? "127.0.0.1", (error?: Error) => (error ? reject(error) : resolveServer(s)));
+    });
+  } catch (error) {
+    await release();
+    if (error instanceof NtxError) throw error;
+    throw new NtxError("API_START_FAILED", `the API server could not start: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  }
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : 0;
   const host = params.host ?? "127.0.0.1";
@@ -129,8 +154,7 @@ export async function startApiServer(params: ApiServerParams): Promise<ApiServer
           server.close(() => r());
           server.closeAllConnections();
         });
-        await book.stop();
-        await ownTransport?.close();
+        await release();
       })();
       return closing;
     },

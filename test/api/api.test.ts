@@ -97,6 +97,18 @@ describe("API", () => {
       expect(served.sort()).toEqual(documented.sort());
     });
 
+    it("says how to get the page when it is not built, and refuses a web dir without one", async () => {
+      const r = await fetch(`${url}/`);
+      expect(r.status).toBe(404);
+      expect(await r.text()).toMatch(/npm run build:web/);
+      expect(r.headers.get("x-frame-options")).toBe("DENY");
+      await expect(startApiServer({ chain: stack.chain, nats: stack.nc, ntx: { policyId: stack.devnet.info.ntx.policyId, assetName: stack.devnet.info.ntx.assetName }, webDir: "/nonexistent" })).rejects.toMatchObject({ code: "WEB_NOT_BUILT" });
+      await expect(startApiServer({ chain: stack.chain, nats: stack.nc, ntx: { policyId: stack.devnet.info.ntx.policyId, assetName: stack.devnet.info.ntx.assetName }, webDir: null, port: stack.api.port })).rejects.toMatchObject({
+        code: "API_START_FAILED",
+        message: expect.stringMatching(/EADDRINUSE/),
+      });
+    });
+
     it("answers unknown API routes with a JSON 404", async () => {
       const r = await http(url, "GET", "/api/nope");
       expect(r.status).toBe(404);
