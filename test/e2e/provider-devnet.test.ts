@@ -1,4 +1,5 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { promisify } from "node:util";
 import { randomBytes } from "node:crypto";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -26,6 +27,7 @@ import { startNatsServer, type NatsServer } from "../helpers/nats.js";
  */
 
 const ROOT = new URL("../../", import.meta.url).pathname;
+const run = promisify(execFile);
 let devnet: TestDevnet;
 let chain: Chain;
 let nats: NatsServer;
@@ -218,5 +220,17 @@ describe("provider end to end on the devnet chain", () => {
     expect(state.jobs[second.jobHash].observed).toMatchObject({ phase: "settled", attempts: 2 });
     expect(state.jobs[first.jobHash].observed).toMatchObject({ phase: "settled", attempts: 1 });
     expect(await dockerCli(["ps", "-aq", "--filter", `label=ntx.provider=${providerId.slice(0, 16)}`])).toBe("");
-  });
+
+    // What the operator sees: `ntx provider payouts` and `status` agree with the chain.
+    const cli = async (...args: string[]) => {
+      const { stdout } = await run(process.execPath, ["--import", "tsx", join(ROOT, "src/cli/main.ts"), "provider", ...args, "--config", configFile, "--json"], { cwd: ROOT });
+      return JSON.parse(stdout);
+    };
+    const payouts = await cli("payouts");
+    expect(payouts.claimedByThisProvider).toBe((first.price + second.price).toString());
+    expect(BigInt(payouts.ntxReceivedOnChain)).toBe(first.price + second.price);
+    const status = await cli("status");
+    expect(status.providerId).toBe(providerId);
+    expect(status.jobs.map((j: { phase: string }) => j.phase)).toEqual(["settled", "settled"]);
+  }, 360_000);
 });

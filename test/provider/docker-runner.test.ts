@@ -178,3 +178,30 @@ describe("DockerRunner against the real engine", () => {
     expect(await testRun.leftovers()).toEqual({ containers: [], volumes: [] });
   });
 });
+
+describe("DockerRunner extras", () => {
+  it("runs the image's own command when the job gives none", async () => {
+    const result = await runner.run(request([]));
+    // The test image's CMD is /bin/sh, which exits 0 at once without a stdin.
+    expect(result.exitCode).toBe(0);
+  });
+
+  it("loads an image from a docker save tarball with progress, and refuses a bad one", async () => {
+    const { mkdtemp, rm, writeFile } = await import("node:fs/promises");
+    const { join } = await import("node:path");
+    const { tmpdir } = await import("node:os");
+    const dir = await mkdtemp(join(tmpdir(), "ntx-load-"));
+    try {
+      const tar = join(dir, "image.tar");
+      await dockerCli(["save", "-o", tar, TEST_IMAGE]);
+      const seen: number[] = [];
+      await runner.loadImage(tar, (read, total) => seen.push(read / total));
+      expect(seen.at(-1)).toBe(1);
+      await writeFile(join(dir, "bad.tar"), "not a tarball at all");
+      const code = await runner.loadImage(join(dir, "bad.tar")).then(() => "ok", (e: unknown) => (isNtxError(e) ? e.code : String(e)));
+      expect(["IMAGE_LOAD_FAILED", "DOCKER_FAILED"]).toContain(code);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

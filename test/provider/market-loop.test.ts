@@ -1,0 +1,124 @@
+import { randomBytes } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { ed25519PrivateKeyObject, ed25519RawPublicKey, jobHash, offerDigest, providerConfirmDigest, signBid, verifyProviderDigest, type UnsignedBid } from "../../src/market/index.js";
+import type { MarketClient } from "../../src/nats/index.js";
+import { parseProviderConfig } from "../../src/provider/config.js";
+import { ProviderDaemon } from "../../src/provider/daemon.js";
+import type { DetectedResources } from "../../src/provider/detect.js";
+import { proofKeyFromHex } from "../../src/provider/keys.js";
+import { MarketLoop, offerResources } from "../../src/provider/market-loop.js";
+import { NoopRunner } from "../../src/provider/noop/noop-runner.js";
+import { JobStateStore } from "../../src/provider/state-store.js";
+import { FakeEscrow } from "./fake-escrow.js";
+
+// The provider's market decisions. The NATS side is a recording stand-in here; the real client is exercised by
+// the devnet end-to-end test.
+
+const PAYOUT = "addr_test1vq95xnv96e676sc2v2qwgr2rk8suk2vqacu5zpuhgl3zsrqch48z2";
+const key = proofKeyFromHex(randomBytes(32).toString("hex"));
+const config = parseProviderConfig({
+  regions: ["eu", "us"],
+  prices: { cpuCoreHour: "3600000", memoryGiBHour: "0", diskGiBHour: "0", gpuHour: "0" },
+  images: ["ntx-test/busybox:*"],
+  keys: { proofKeyFile: "/x", paymentKeyFile: "/y" },
+  limits: { maxCpuCores: 2, maxMemoryMiB: 1024, maxDiskGiB: 1, maxDurationMs: 60_000, maxConcurrentJobs: 2 },
+});
+const detected: DetectedResources = { cpuCores: 8, memoryMiB: 32768, diskFreeGiB: 50, diskPath: "/", gpus: [{ vendor: "NVIDIA", model: "RTX 4090", vramMiB: 24564, usable: true }] };
+const buyerSeed = new Uint8Array(randomBytes(32));
+const buyerKey = Buffer.from(ed25519RawPublicKey(ed25519PrivateKeyObject(buyerSeed))).toString("hex");
+
+let dir: string;
+let offers: Array<Record<string, unknown>>;
+let confirms: Array<Record<string, unknown>>;
+let loop: MarketLoop;
+let daemon: ProviderDaemon;
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), "ntx-market-loop-"));
+  offers = [];
+  confirms = [];
+  const client = {
+    publishOffer: async (o: Record<string, unknown>) => { offers.push(o); },
+    publishConfirm: async (_j: string, c: Record<string, unknown>) => { confirms.push(c); },
+    onMatch: () => () => undefined,
+  } as unknown as MarketClient;
+  daemon = new ProviderDaemon({ runner: new NoopRunner(), gateway: new FakeEscrow(), store: await JobStateStore.open(dir), proofKey: key, payoutAddress: PAYOUT });
+  loop = new MarketLoop({ client, config, detected, proofKey: key, payoutAddress: PAYOUT, daemon });
+});
+afterEach(async () => { await rm(dir, { recursive: true, force: true }); });
+
+function match(spec: Partial<UnsignedBid["spec"]> = {}, over: { price?: bigint; providerId?: string; jobHash?: string } = {}) {
+  const now = Date.now();
+  const bid: UnsignedBid = {
+    v: 1,
+    type: "bid",
+    spec: { image: "ntx-test/busybox:1", command: ["true"], env: {}, resources: { cpuCores: 1, memoryMiB: 64, diskGiB: 0 }, maxDurationMs: 10_000, outputs: ["/out"], network: "none", ...spec },
+    maxPrice: "100000000",
+    deadline: now + 600_000,
+    expiresAt: now + 60_000,
+    buyer: { key: buyerKey },
+    nonce: "1",
+  };
+  const offer = { ...offers[0]!, providerId: over.providerId ?? key.providerId };
+  const hash = over.jobHash ?? jobHash(bid.spec);
+  return new TextEncoder().encode(
+    JSON.stringify({
+      v: 1,
+      type: "match",
+      matchId: `${hash}-1`,
+      jobHash: hash,
+      attempt: 1,
+      bid: signBid(buyerSeed, bid),
+      offer,
+      price: String(over.price ?? 10_000n),
+      reserved: { cpuCores: 1, memoryMiB: 64, diskGiB: 0, gpuIndices: [] },
+      matcherId: "m1",
+      matchedAt: now,
+      confirmBy: now + 10_000,
+    }),
+  );
+}
+
+describe("market loop", () => {
+  it("offers what the machine has within the configured limits, signed, in every region", async () => {
+    await loop.publishOffers();
+    expect(offers.map((o) => o.region)).toEqual(["eu", "us"]);
+    const offer = offers[0]!;
+    expect(offer.resources).toEqual({ cpuCores: 2, memoryMiB: 1024, diskGiB: 1, gpus: [] });
+    expect(verifyProviderDigest(offerDigest(offer as never), offer.signature as string, key.providerId)).toBe(true);
+    expect(offerResources(detected, { ...config, limits: { ...config.limits, maxGpus: 1 } }, { cpuCores: 1, memoryMiB: 512, gpus: 0 })).toEqual({
+      cpuCores: 1,
+      memoryMiB: 512,
+      diskGiB: 1,
+      gpus: [{ model: "rtx-4090", vramMiB: 24564 }],
+    });
+  });
+
+  it("confirms a match it can serve, hands it to the daemon, and signs the confirmation", async () => {
+    await loop.publishOffers();
+    expect(await loop.onMatch(match())).toBe("confirmed");
+    const confirm = confirms[0]!;
+    expect(verifyProviderDigest(providerConfirmDigest(confirm as never), confirm.signature as string, key.providerId)).toBe(true);
+    const [job] = daemon.status();
+    expect(job?.observed.phase).toBe("awaiting-escrow");
+    expect(job?.desired.price).toBe("10000");
+    expect(job?.desired.request.limits.timeoutMs).toBe(10_000);
+  });
+
+  it("declines matches it would not serve, and ignores other providers' matches", async () => {
+    await loop.publishOffers();
+    // 1 core for 10 s at 3,600,000 per core-hour = 10,000.
+    expect(await loop.onMatch(match({}, { price: 9_999n }))).toBe("declined");
+    expect(await loop.onMatch(match({ network: "egress" }))).toBe("declined");
+    expect(await loop.onMatch(match({ resources: { cpuCores: 4, memoryMiB: 64, diskGiB: 0 } }, { price: 10_000_000n }))).toBe("declined");
+    expect(await loop.onMatch(match({ outputs: ["/etc"] }))).toBe("declined");
+    expect(await loop.onMatch(match({}, { jobHash: "ab".repeat(32) }))).toBe("declined");
+    expect(await loop.onMatch(match({}, { providerId: `02${"11".repeat(32)}` }))).toBe("ignored");
+    expect(await loop.onMatch(new TextEncoder().encode("{not json"))).toBe("ignored");
+    expect(confirms).toHaveLength(0);
+    expect(daemon.status()).toHaveLength(0);
+  });
+});
