@@ -197,12 +197,27 @@ export class OrderBook {
     this.#entries.delete(providerId);
   }
 
-  /** Drops offers past their expiry; returns how many. */
-  sweep(now: number): number {
+  #sweepCursor: Iterator<BookEntry> | undefined;
+
+  /**
+   * Drops offers past their expiry, looking at no more than `budget` entries per call and carrying on where
+   * the last call stopped: a big book is swept a slice at a time, never in one pause that bids would wait out
+   * (expired offers are skipped by findBest meanwhile). Returns how many were dropped.
+   */
+  sweep(now: number, budget = Infinity): number {
     let n = 0;
-    for (const e of this.#entries.values()) {
-      if (e.offer.expiresAt <= now) {
-        this.remove(e.providerId);
+    let seen = 0;
+    while (seen < budget && seen < this.#entries.size) {
+      this.#sweepCursor ??= this.#entries.values();
+      const next = this.#sweepCursor.next();
+      if (next.done) {
+        this.#sweepCursor = undefined;
+        if (budget === Infinity) break;
+        continue;
+      }
+      seen++;
+      if (next.value.offer.expiresAt <= now) {
+        this.remove(next.value.providerId);
         n++;
       }
     }
