@@ -5,7 +5,7 @@ import { JobRecord } from "../../src/market/job-record.js";
 import { createMatcher, type Matcher } from "../../src/market/matcher.js";
 import { MAX_MESSAGE_BYTES } from "../../src/market/protocol.js";
 import { Match, type MatchInput } from "../../src/market/schemas.js";
-import { bidSubject } from "../../src/nats/subjects.js";
+import { bidSubject, offerSubject } from "../../src/nats/subjects.js";
 import { decodeJson, startMarket, waitFor, type Market } from "./harness.js";
 import { json, makeBid, makeOffer, newBuyer, newProvider, type Provider } from "./fixtures.js";
 
@@ -137,5 +137,35 @@ describe("matcher on a real nats-server", () => {
     await waitFor("the good bid matched", async () => (await matcher.metrics.matched.get()).values[0]?.value === 1);
     const stored = await market.transport().then(({ transport }) => transport.jobs.get(goodHash));
     expect(stored).not.toBeNull();
+  });
+
+  it("rejects and counts bad offers by reason, keeps the newest offer per provider", async () => {
+    const rg = region();
+    const p = newProvider();
+    const impostor = newProvider();
+    const matcher = await startMatcher({ durable: "m-offers" });
+    const enc = (v: unknown) => new TextEncoder().encode(typeof v === "string" ? v : JSON.stringify(v));
+    const subject = offerSubject(rg, p.id);
+    const current = makeOffer(p, { region: rg, prices: { cpuCoreHour: "7", memoryGiBHour: "1", diskGiBHour: "1", gpuHour: "1" } });
+    const older = makeOffer(p, { region: rg, nonce: "1" });
+    await market.client.publishRaw(subject, enc(current));
+    await waitFor("current offer", () => matcher.book.get(p.id)?.offer.nonce === current.nonce);
+    await market.client.publishRaw(subject, enc(older));
+    const { signature: _s, ...unsigned } = makeOffer(p, { region: rg });
+    await market.client.publishRaw(subject, enc(unsigned));
+    await market.client.publishRaw(subject, enc({ ...makeOffer(impostor, { region: rg }), providerId: p.id }));
+    await market.client.publishRaw(subject, enc(makeOffer(p, { region: rg, expiresAt: Date.now() - 1 })));
+    await market.client.publishRaw(subject, enc("[1,2"));
+    await market.client.publishRaw(subject, new Uint8Array(MAX_MESSAGE_BYTES + 10).fill(32));
+    // Validly signed, but published under another provider's subject.
+    await market.client.publishRaw(offerSubject(rg, impostor.id), enc(makeOffer(p, { region: rg })));
+    const counts = async () => Object.fromEntries((await matcher.metrics.rejected.get()).values.filter((v) => v.labels.kind === "offer").map((v) => [String(v.labels.reason), v.value]));
+    await waitFor("offer rejections", async () => Object.values(await counts()).reduce((a, b) => a + b, 0) >= 7, 10_000).catch(async (e) => {
+      throw new Error(`${(e as Error).message}: ${JSON.stringify(await counts())}`);
+    });
+    expect(await counts()).toEqual({ replayed: 1, unsigned: 1, bad_signature: 1, expired: 1, malformed: 2, oversized: 1 });
+    // The book still holds the newest valid offer, untouched by the rest.
+    expect(matcher.book.get(p.id)?.offer.nonce).toBe(current.nonce);
+    expect(matcher.book.get(p.id)?.offer.prices.cpuCoreHour).toBe(7n);
   });
 });
