@@ -3,6 +3,7 @@ import type { EscrowDeployment, EscrowScript } from "../../offchain/index.js";
 import type { MarketTransport } from "../market/index.js";
 import type { MarketClient, NatsConnection } from "../nats/index.js";
 import type { JobFeed } from "./job-feed.js";
+import type { LockGuard } from "./lock-guard.js";
 import type { OfferBook } from "./offer-book.js";
 
 /** What every route needs, built once by the server. */
@@ -13,6 +14,7 @@ export interface ApiContext {
   client: MarketClient;
   feed: JobFeed;
   book: OfferBook;
+  locks: LockGuard;
   script: EscrowScript;
   /** Loads (once) the reference-script deployment claims need; ESCROW_NOT_DEPLOYED when none is configured. */
   deployment(lucid: LucidEvolution): Promise<EscrowDeployment>;

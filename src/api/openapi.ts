@@ -98,7 +98,14 @@ export const openApiDocument = {
       post: {
         summary: "Assemble a tx with the wallet's witness set (CIP-30 signTx(tx, true)) and submit it",
         requestBody: body({ type: "object", required: ["tx", "witnessSet"], properties: { tx: { type: "string" }, witnessSet: { type: "string" } } }),
-        responses: { "202": ok("submitted", { type: "object", properties: { txHash: hash } }), "422": err("the chain refused it (CHAIN_TX_REJECTED)"), ...common },
+        responses: {
+          "202": ok("submitted", { type: "object", properties: { txHash: hash } }),
+          "400": err("not a transaction, or the witness set does not fit it (INVALID_TX, TX_SIGN_FAILED)"),
+          "409": err("a lock of the same job is pending or confirmed (LOCK_PENDING, ESCROW_EXISTS)"),
+          "422": err("the chain refused it (CHAIN_TX_REJECTED)"),
+          "413": common["413"],
+          "503": common["503"],
+        },
       },
     },
     "/api/tx/{txHash}": {

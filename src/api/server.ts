@@ -15,6 +15,7 @@ import { createMarketClient, createNatsMarketTransport, type NatsConnection, typ
 import type { ApiContext } from "./context.js";
 import { errorHandler, sendError } from "./errors.js";
 import { JobFeed } from "./job-feed.js";
+import { LockGuard } from "./lock-guard.js";
 import { OfferBook } from "./offer-book.js";
 import { marketRoutes } from "./routes/market.js";
 import { systemRoutes } from "./routes/system.js";
@@ -85,6 +86,7 @@ export async function startApiServer(params: ApiServerParams): Promise<ApiServer
     client: createMarketClient(params.nats),
     feed: new JobFeed(params.nats),
     book,
+    locks: new LockGuard(params.chain, now),
     script,
     challengeWindowMs: params.escrow?.challengeWindowMs ?? 3_600_000,
     mainnet: params.chain.network === "mainnet",

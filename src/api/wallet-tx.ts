@@ -72,6 +72,7 @@ export async function buildWalletLock(ctx: ApiContext, request: { address: strin
     challengeWindow: ctx.challengeWindowMs,
   };
   const tx = await buildLockTx(lucid, { script: ctx.script, jobs: [escrow], now: ctx.now() }).catch(refineBuildError);
+  ctx.locks.rememberBuilt(tx.toHash(), request.jobHash);
   return {
     ...unsignedTx(tx),
     escrow: { ...escrow, amount: amount.toString(), address: ctx.script.address, outputIndex: 0, unit },
@@ -136,7 +137,14 @@ export async function submitWalletTx(ctx: ApiContext, request: { tx: string; wit
     throw new NtxError("TX_SIGN_FAILED", `the wallet's witness set does not fit this transaction: ${(error as Error).message}`);
   }
   const expected = signed.toHash();
-  const txHash = await ctx.chain.submit(signed.toCBOR());
+  await ctx.locks.beforeSubmit(expected);
+  let txHash: string;
+  try {
+    txHash = await ctx.chain.submit(signed.toCBOR());
+  } catch (error) {
+    ctx.locks.submitFailed(expected);
+    throw error;
+  }
   if (txHash !== expected) throw new NtxError("CHAIN_UNAVAILABLE", `the chain answered tx hash ${txHash} for transaction ${expected}`, { retryable: false });
   return { txHash };
 }

@@ -320,6 +320,26 @@ describe("API", () => {
       expect([extra.status, extra.body.error.code]).toEqual([400, "INVALID_REQUEST"]);
     });
 
+    it("pays a job once: a second lock of the same job is refused at submit", async () => {
+      const { jobHash } = await bidAndMatch();
+      const second = await createTestWallet(stack.chain);
+      await stack.devnet.fund(second.address, 20_000_000n, 10_000n);
+      // Two tabs (two wallets, even) build a lock of the same job before either is submitted.
+      const a = await http(url, "POST", "/api/tx/lock", { address: buyer.addressHex, utxos: await buyer.api.getUtxos(), jobHash });
+      const b = await http(url, "POST", "/api/tx/lock", { address: second.addressHex, utxos: await second.api.getUtxos(), jobHash });
+      expect([a.status, b.status]).toEqual([200, 200]);
+      const submittedA = await http(url, "POST", "/api/tx/submit", { tx: a.body.tx, witnessSet: await buyer.api.signTx(a.body.tx, true) });
+      expect(submittedA.status).toBe(202);
+      const submittedB = await http(url, "POST", "/api/tx/submit", { tx: b.body.tx, witnessSet: await second.api.signTx(b.body.tx, true) });
+      expect(submittedB.status).toBe(409);
+      expect(["LOCK_PENDING", "ESCROW_EXISTS"]).toContain(submittedB.body.error.code);
+      await stack.chain.awaitConfirmation(submittedA.body.txHash);
+      const again = await http(url, "POST", "/api/tx/submit", { tx: b.body.tx, witnessSet: await second.api.signTx(b.body.tx, true) });
+      expect([again.status, again.body.error.code]).toEqual([409, "ESCROW_EXISTS"]);
+      const job = await http(url, "GET", `/api/jobs/${jobHash}`);
+      expect(job.body.escrows).toHaveLength(1);
+    });
+
     it("refuses to submit garbage or a transaction signed by the wrong key", async () => {
       const garbage = await http(url, "POST", "/api/tx/submit", { tx: "deadbeef", witnessSet: "a0" });
       expect([garbage.status, garbage.body.error.code]).toEqual([400, "INVALID_TX"]);
