@@ -39,6 +39,8 @@ export function apiErrorText(error: unknown): string {
     CHAIN_TX_REJECTED: "The chain refused the transaction.",
     JOB_NOT_MATCHED: "The job has no provider yet.",
     ESCROW_EXISTS: "This job is already paid for.",
+    LOCK_PENDING: "A payment for this job is already on its way; wait for it to confirm.",
+    PRICE_MISMATCH: "The job's price changed; reload it before paying.",
   };
   return hint[error.code] ? `${hint[error.code]} (${error.code}: ${error.message})` : `${error.message} (${error.code})`;
 }
