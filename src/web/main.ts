@@ -267,15 +267,24 @@ function startJob(jobHash: string): void {
   const es = new EventSource(`/api/jobs/${jobHash}/events`);
   state.events = es;
   const data = (e: Event) => JSON.parse((e as MessageEvent).data as string);
-  es.addEventListener("match", (e) => onMatch(data(e)));
-  es.addEventListener("record", (e) => {
+  // After a reconnect the server replays the job's history: show each message once.
+  const seen = new Set<string>();
+  const on = (type: string, handle: (e: Event) => void) =>
+    es.addEventListener(type, (e) => {
+      const key = `${type}:${(e as MessageEvent).data as string}`;
+      if (seen.has(key)) return;
+      seen.add(key);
+      handle(e);
+    });
+  on("match", (e) => onMatch(data(e)));
+  on("record", (e) => {
     const r = data(e);
     if (r.state === "expired") banner("No provider took this job before the bid expired. Try a higher max price or fewer resources.", "info");
     if (r.state === "confirmed") confirmed();
   });
-  es.addEventListener("confirm", () => confirmed());
-  es.addEventListener("event", (e) => onJobEvent(data(e)));
-  es.addEventListener("log", (e) => {
+  on("confirm", () => confirmed());
+  on("event", (e) => onJobEvent(data(e)));
+  on("log", (e) => {
     const batch = data(e) as { lines?: Array<[number, number, string]> };
     for (const [stream, , line] of batch.lines ?? []) logLine(`${stream === 2 ? "stderr" : "stdout"} │ ${line}`);
   });
