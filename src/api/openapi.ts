@@ -71,7 +71,7 @@ export const openApiDocument = {
       },
     },
     "/api/jobs/{jobHash}": {
-      get: { summary: "A job: market record, match, escrows on chain, provider events", parameters: [jobHashParam], responses: { "200": ok("job"), "404": err("unknown job (JOB_NOT_FOUND)"), ...common } },
+      get: { summary: "A job: market record, match, escrows on chain (null with chain.error while the chain is unreachable), provider events", parameters: [jobHashParam], responses: { "200": ok("job"), "404": err("unknown job (JOB_NOT_FOUND)"), ...common } },
     },
     "/api/jobs/{jobHash}/events": {
       get: {

@@ -446,6 +446,11 @@ describe("API", () => {
       const lock = await http(down.url, "POST", "/api/tx/lock", { address: buyer.addressHex, utxos: await buyer.api.getUtxos(), jobHash });
       expect(lock.status).toBe(503);
       expect(lock.body.error).toMatchObject({ code: "CHAIN_UNREACHABLE", retryable: true });
+      // The market's part of the job stays readable; the escrow part says the chain is out.
+      const job = await http(down.url, "GET", `/api/jobs/${jobHash}`);
+      expect(job.status).toBe(200);
+      expect(job.body).toMatchObject({ jobHash, escrows: null, chain: { ok: false, error: { code: "CHAIN_UNREACHABLE", retryable: true } } });
+      expect(job.body.match.providerId).toBe(stack.provider.id);
     });
   });
 

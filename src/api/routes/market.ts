@@ -61,7 +61,15 @@ export function marketRoutes(ctx: ApiContext, sseStreams: Set<SseStream>): Route
     const { jobHash } = parseRequest(JobHashParams, req.params, "params");
     const [record, bidMsg, matchMsg, history] = await Promise.all([jobRecord(ctx, jobHash), ctx.feed.lastBid(jobHash), ctx.feed.lastMatch(jobHash), ctx.feed.history(StreamNames.jobEvents, jobEventsSubject(jobHash), 200)]);
     if (!record && !bidMsg) throw new NtxError("JOB_NOT_FOUND", `no bid or job ${jobHash} is known to the market`);
-    const escrows = (await escrowsOfJob(ctx, jobHash)).map(escrowView);
+    // The market's view of a job stays readable while the chain is out; the escrow part says why it is missing.
+    let escrows: Array<ReturnType<typeof escrowView>> = [];
+    let chain: { ok: true } | { ok: false; error: { code: string; message: string; retryable: boolean } } = { ok: true };
+    try {
+      escrows = (await escrowsOfJob(ctx, jobHash)).map(escrowView);
+    } catch (error) {
+      if (!(error instanceof NtxError) || !error.retryable) throw error;
+      chain = { ok: false, error: { code: error.code, message: error.message, retryable: true } };
+    }
     const parsedMatch = matchMsg ? Match.safeParse(jsonOf(matchMsg.data)) : undefined;
     const match = parsedMatch?.success ? parsedMatch.data : undefined;
     const events = history.map((m) => jsonOf(m.data)).filter((e) => e !== undefined);
@@ -74,7 +82,8 @@ export function marketRoutes(ctx: ApiContext, sseStreams: Set<SseStream>): Route
       record,
       bid: bidMsg ? { seq: bidMsg.seq, storedAt: bidMsg.time, bid: jsonOf(bidMsg.data) } : null,
       match: match && match.matchId === record?.matchId ? { matchId: match.matchId, providerId: match.offer.providerId, payoutAddress: match.offer.payoutAddress, region: match.offer.region, price: match.price.toString(), matchedAt: match.matchedAt, confirmBy: match.confirmBy } : null,
-      escrows,
+      escrows: chain.ok ? escrows : null,
+      chain,
       events,
       resultHash: completedEscrow?.resultHash ?? events.map((e) => (e as { resultHash?: string }).resultHash).filter(Boolean).pop() ?? null,
     });
