@@ -22,7 +22,7 @@ export {
 export type { OfferInput, BidInput, MatchInput, Gpu } from "./schemas.js";
 export { signOffer, signProviderConfirm, signJobEvent, providerIdOf, offerDigest, providerConfirmDigest, jobEventDigest, verifyProviderDigest, OFFER_TYPES, PROVIDER_CONFIRM_TYPES, JOB_EVENT_TYPES } from "./eip712.js";
 export { signBid, bidSigningPayload, bidSigningPayloadHex, bidDigest } from "./bid-signing.js";
-export { signData, verifyDataSignature, ed25519PrivateKeyObject, ed25519RawPublicKey } from "./cose.js";
+export { signData, verifyDataSignature, parseCoseSign1, parseCoseKey, ed25519PrivateKeyObject, ed25519RawPublicKey } from "./cose.js";
 export { decodeBid, decodeOffer, decodeProviderConfirm, decodeJobEvent, encodeMessage } from "./decode.js";
 export type { Decoded, VerifiedBid, VerifiedOffer } from "./decode.js";
 export { jobPrice } from "./pricing.js";
