@@ -141,11 +141,17 @@ export function createMatcher(params: MatcherParams): Matcher {
   };
 
   // ---------- job records ----------
-  const readRecord = async (jobHash: string): Promise<{ record: JobRecord; revision: number } | null> => {
+  const readRecord = async (jobHash: string): Promise<{ record: JobRecord; revision: number } | null | "corrupt"> => {
     const kv = await transport.jobs.get(jobHash);
     if (!kv) return null;
-    const parsed = JobRecord.safeParse(JSON.parse(decoder.decode(kv.value)));
-    return parsed.success ? { record: parsed.data, revision: kv.revision } : null;
+    let raw: unknown;
+    try {
+      raw = JSON.parse(decoder.decode(kv.value));
+    } catch {
+      return "corrupt";
+    }
+    const parsed = JobRecord.safeParse(raw);
+    return parsed.success ? { record: parsed.data, revision: kv.revision } : "corrupt";
   };
 
   /** Writes the record by CAS (or creates it); false when someone else changed it first. */
@@ -289,6 +295,11 @@ export function createMatcher(params: MatcherParams): Matcher {
   /** Continues a bid from its stored job record (after a redelivery, a lost race, or a restart). */
   const resume = async (work: BidWork): Promise<void> => {
     const stored = await readRecord(work.jobHash);
+    if (stored === "corrupt") {
+      // Only matchers write job records; one that does not parse cannot be continued, nor overwritten safely.
+      log.error({ jobHash: work.jobHash }, "job record does not parse; bid set aside");
+      return finish(work, "term");
+    }
     if (!stored) {
       work.record = undefined;
       work.revision = undefined;
