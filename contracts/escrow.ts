@@ -26,6 +26,8 @@ import {
   plam,
   plet,
   pnilData,
+  phead,
+  ptail,
   pnot,
   pprepend,
   precursive,
@@ -99,14 +101,37 @@ function fields(d: Term<PData>) {
   return cfields(punConstrData.$(d));
 }
 
-/** The n-th element of a Data list, walking with tailList only. */
+const hd = (xs: Term<PList<PData>>) => phead(data).$(xs);
+const tl = (xs: Term<PList<PData>>) => ptail(data).$(xs);
+
+/**
+ * The n-th element of a Data list. Batched claims walk the output list once per escrow, so the walk skips four
+ * elements per recursion (a recursion step costs several times a tailList). Built from the raw builtins: plu-ts
+ * let-binds `.head`/`.tail` and could evaluate tl(tl(tl(xs))) before knowing the list is that long. A negative
+ * or out-of-range index fails.
+ */
 const pnth = phoist(
   precursive(
     pfn([fn([list(data), int], data), list(data), int], data)((self, xs, i) =>
       pif(data)
-        .$(i.eq(pInt(0)))
-        .then(xs.head)
-        .else(papp(papp(self, xs.tail), i.sub(pInt(1)))),
+        .$(pInt(4).ltEq(i))
+        .then(papp(papp(self, tl(tl(tl(tl(xs))))), i.sub(pInt(4))))
+        .else(
+          pif(data)
+            .$(i.eq(pInt(0)))
+            .then(hd(xs))
+            .else(
+              pif(data)
+                .$(i.eq(pInt(1)))
+                .then(hd(tl(xs)))
+                .else(
+                  pif(data)
+                    .$(i.eq(pInt(2)))
+                    .then(hd(tl(tl(xs))))
+                    .else(pif(data).$(i.eq(pInt(3))).then(hd(tl(tl(tl(xs))))).else(perror(data))),
+                ),
+            ),
+        ),
     ),
   ),
 );

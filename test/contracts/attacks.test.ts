@@ -1,4 +1,4 @@
-import type { Assets, TxSignBuilder } from "@lucid-evolution/lucid";
+import type { Assets, TxSignBuilder } from "../../offchain/emulator.js";
 import { SigningKey, Wallet, concat, keccak256 } from "ethers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { completionProofTypeHash, eip712MessagePrefix } from "../../contracts/eip712.js";

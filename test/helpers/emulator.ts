@@ -1,5 +1,14 @@
-import { Emulator, Lucid, PROTOCOL_PARAMETERS_DEFAULT, generateEmulatorAccountFromPrivateKey, getAddressDetails } from "@lucid-evolution/lucid";
-import type { EmulatorAccount, LucidEvolution, ProtocolParameters, TxSignBuilder } from "@lucid-evolution/lucid";
+import {
+  MAINNET_PROTOCOL_PARAMETERS,
+  emulatorLucid,
+  generateEmulatorAccountFromPrivateKey,
+  paymentKeyHashOf,
+  type Emulator,
+  type EmulatorAccount,
+  type LucidEvolution,
+  type ProtocolParameters,
+  type TxSignBuilder,
+} from "../../offchain/emulator.js";
 import { Wallet } from "ethers";
 import {
   buildDeployReferenceScriptTx,
@@ -26,20 +35,6 @@ import {
 export const TEST_NTX: NtxAsset = { policyId: "5e".repeat(28), assetName: "4e5458" };
 export const FAKE_NTX: NtxAsset = { policyId: "fa".repeat(28), assetName: "4e5458" };
 
-/** Mainnet's parameters that matter for fees and limits (the Emulator's defaults happen to match; set explicitly). */
-export const MAINNET_PARAMETERS: ProtocolParameters = {
-  ...PROTOCOL_PARAMETERS_DEFAULT,
-  minFeeA: 44,
-  minFeeB: 155381,
-  priceMem: 0.0577,
-  priceStep: 0.0000721,
-  minFeeRefScriptCostPerByte: 15,
-  coinsPerUtxoByte: 4310n,
-  maxTxSize: 16384,
-  maxTxExMem: 14_000_000n,
-  maxTxExSteps: 10_000_000_000n,
-};
-
 export type Role = "requester" | "provider" | "arbiter" | "outsider";
 
 export interface Party {
@@ -65,7 +60,9 @@ export interface EscrowWorld {
   job(overrides?: Partial<LockJob>): LockJob;
 }
 
-export async function createEscrowWorld(options: { ntxPerParty?: bigint; lovelacePerParty?: bigint } = {}): Promise<EscrowWorld> {
+export async function createEscrowWorld(
+  options: { ntxPerParty?: bigint; lovelacePerParty?: bigint; parameters?: ProtocolParameters } = {},
+): Promise<EscrowWorld> {
   const ntx = options.ntxPerParty ?? 1_000_000_000n;
   const lovelace = options.lovelacePerParty ?? 2_000_000_000n;
   const assets = { lovelace, [ntxUnit(TEST_NTX)]: ntx, [ntxUnit(FAKE_NTX)]: ntx };
@@ -75,12 +72,11 @@ export async function createEscrowWorld(options: { ntxPerParty?: bigint; lovelac
     arbiter: generateEmulatorAccountFromPrivateKey(assets),
     outsider: generateEmulatorAccountFromPrivateKey(assets),
   };
-  const emulator = new Emulator(Object.values(accounts), MAINNET_PARAMETERS);
-  const lucid = await Lucid(emulator, "Custom");
+  const { emulator, lucid } = await emulatorLucid(Object.values(accounts), options.parameters ?? MAINNET_PROTOCOL_PARAMETERS);
   const parties = Object.fromEntries(
     Object.entries(accounts).map(([role, account]) => [
       role,
-      { account, address: account.address, keyHash: getAddressDetails(account.address).paymentCredential!.hash },
+      { account, address: account.address, keyHash: paymentKeyHashOf(account.address) },
     ]),
   ) as Record<Role, Party>;
   const as = (role: Role) => {

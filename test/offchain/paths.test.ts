@@ -1,4 +1,4 @@
-import type { TxSignBuilder } from "@lucid-evolution/lucid";
+import type { TxSignBuilder } from "../../offchain/emulator.js";
 import { beforeEach, describe, expect, it } from "vitest";
 import {
   buildAcceptTx,

@@ -1,0 +1,233 @@
+/*
+ * `npm run bench:escrow`: prints a JSON report on the escrow validator with mainnet protocol parameters:
+ * script size, ex-units of every path (and % of the per-transaction maximum), fees, build times, and the largest
+ * number of escrows one Claim transaction can settle. All on Lucid's Emulator with local UPLC evaluation.
+ * Build times depend on this machine (shared, 2 cores): compare them with each other, not across machines.
+ */
+import os from "node:os";
+import { performance } from "node:perf_hooks";
+import { MAINNET_PROTOCOL_PARAMETERS, txFacts, type TxSignBuilder } from "../../offchain/emulator.js";
+import {
+  MAINNET_NTX,
+  buildAcceptTx,
+  buildCancelTx,
+  buildClaimTx,
+  buildCompleteTx,
+  buildDisputeTx,
+  buildLockTx,
+  buildRefundTx,
+  buildResolveTx,
+  escrowScript,
+  getEscrowUtxo,
+  signCompletionProof,
+  type EscrowUtxo,
+} from "../../offchain/index.js";
+import { createEscrowWorld, randomHex, type EscrowWorld, type Role } from "../../test/helpers/emulator.js";
+
+const MAX_MEM = Number(MAINNET_PROTOCOL_PARAMETERS.maxTxExMem);
+const MAX_STEPS = Number(MAINNET_PROTOCOL_PARAMETERS.maxTxExSteps);
+const progress = (message: string) => process.stderr.write(`[bench:escrow] ${message}\n`);
+const pct = (x: number, of: number) => Math.round((x / of) * 10_000) / 100;
+
+interface PathReport {
+  path: string;
+  scriptRuns: number;
+  mem: number;
+  steps: number;
+  memPctOfTxMax: number;
+  stepsPctOfTxMax: number;
+  feeLovelace: string;
+  feeAda: number;
+  txBytes: number;
+  buildMs: number;
+  usesReferenceScript: boolean;
+}
+
+async function measure(w: EscrowWorld, path: string, build: () => Promise<TxSignBuilder>): Promise<{ report: PathReport; tx: TxSignBuilder }> {
+  const t0 = performance.now();
+  const tx = await build();
+  const buildMs = Math.round(performance.now() - t0);
+  const facts = txFacts(tx);
+  const redeemers = facts.inlineScripts + facts.referenceInputs >= 0 ? await w.emulator.evaluateTx(facts.cbor).catch(() => []) : [];
+  const mem = redeemers.reduce((s, r) => s + Number(r.ex_units.mem), 0);
+  const steps = redeemers.reduce((s, r) => s + Number(r.ex_units.steps), 0);
+  return {
+    tx,
+    report: {
+      path,
+      scriptRuns: redeemers.length,
+      mem,
+      steps,
+      memPctOfTxMax: pct(mem, MAX_MEM),
+      stepsPctOfTxMax: pct(steps, MAX_STEPS),
+      feeLovelace: facts.fee.toString(),
+      feeAda: Number(facts.fee) / 1e6,
+      txBytes: facts.sizeBytes,
+      buildMs,
+      usesReferenceScript: redeemers.length === 0 || (facts.inlineScripts === 0 && facts.referenceInputs > 0),
+    },
+  };
+}
+
+async function run(w: EscrowWorld, role: Role, path: string, build: () => Promise<TxSignBuilder>, coSigners: Role[] = []) {
+  const { report, tx } = await measure(w, path, build);
+  const txHash = await w.submit(role, tx, coSigners);
+  return { report, txHash };
+}
+
+async function completeOne(w: EscrowWorld, escrow: EscrowUtxo, validForMs = 10_000, submitter: Role = "provider") {
+  const resultHash = randomHex(32);
+  const signature = await signCompletionProof(w.proofWallet, { escrowRef: escrow.escrowRef, jobHash: escrow.datum.jobHash, resultHash });
+  return () => buildCompleteTx(w.as(submitter), { deployment: w.deployment, escrow, resultHash, signature, now: w.emulator.now(), validForMs });
+}
+
+async function singlePaths(): Promise<PathReport[]> {
+  const w = await createEscrowWorld();
+  const reports: PathReport[] = [];
+  const lockJob = () => w.job({ amount: 100_000_000n, challengeWindow: 60_000, deadline: w.emulator.now() + 3_600_000 });
+  const lock = await run(w, "requester", "lock", () => buildLockTx(w.as("requester"), { script: w.script, jobs: [lockJob()], now: w.emulator.now() }));
+  reports.push(lock.report);
+  const lock5 = await run(w, "requester", "lock (5 jobs)", () =>
+    buildLockTx(w.as("requester"), { script: w.script, jobs: Array.from({ length: 5 }, lockJob), now: w.emulator.now() }),
+  );
+  reports.push(lock5.report);
+  const escrows = [await getEscrowUtxo(w.lucid, w.script, { txHash: lock.txHash, outputIndex: 0 })];
+  for (let i = 0; i < 5; i++) escrows.push(await getEscrowUtxo(w.lucid, w.script, { txHash: lock5.txHash, outputIndex: i }));
+  const [e0, e1, e2, e3, e4, e5] = escrows as [EscrowUtxo, EscrowUtxo, EscrowUtxo, EscrowUtxo, EscrowUtxo, EscrowUtxo];
+
+  const completed: EscrowUtxo[] = [];
+  for (const [i, e] of [e0, e1, e2].entries()) {
+    const c = await run(w, "provider", "complete", await completeOne(w, e));
+    if (i === 0) reports.push(c.report);
+    completed.push(await getEscrowUtxo(w.lucid, w.script, { txHash: c.txHash, outputIndex: 0 }));
+  }
+  const [c0, c1, c2] = completed as [EscrowUtxo, EscrowUtxo, EscrowUtxo];
+  const accept = await run(w, "requester", "accept", () => buildAcceptTx(w.as("requester"), { deployment: w.deployment, escrow: c1 }));
+  reports.push(accept.report);
+  const dispute = await run(w, "requester", "dispute", () => buildDisputeTx(w.as("requester"), { deployment: w.deployment, escrow: c2, now: w.emulator.now() }));
+  reports.push(dispute.report);
+  const disputed = await getEscrowUtxo(w.lucid, w.script, { txHash: dispute.txHash, outputIndex: 0 });
+  const resolve = await run(w, "arbiter", "resolve", () => buildResolveTx(w.as("arbiter"), { deployment: w.deployment, escrow: disputed, providerShare: 40_000_000n }));
+  reports.push(resolve.report);
+  const cancel = await run(w, "requester", "cancel", () => buildCancelTx(w.as("requester"), { deployment: w.deployment, escrow: e3 }), ["provider"]);
+  reports.push(cancel.report);
+  w.emulator.awaitSlot(120);
+  const claim = await run(w, "provider", "claim", () => buildClaimTx(w.as("provider"), { deployment: w.deployment, escrows: [c0], now: w.emulator.now() }));
+  reports.push(claim.report);
+  w.emulator.awaitSlot(3_600);
+  const refund = await run(w, "requester", "refund", () => buildRefundTx(w.as("requester"), { deployment: w.deployment, escrow: e4, now: w.emulator.now() }));
+  reports.push(refund.report);
+  void e5;
+  return reports;
+}
+
+/** Completed, claimable escrows for the batch search. */
+async function claimablePool(size: number) {
+  const w = await createEscrowWorld({ lovelacePerParty: 20_000_000_000n });
+  const pool: EscrowUtxo[] = [];
+  while (pool.length < size) {
+    const n = Math.min(40, size - pool.length);
+    const jobs = Array.from({ length: n }, () => w.job({ amount: 1_000_000n, challengeWindow: 1_000, deadline: w.emulator.now() + 36_000_000 }));
+    const tx = await buildLockTx(w.as("requester"), { script: w.script, jobs, now: w.emulator.now() });
+    const txHash = await w.submit("requester", tx);
+    for (let i = 0; i < n; i++) {
+      const e = await getEscrowUtxo(w.lucid, w.script, { txHash, outputIndex: i });
+      // Completed by a third party holding the proofs, so the provider's wallet stays one UTxO.
+      const c = await w.submit("outsider", await (await completeOne(w, e, 2_000, "outsider"))());
+      pool.push(await getEscrowUtxo(w.lucid, w.script, { txHash: c, outputIndex: 0 }));
+    }
+  }
+  w.emulator.awaitSlot(10);
+  return { w, pool };
+}
+
+async function batchClaim(maxProbe: number) {
+  const { w, pool } = await claimablePool(maxProbe);
+  const fits = async (n: number) => {
+    progress(`batch claim: building ${n} escrows`);
+    try {
+      const { report } = await measure(w, `claim x${n}`, () =>
+        buildClaimTx(w.as("provider"), { deployment: w.deployment, escrows: pool.slice(0, n), now: w.emulator.now() }),
+      );
+      const ok = report.txBytes <= MAINNET_PROTOCOL_PARAMETERS.maxTxSize && report.mem <= MAX_MEM && report.steps <= MAX_STEPS && report.scriptRuns === n;
+      return ok ? report : null;
+    } catch {
+      return null;
+    }
+  };
+  // Claim builds get slow as they grow (Lucid re-evaluates the whole transaction), so instead of a blind search:
+  // measure 1 and 25 escrows, fit mem(N) = a·N + b·N² (every run walks lists about N long) and size(N) linearly,
+  // predict the largest N under the limits, then step from the prediction until N fits and N+1 does not.
+  const one = await fits(1);
+  const floor = await fits(Math.min(25, pool.length));
+  if (!one || !floor) return { maxEscrowsPerClaimTx: floor ? 25 : 0, limitedBy: "could not build the probe claims", largest: floor };
+  const n0 = floor.scriptRuns;
+  const b = (floor.mem / n0 - one.mem) / (n0 - 1);
+  const a = one.mem - b;
+  const bs = (floor.steps / n0 - one.steps) / (n0 - 1);
+  const as = one.steps - bs;
+  const perEscrowBytes = (floor.txBytes - one.txBytes) / (n0 - 1);
+  let predicted = n0;
+  while (
+    predicted < pool.length &&
+    a * (predicted + 1) + b * (predicted + 1) ** 2 <= MAX_MEM &&
+    as * (predicted + 1) + bs * (predicted + 1) ** 2 <= MAX_STEPS &&
+    one.txBytes + perEscrowBytes * predicted <= MAINNET_PROTOCOL_PARAMETERS.maxTxSize
+  ) {
+    predicted++;
+  }
+  progress(`batch claim: predicted ${predicted} escrows per transaction`);
+  let best: PathReport | null = floor;
+  let lo = n0;
+  let bad = pool.length + 1;
+  let n = predicted;
+  for (;;) {
+    const r: PathReport | null = n <= lo ? best : await fits(n);
+    if (r) {
+      best = r;
+      lo = n;
+      if (n >= pool.length || n + 1 >= bad) break;
+      n++;
+    } else {
+      bad = n;
+      if (n - 1 <= lo) break;
+      n--;
+    }
+  }
+  const limitedBy = lo >= pool.length ? "pool size (raise BENCH_ESCROW_MAX_PROBE)" : `${bad} escrows exceed the transaction size or ex-units limit`;
+  return { maxEscrowsPerClaimTx: lo, limitedBy, largest: best };
+}
+
+async function main() {
+  const script = escrowScript(MAINNET_NTX, "Mainnet");
+  const scriptBytes = (script.script.script.length / 2) - 3; // minus the outer CBOR wrap of Lucid's double encoding
+  progress("single-escrow paths");
+  const paths = await singlePaths();
+  progress("batch claim: completing a pool of escrows");
+  const batch = await batchClaim(Number(process.env.BENCH_ESCROW_MAX_PROBE ?? 72));
+  const byPath = Object.fromEntries(paths.map((p) => [p.path, p]));
+  const lockCompleteClaim = ["lock", "complete", "claim"].reduce((s, k) => s + BigInt(byPath[k]!.feeLovelace), 0n);
+  const spends = paths.filter((p) => p.scriptRuns > 0);
+  const report = {
+    bench: "escrow",
+    machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, loadavg: os.loadavg().map((x) => Math.round(x * 100) / 100), node: process.version },
+    protocolParameters: "mainnet (minFeeA 44, minFeeB 155381, priceMem 0.0577, priceStep 0.0000721, refScript 15/byte, coinsPerUtxoByte 4310)",
+    script: { mainnetHash: script.hash, sizeBytes: scriptBytes, budgetBytes: 2_500 },
+    paths,
+    batchClaim: batch,
+    floors: {
+      scriptSizeOk: scriptBytes <= 2_500,
+      everySingleEscrowPathMemPctMax: Math.max(...spends.map((p) => p.memPctOfTxMax)),
+      everySingleEscrowPathStepsPctMax: Math.max(...spends.map((p) => p.stepsPctOfTxMax)),
+      memOk: spends.every((p) => p.memPctOfTxMax <= 2),
+      stepsOk: spends.every((p) => p.stepsPctOfTxMax <= 3),
+      spendsUseReferenceScript: spends.every((p) => p.usesReferenceScript),
+      lockCompleteClaimFeeAda: Number(lockCompleteClaim) / 1e6,
+      lockCompleteClaimFeeOk: lockCompleteClaim <= 700_000n,
+      batchClaimOk: batch.maxEscrowsPerClaimTx >= 25,
+    },
+  };
+  console.log(JSON.stringify(report, null, 2));
+}
+
+await main();
