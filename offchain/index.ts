@@ -5,7 +5,7 @@
  */
 export { NtxError, isNtxError } from "./errors.js";
 export { NTX_EIP712_DOMAIN } from "./eip712-domain.js";
-export { MAINNET_NTX, NETWORKS, ntxAsset, ntxAssetSchema, ntxUnit, type NtxAsset, type NtxNetwork } from "./ntx.js";
+export { LUCID_NETWORK, MAINNET_NTX, NETWORKS, ntxAsset, ntxAssetSchema, ntxUnit, type NtxAsset, type NtxNetwork } from "./ntx.js";
 export { escrowScript, escrowScriptFor, type EscrowScript } from "./script.js";
 export {
   EscrowRedeemer,

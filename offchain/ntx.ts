@@ -46,3 +46,6 @@ export function ntxAsset(network: NtxNetwork, configured?: Partial<NtxAsset>): N
 export function ntxUnit(asset: NtxAsset): string {
   return asset.policyId + asset.assetName;
 }
+
+/** Lucid's name for each network (the devnet runs Lucid's Emulator, which Lucid calls "Custom"). */
+export const LUCID_NETWORK = { devnet: "Custom", preview: "Preview", preprod: "Preprod", mainnet: "Mainnet" } as const;
