@@ -4,7 +4,9 @@
  * number of escrows one Claim transaction can settle. All on Lucid's Emulator with local UPLC evaluation.
  * Build times depend on this machine (shared, 2 cores): compare them with each other, not across machines.
  */
+import { spawnSync } from "node:child_process";
 import os from "node:os";
+import { fileURLToPath } from "node:url";
 import { performance } from "node:perf_hooks";
 import { MAINNET_PROTOCOL_PARAMETERS, txFacts, type TxSignBuilder } from "../../offchain/emulator.js";
 import {
@@ -141,20 +143,35 @@ async function claimablePool(size: number) {
   return { w, pool };
 }
 
+/** Builds (without submitting) one claim of `n` completed escrows; null when it cannot be built within the limits. */
+async function probeClaim(n: number): Promise<PathReport | null> {
+  const { w, pool } = await claimablePool(n);
+  try {
+    const { report } = await measure(w, `claim x${n}`, () =>
+      buildClaimTx(w.as("provider"), { deployment: w.deployment, escrows: pool, now: w.emulator.now() }),
+    );
+    const ok = report.txBytes <= MAINNET_PROTOCOL_PARAMETERS.maxTxSize && report.mem <= MAX_MEM && report.steps <= MAX_STEPS && report.scriptRuns === n;
+    return ok ? report : null;
+  } catch (error) {
+    progress(`batch claim: ${n} escrows do not fit: ${error instanceof Error ? error.message.slice(0, 160) : String(error)}`);
+    return null;
+  }
+}
+
 async function batchClaim(maxProbe: number) {
-  const { w, pool } = await claimablePool(maxProbe);
-  const fits = async (n: number) => {
+  // Each probe runs in a fresh process: Lucid's WASM heap grows with every large build and a long-lived process
+  // slows down by orders of magnitude.
+  const fits = async (n: number): Promise<PathReport | null> => {
     progress(`batch claim: building ${n} escrows`);
-    try {
-      const { report } = await measure(w, `claim x${n}`, () =>
-        buildClaimTx(w.as("provider"), { deployment: w.deployment, escrows: pool.slice(0, n), now: w.emulator.now() }),
-      );
-      const ok = report.txBytes <= MAINNET_PROTOCOL_PARAMETERS.maxTxSize && report.mem <= MAX_MEM && report.steps <= MAX_STEPS && report.scriptRuns === n;
-      return ok ? report : null;
-    } catch {
-      return null;
-    }
+    const child = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), "--probe-claim", String(n)], {
+      encoding: "utf8",
+      maxBuffer: 16 * 1024 * 1024,
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    if (child.status !== 0) throw new Error(`claim probe of ${n} escrows exited with ${child.status}`);
+    return JSON.parse(child.stdout.trim().split("\n").at(-1)!) as PathReport | null;
   };
+  const pool = { length: maxProbe };
   // Claim builds get slow as they grow (Lucid re-evaluates the whole transaction), so instead of a blind search:
   // measure 1 and 25 escrows, fit mem(N) = a·N + b·N² (every run walks lists about N long) and size(N) linearly,
   // predict the largest N under the limits, then step from the prediction until N fits and N+1 does not.
@@ -199,11 +216,14 @@ async function batchClaim(maxProbe: number) {
 }
 
 async function main() {
+  if (process.argv[2] === "--probe-claim") {
+    console.log(JSON.stringify(await probeClaim(Number(process.argv[3]))));
+    return;
+  }
   const script = escrowScript(MAINNET_NTX, "Mainnet");
   const scriptBytes = (script.script.script.length / 2) - 3; // minus the outer CBOR wrap of Lucid's double encoding
   progress("single-escrow paths");
   const paths = await singlePaths();
-  progress("batch claim: completing a pool of escrows");
   const batch = await batchClaim(Number(process.env.BENCH_ESCROW_MAX_PROBE ?? 72));
   const byPath = Object.fromEntries(paths.map((p) => [p.path, p]));
   const lockCompleteClaim = ["lock", "complete", "claim"].reduce((s, k) => s + BigInt(byPath[k]!.feeLovelace), 0n);
