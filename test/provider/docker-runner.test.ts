@@ -180,6 +180,16 @@ describe("DockerRunner against the real engine", () => {
 });
 
 describe("DockerRunner extras", () => {
+  it("keeps hard-linked and symlinked outputs", async () => {
+    const result = await runner.run(request(["sh", "-c", "echo data > /out/a; ln /out/a /out/b; ln -s a /out/c"]));
+    const entries = parseTar(result.outputs.archive);
+    expect(entries.map((e) => [e.path, e.type, e.type === "file" ? Buffer.from(e.data).toString() : e.linkName])).toEqual([
+      ["a", "file", "data\n"],
+      ["b", "file", "data\n"],
+      ["c", "symlink", "a"],
+    ]);
+  });
+
   it("runs the image's own command when the job gives none", async () => {
     const result = await runner.run(request([]));
     // The test image's CMD is /bin/sh, which exits 0 at once without a stdin.

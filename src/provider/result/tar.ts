@@ -84,6 +84,12 @@ export function parseTar(buffer: Uint8Array): TarEntry[] {
     const path = pending.path ?? (prefix ? `${prefix}/${name}` : name);
     const linkName = pending.linkName ?? readString(header, 157, 100);
     pending = {};
+    if (typeFlag === "1") {
+      // A hard link: Docker stores the second name of a file as a link to the first; keep it as a plain copy.
+      const target = entries.find((e) => e.path === linkName && e.type === "file");
+      if (target) entries.push({ path, type: "file", mode: target.mode, data: target.data, linkName: "" });
+      continue;
+    }
     const type: TarEntryType =
       typeFlag === "0" || typeFlag === "\0" || typeFlag === "7" ? "file" : typeFlag === "5" ? "dir" : typeFlag === "2" ? "symlink" : "other";
     entries.push({ path, type, mode: readOctal(header, 100, 8), data: type === "file" ? data : new Uint8Array(0), linkName });
