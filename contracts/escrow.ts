@@ -244,14 +244,15 @@ export function escrowValidator(constants: EscrowConstants) {
 
     const red = plet(punConstrData.$(ctxF.tail.head));
     const rTag = plet(ctag(red));
-    // Redeemer and state fields exist only for some variants: they are read through `nth` applications, never
-    // through .head/.tail, which plu-ts let-binds and may hoist above the branch that needs them (evaluating
-    // them for every redeemer).
+    // Redeemer and state fields exist only for some variants: see withFields, and completedAt reads through `nth`.
     const rF = plet(cfields(red));
 
-    const outputs = plet(punListData.$(nth(txF, 2)));
-    const sigs = plet(punListData.$(nth(txF, 8)));
-    const intervalF = plet(fields(nth(txF, 7)));
+    // Fixed TxInfo fields always exist, so plain .tail chains (shared by plu-ts) are safe here.
+    const txF2 = plet(txF.tail.tail);
+    const outputs = plet(punListData.$(txF2.head));
+    const txF7 = plet(txF2.tail.tail.tail.tail.tail);
+    const intervalF = plet(fields(txF7.head));
+    const sigs = plet(punListData.$(txF7.tail.head));
     const lower = () => pfiniteTime.$(intervalF.head);
     const upper = () => pfiniteTime.$(intervalF.tail.head);
     const completedAt = () => punIData.$(nth(cfields(state), 1));
@@ -259,11 +260,16 @@ export function escrowValidator(constants: EscrowConstants) {
 
     // Each helper below is used exactly once: plu-ts inlines a let-bound lambda at every use, so the branches
     // first compute what differs (the new state, the provider's share) and share one check after.
-    const ownOut = () => pownResolved.$(punListData.$(txF.head)).$(ownRef).$(punIData.$(nth(rF, 0)));
+    // Redeemer fields exist only for some variants. They are read inside a lambda applied in the branch that
+    // needs them: plu-ts let-binds .head/.tail and places the binding above every use, so on `rF` itself a field
+    // read in two branches would be evaluated for every redeemer (and fail on Refund's empty list).
+    const withFields = (body: (r: TermList<PData>) => Term<PBool>) => papp(plam(list(data), bool)((r) => body(r as TermList<PData>)), rF);
+
+    const ownOut = (r: TermList<PData>) => pownResolved.$(punListData.$(txF.head)).$(ownRef).$(punIData.$(r.head));
 
     // Same address, same value, no reference script, and the datum with only its state replaced.
-    const continuing = (newState: Term<PData>) => {
-      const inOut = plet(ownOut());
+    const continuing = (r: TermList<PData>, newState: Term<PData>) => {
+      const inOut = plet(ownOut(r));
       const newDatum = pConstrToData.$(pInt(0)).$(pprepend(data).$(newState).$(dF.tail));
       const expected = pConstrToData
         .$(pInt(0))
@@ -283,19 +289,19 @@ export function escrowValidator(constants: EscrowConstants) {
       // Two escrows with identical datum and value would expect the very same continuing output, so one output
       // could stand for both; a state transition therefore spends no other input from this address.
       return peqData
-        .$(nth(outputs, punIData.$(nth(rF, 1))))
+        .$(nth(outputs, punIData.$(r.tail.head)))
         .$(expected)
         .and(pinputsAt.$(inOut.head).$(punListData.$(txF.head)).eq(pInt(1)));
     };
 
     // Pays `providerNtx` to the datum's payout address and everything else (the rest of the NTX and all the
     // escrow's lovelace) back to the requester, each in its own output tagged with this escrow's out-ref.
-    const settle = (share: Term<PInt>) => {
+    const settle = (r: TermList<PData>, share: Term<PInt>) => {
       const providerNtx = plet(share);
-      const inOut = plet(ownOut());
+      const inOut = plet(ownOut(r));
       const tag = plet(pConstrToData.$(pInt(2)).$(pprepend(data).$(ownRef).$(pnilData)));
-      const pOut = plet(fields(nth(outputs, punIData.$(nth(rF, 1)))));
-      const rOut = plet(fields(nth(outputs, punIData.$(nth(rF, 2)))));
+      const pOut = plet(fields(nth(outputs, punIData.$(r.tail.head))));
+      const rOut = plet(fields(nth(outputs, punIData.$(r.tail.tail.head))));
       const ntxOf = (value: Term<PData>) => pntxOf.$(ntxPolicy).$(ntxName).$(value);
       const providerPaid = providerNtx
         .eq(pInt(0))
@@ -306,7 +312,7 @@ export function escrowValidator(constants: EscrowConstants) {
             .and(peqData.$(pOut.tail.tail.head).$(tag))
             .and(ntxOf(pOut.tail.head).gtEq(providerNtx))
             // One output cannot be both (when the provider is also the requester, it would hold only the larger part).
-            .and(pnot.$(peqData.$(nth(rF, 1)).$(nth(rF, 2)))),
+            .and(pnot.$(peqData.$(r.tail.head).$(r.tail.tail.head))),
         );
       const requesterPaid = peqData
         .$(fields(rOut.head).head)
@@ -320,8 +326,8 @@ export function escrowValidator(constants: EscrowConstants) {
     const orFail = <T extends Term<PData> | Term<PInt>>(cond: Term<PBool>, value: T, t: typeof data | typeof int) =>
       pif(t as typeof data).$(cond).then(value as Term<PData>).else(perror(t as typeof data)) as unknown as T;
 
-    const completedState = () => {
-      const resultHash = plet(punBData.$(nth(rF, 3)));
+    const completedState = (r: TermList<PData>) => {
+      const resultHash = plet(punBData.$(r.tail.tail.tail.head));
       const ub = plet(upper());
       const escrowRef = pblake2b_256.$(pserialiseData.$(ownRef));
       const structHash = pkeccak_256.$(
@@ -332,10 +338,10 @@ export function escrowValidator(constants: EscrowConstants) {
         .eq(pInt(0))
         .and(ub.ltEq(deadline))
         .and(resultHash.length.eq(pInt(32)))
-        .and(pverifySecp256k1ECDSA.$(punBData.$(proofKey)).$(digest).$(punBData.$(nth(rF, 2))));
+        .and(pverifySecp256k1ECDSA.$(punBData.$(proofKey)).$(digest).$(punBData.$(r.tail.tail.head)));
       const state = pConstrToData
         .$(pInt(1))
-        .$(pprepend(data).$(nth(rF, 3)).$(pprepend(data).$(pIntToData.$(ub)).$(pnilData)));
+        .$(pprepend(data).$(r.tail.tail.tail.head).$(pprepend(data).$(pIntToData.$(ub)).$(pnilData)));
       return orFail(checks, state, data);
     };
 
@@ -351,7 +357,7 @@ export function escrowValidator(constants: EscrowConstants) {
         data,
       );
 
-    const providerShare = () =>
+    const providerShare = (r: TermList<PData>) =>
       pif(int)
         .$(rTag.eq(pInt(1)))
         // Accept: the requester pays the provider now, window or not.
@@ -362,7 +368,7 @@ export function escrowValidator(constants: EscrowConstants) {
             // Claim: anyone may submit it once the window is over; the outputs are what is checked.
             .then(orFail(stTag.eq(pInt(1)).and(lower().gtEq(completedAt().add(window))), amount, int))
             .else(
-              plet(punIData.$(nth(rF, 3))).in((share) =>
+              plet(punIData.$(r.tail.tail.tail.head)).in((share) =>
                 orFail(
                   rTag
                     .eq(pInt(5))
@@ -389,8 +395,8 @@ export function escrowValidator(constants: EscrowConstants) {
           .else(
             pif(bool)
               .$(rTag.eq(pInt(0)).or(rTag.eq(pInt(4))))
-              .then(continuing(pif(data).$(rTag.eq(pInt(0))).then(completedState()).else(disputedState())))
-              .else(settle(providerShare())),
+              .then(withFields((r) => continuing(r, pif(data).$(rTag.eq(pInt(0))).then(completedState(r)).else(disputedState()))))
+              .else(withFields((r) => settle(r, providerShare(r)))),
           ),
       );
 
