@@ -31,7 +31,9 @@ fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   log "installing npm dependencies"
-  npm ci --no-audit --no-fund --loglevel=error
+  # `npm install` from the committed lock, not `npm ci`: the registry reachable here lacks cbor-extract's optional
+  # native builds (404), which npm install skips as optional but npm ci reports as a lock mismatch.
+  npm install --no-audit --no-fund --loglevel=error
 fi
 
 docker_ok() { timeout 10 docker info >/dev/null 2>&1; }
