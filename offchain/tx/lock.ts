@@ -4,7 +4,7 @@ import { encodeEscrowDatum, type EscrowDatum } from "../datum.js";
 import { NtxError } from "../errors.js";
 import { ntxUnit } from "../ntx.js";
 import type { EscrowScript } from "../script.js";
-import { completeTx, walletKeyHash } from "./common.js";
+import { DEFAULT_TTL_MS, completeTx, walletKeyHash } from "./common.js";
 
 export interface LockJob {
   /** Provider's payout address (bech32). */
@@ -28,8 +28,13 @@ export interface LockJob {
 export interface LockParams {
   script: EscrowScript;
   jobs: LockJob[];
-  /** POSIX ms used to refuse deadlines in the past; defaults to Date.now(). */
+  /** POSIX ms used to refuse deadlines in the past and to bound the validity range; defaults to Date.now(). */
   now?: number;
+  /**
+   * How long the signed transaction stays valid (default DEFAULT_TTL_MS). A lock that was signed but dropped must
+   * not land much later and pay for the same job a second time.
+   */
+  validForMs?: number;
 }
 
 /** Jobs per lock transaction: far below the size limit, and keeps escrow output indices small. */
@@ -62,7 +67,8 @@ export async function buildLockTx(lucid: LucidEvolution, params: LockParams): Pr
     };
     tx = tx.pay.ToContract(params.script.address, { kind: "inline", value: encodeEscrowDatum(datum) }, assets);
   }
-  return completeTx("lock", () => tx.complete());
+  const validTo = now + (params.validForMs ?? DEFAULT_TTL_MS);
+  return completeTx("lock", () => tx.validTo(validTo).complete());
 }
 
 /**

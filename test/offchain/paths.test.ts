@@ -2,6 +2,7 @@ import type { TxSignBuilder } from "../../offchain/emulator.js";
 import { beforeEach, describe, expect, it } from "vitest";
 import {
   buildAcceptTx,
+  buildLockTx,
   buildCancelTx,
   buildClaimTx,
   buildCompleteTx,
@@ -49,6 +50,18 @@ describe("escrow paths", () => {
     const scan = await readEscrowUtxos(w.lucid, w.script);
     expect(scan.escrows).toHaveLength(3);
     expect(scan.skipped).toHaveLength(0);
+  });
+
+  it("a signed lock that was not submitted in time expires instead of paying later", async () => {
+    const build = () => buildLockTx(w.as("requester"), { script: w.script, jobs: [w.job()], now: w.emulator.now(), validForMs: 60_000 });
+    const late = await build();
+    w.emulator.awaitSlot(120);
+    await expect(w.submit("requester", late)).rejects.toThrow(/upper bound/i);
+    const scan = await readEscrowUtxos(w.lucid, w.script);
+    expect(scan.escrows).toHaveLength(0);
+    // The same lock built now goes through: only the validity range differed.
+    await w.submit("requester", await build());
+    expect((await readEscrowUtxos(w.lucid, w.script)).escrows).toHaveLength(1);
   });
 
   it("complete then claim after the window: provider gets the NTX, requester the escrow's ADA", async () => {
