@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# Builds the local image `ntx-test/busybox:1` from Debian's busybox-static: a rootfs with one symlink per applet,
+# Builds the local image `ntx-test/busybox:1` (also tagged `busybox:<version>`, the devnet page's default job
+# image) from Debian's busybox-static: a rootfs with one symlink per applet,
 # `nobody` in /etc/passwd, and /tmp and /work writable by anyone. No registry is needed. Idempotent.
 set -euo pipefail
 IMAGE=${NTX_TEST_IMAGE:-ntx-test/busybox:1}
-if docker image inspect "$IMAGE" >/dev/null 2>&1; then exit 0; fi
 BUSYBOX=$(command -v busybox)
+VERSION_TAG="busybox:$("$BUSYBOX" | head -1 | sed -n 's/^BusyBox v\([0-9.]*\).*/\1/p')"
+if docker image inspect "$IMAGE" >/dev/null 2>&1; then
+  docker image inspect "$VERSION_TAG" >/dev/null 2>&1 || docker tag "$IMAGE" "$VERSION_TAG"
+  exit 0
+fi
 rootfs=$(mktemp -d)
 trap 'rm -rf "$rootfs"' EXIT
 mkdir -p "$rootfs"/{bin,etc,tmp,work,out,proc,sys,dev}
@@ -16,4 +21,5 @@ printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:
 printf 'root:x:0:\nnogroup:x:65534:\n' >"$rootfs/etc/group"
 chmod 1777 "$rootfs/tmp" "$rootfs/work" "$rootfs/out"
 tar -C "$rootfs" -c . | docker import -c 'ENV PATH=/bin' -c 'CMD ["/bin/sh"]' - "$IMAGE" >/dev/null
-echo "[setup] built $IMAGE"
+docker tag "$IMAGE" "$VERSION_TAG"
+echo "[setup] built $IMAGE ($VERSION_TAG)"

@@ -145,7 +145,7 @@ export async function up(options: UpOptions): Promise<() => Promise<void>> {
     await requestDevnetFunds(chainServer.url, { address: addressOfPrivateKey(providerPaymentKey, "devnet"), lovelace: 100_000_000n, ntx: 0n });
     const providerConfig = parseProviderConfig({
       prices: { cpuCoreHour: "1000000", memoryGiBHour: "100000", diskGiBHour: "10000", gpuHour: "10000000" },
-      images: [process.env.NTX_TEST_IMAGE ?? "ntx-test/busybox:1"],
+      images: ["busybox:1.35.0", process.env.NTX_TEST_IMAGE ?? "ntx-test/busybox:1"],
       keys: { proofKeyFile, paymentKeyFile },
       limits: { maxCpuCores: 2, maxMemoryMiB: 2048 },
       stateDir: join(options.dir, "provider"),
