@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { z } from "zod";
+import { parseOptions } from "./options.js";
 import { DEFAULT_DEVNET_CHAIN_PORT, requestDevnetFunds } from "../../offchain/chain/index.js";
-import { NtxError } from "../../offchain/errors.js";
 import { startDevnetServer } from "../../offchain/devnet/index.js";
 
 /**
@@ -18,18 +18,10 @@ const ChainOptions = z.object({
 
 const FaucetOptions = z.object({
   url: z.string().url(),
-  ada: z.string().regex(/^\d+(\.\d{1,6})?$/, "--ada takes ADA, e.g. 100 or 2.5"),
-  ntx: z.string().regex(/^\d+$/, "--ntx takes NTX base units, a whole number"),
+  ada: z.string().regex(/^\d+(\.\d{1,6})?$/, "ADA, e.g. 100 or 2.5"),
+  ntx: z.string().regex(/^\d+$/, "NTX base units, a whole number"),
 });
 
-function parse<T>(schema: z.ZodType<T>, value: unknown): T {
-  const parsed = schema.safeParse(value);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new NtxError("CLI_BAD_OPTION", `--${String(issue?.path[0] ?? "option")}: ${issue?.message}`);
-  }
-  return parsed.data;
-}
 
 /** "2.5" ADA → 2500000 lovelace, exactly (no floating point). */
 function adaToLovelace(ada: string): bigint {
@@ -49,7 +41,7 @@ export function registerDevnetCommands(program: Command): void {
     .option("--block-time <seconds>", "seconds between blocks; 0 = blocks only on POST /devnet/block", "1")
     .option("--state-file <path>", "chain state file; its folder also keeps the faucet and NTX policy keys", ".devnet/chain/state.json")
     .action(async (raw: Record<string, string>) => {
-      const options = parse(ChainOptions, raw);
+      const options = parseOptions(ChainOptions, raw);
       const server = await startDevnetServer({
         stateFile: options.stateFile,
         port: options.port,
@@ -73,7 +65,7 @@ export function registerDevnetCommands(program: Command): void {
     .option("--ada <ada>", "ADA to send", "10000")
     .option("--ntx <units>", "NTX base units to mint and send", "1000000000")
     .action(async (address: string, raw: Record<string, string>) => {
-      const options = parse(FaucetOptions, raw);
+      const options = parseOptions(FaucetOptions, raw);
       const result = await requestDevnetFunds(options.url, { address, lovelace: adaToLovelace(options.ada), ntx: BigInt(options.ntx) });
       console.log(JSON.stringify({ txHash: result.txHash, address, lovelace: result.lovelace.toString(), ntx: result.ntx.toString(), unit: result.unit }));
     });

@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { z } from "zod";
-import { LUCID_NETWORK, NETWORKS, NtxError, escrowRef, escrowScript, ntxAsset } from "../../offchain/index.js";
+import { parseOptions } from "./options.js";
+import { LUCID_NETWORK, NETWORKS, escrowRef, escrowScript, ntxAsset } from "../../offchain/index.js";
 
 /**
  * `ntx escrow script` prints the escrow script of a network (hash, address, NTX asset): what to configure and
@@ -14,18 +15,10 @@ const ScriptOptions = z.object({
 });
 
 const RefOptions = z.object({
-  txHash: z.string().regex(/^[0-9a-f]{64}$/, "--tx-hash takes 32 bytes of lowercase hex"),
+  txHash: z.string().regex(/^[0-9a-f]{64}$/, "32 bytes of lowercase hex"),
   index: z.coerce.number().int().min(0),
 });
 
-function parse<T>(schema: z.ZodType<T>, value: unknown): T {
-  const parsed = schema.safeParse(value);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new NtxError("CLI_BAD_OPTION", `--${String(issue?.path[0] ?? "option")}: ${issue?.message}`);
-  }
-  return parsed.data;
-}
 
 export function registerEscrowCommands(program: Command): void {
   const escrow = program.command("escrow").description("the NTX job escrow (Plutus V3)");
@@ -36,7 +29,7 @@ export function registerEscrowCommands(program: Command): void {
     .option("--ntx-policy <hex>", "NTX policy id (required except on mainnet)")
     .option("--ntx-name <hex>", "NTX asset name, hex (default 4e5458)")
     .action((raw: unknown) => {
-      const o = parse(ScriptOptions, raw);
+      const o = parseOptions(ScriptOptions, raw);
       const configured = o.ntxPolicy === undefined ? undefined : { policyId: o.ntxPolicy, assetName: o.ntxName ?? "4e5458" };
       const ntx = ntxAsset(o.network, configured);
       const script = escrowScript(ntx, LUCID_NETWORK[o.network]);
@@ -48,7 +41,7 @@ export function registerEscrowCommands(program: Command): void {
     .requiredOption("--tx-hash <hex>", "transaction that created the escrow")
     .requiredOption("--index <n>", "output index of the escrow")
     .action((raw: unknown) => {
-      const o = parse(RefOptions, raw);
+      const o = parseOptions(RefOptions, raw);
       console.log(escrowRef({ txHash: o.txHash, outputIndex: o.index }));
     });
 }

@@ -14,6 +14,7 @@ import { parseProviderConfig } from "../provider/config.js";
 import { generateProofKeyFile, writeSecretFile } from "../provider/keys.js";
 import { startProviderNode, type ProviderNode } from "../provider/node.js";
 import { runMatcher, type RunningMatcher } from "./matcher.js";
+import { parseOptions } from "./options.js";
 
 /**
  * `ntx up`: the whole marketplace on one machine, on the embedded devnet chain. Every part is the real one
@@ -207,9 +208,8 @@ export function registerUpCommands(program: Command): void {
     .option("--block-time <seconds>", "seconds between devnet blocks", "1")
     .option("--host <host>", "address the chain and API listen on", "127.0.0.1")
     .action(async (raw: Record<string, string>) => {
-      const parsed = UpOptions.safeParse(raw);
-      if (!parsed.success) throw new NtxError("CLI_BAD_OPTION", parsed.error.issues.map((i) => `--${String(i.path[0])}: ${i.message}`).join("; "));
-      const stop = await up({ ...parsed.data, dir: resolve(parsed.data.dir) });
+      const options = parseOptions(UpOptions, raw);
+      const stop = await up({ ...options, dir: resolve(options.dir) });
       await new Promise<void>((done) => {
         process.once("SIGINT", done);
         process.once("SIGTERM", done);
