@@ -59,6 +59,9 @@ export interface MarketClient {
 export function createMarketClient(nc: NatsConnection): MarketClient {
   const js = jetstream(nc);
   const jsmPromise = jetstreamManager(nc);
+  // Made eagerly but only awaited by the read methods: a client that never reads (a publisher) must not turn
+  // this request's failure (e.g. a timeout while the connection closes) into an unhandled rejection.
+  jsmPromise.catch(() => undefined);
   const getMessage = async (stream: keyof typeof StreamNames, query: { last_by_subj: string } | { seq: number; next_by_subj: string }): Promise<StoredMessage | null> => {
     try {
       const m = await (await jsmPromise).streams.getMessage(StreamNames[stream], query);

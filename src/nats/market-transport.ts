@@ -5,7 +5,7 @@
  */
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
-import type { NatsConnection } from "@nats-io/transport-node";
+import { createInbox, headers as natsHeaders, type MsgHdrs, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import { NtxError } from "../../offchain/errors.js";
 import type { BidConsumerOptions, InboundMessage, KvRecord, MarketKv, MarketTransport, Watch } from "../market/transport.js";
 import { ensureMarketInfrastructure, StreamNames } from "./setup.js";
@@ -53,17 +53,116 @@ async function replayLatest(js: JetStreamClient, jsm: JetStreamManager, stream: 
   };
 }
 
+interface PubAck {
+  stream?: string;
+  seq?: number;
+  error?: { code?: number; err_code?: number; description?: string };
+}
+
+/**
+ * JetStream publish (and so KV create/update) without nats.js's per-request machinery: one inbox
+ * subscription for every ack, one sweeping timer instead of a timer per request, and no Error objects built
+ * up front. The matcher makes two or three of these per bid, so that machinery was a large share of its
+ * main thread. Same wire protocol as `js.publish`: the server's ack (or its error) is the reply.
+ */
+class JsPublisher {
+  readonly #nc: NatsConnection;
+  readonly #prefix: string;
+  readonly #pending = new Map<string, { resolve: (ack: PubAck) => void; reject: (error: Error) => void; at: number }>();
+  readonly #timeoutMs: number;
+  #sub: Subscription | undefined;
+  #sweeper: NodeJS.Timeout | undefined;
+  #next = 0;
+
+  constructor(nc: NatsConnection, timeoutMs = 5_000) {
+    this.#nc = nc;
+    this.#timeoutMs = timeoutMs;
+    const inboxPrefix = (nc as unknown as { options?: { inboxPrefix?: string } }).options?.inboxPrefix;
+    this.#prefix = createInbox(inboxPrefix);
+  }
+
+  #start(): void {
+    this.#sub = this.#nc.subscribe(`${this.#prefix}.*`, {
+      callback: (_err, m) => {
+        const token = m.subject.slice(this.#prefix.length + 1);
+        const p = this.#pending.get(token);
+        if (!p) return;
+        this.#pending.delete(token);
+        if (m.data.length === 0) {
+          // A status message: 503 = no stream listens on the subject.
+          const code = m.headers?.code ?? 0;
+          p.reject(new NtxError("NATS_JS", `JetStream publish failed: status ${code} ${m.headers?.description ?? ""}`.trim(), { retryable: true }));
+          return;
+        }
+        try {
+          p.resolve(JSON.parse(decoder.decode(m.data)) as PubAck);
+        } catch (error) {
+          p.reject(new NtxError("NATS_JS", "JetStream publish: unreadable ack", { retryable: true, cause: error }));
+        }
+      },
+    });
+    this.#sweeper = setInterval(() => {
+      const limit = Date.now() - this.#timeoutMs;
+      for (const [token, p] of this.#pending) {
+        if (p.at > limit) continue;
+        this.#pending.delete(token);
+        p.reject(new NtxError("NATS_TIMEOUT", `JetStream publish not acknowledged within ${this.#timeoutMs} ms`, { retryable: true }));
+      }
+    }, 250);
+    this.#sweeper.unref?.();
+  }
+
+  publish(subject: string, data: Uint8Array, hdrs?: MsgHdrs): Promise<PubAck> {
+    if (!this.#sub) this.#start();
+    const token = (this.#next++).toString(36);
+    return new Promise((resolve, reject) => {
+      this.#pending.set(token, { resolve, reject, at: Date.now() });
+      try {
+        this.#nc.publish(subject, data, hdrs ? { reply: `${this.#prefix}.${token}`, headers: hdrs } : { reply: `${this.#prefix}.${token}` });
+      } catch (error) {
+        this.#pending.delete(token);
+        reject(error instanceof Error ? error : new Error(String(error)));
+      }
+    });
+  }
+
+  close(): void {
+    if (this.#sweeper) clearInterval(this.#sweeper);
+    this.#sub?.unsubscribe();
+    this.#sub = undefined;
+    for (const p of this.#pending.values()) p.reject(new NtxError("NATS_CLOSED", "transport closed", { retryable: true }));
+    this.#pending.clear();
+  }
+}
+
+const decoder = new TextDecoder();
+
 class JsKv implements MarketKv {
   readonly #kv: KV;
   readonly #js: JetStreamClient;
   readonly #jsm: JetStreamManager;
   readonly #bucket: string;
+  readonly #pub: JsPublisher;
 
-  constructor(kv: KV, bucket: string, js: JetStreamClient, jsm: JetStreamManager) {
+  constructor(kv: KV, bucket: string, js: JetStreamClient, jsm: JetStreamManager, pub: JsPublisher) {
     this.#kv = kv;
     this.#bucket = bucket;
     this.#js = js;
     this.#jsm = jsm;
+    this.#pub = pub;
+  }
+
+  /** KV write = publish on the key's subject, expecting `previous` as the key's last sequence (0: none). */
+  async #put(key: string, value: Uint8Array, previous: number): Promise<number> {
+    const h = natsHeaders();
+    h.set("Nats-Expected-Last-Subject-Sequence", String(previous));
+    const ack = await this.#pub.publish(`$KV.${this.#bucket}.${key}`, value, h);
+    if (ack.error) {
+      const e = Object.assign(new Error(ack.error.description ?? "JetStream error"), { code: ack.error.err_code });
+      throw e;
+    }
+    if (typeof ack.seq !== "number") throw new Error("invalid ack response");
+    return ack.seq;
   }
 
   async get(key: string): Promise<KvRecord | null> {
@@ -73,6 +172,12 @@ class JsKv implements MarketKv {
   }
 
   async create(key: string, value: Uint8Array): Promise<number> {
+    try {
+      return await this.#put(key, value, 0);
+    } catch (error) {
+      if (!isWrongSequence(error)) throw new NtxError("NATS_KV", `${this.#bucket}/${key}: ${(error as Error).message}`, { retryable: true, cause: error });
+    }
+    // The key has a last message: a value (exists), or a delete marker that kv.create writes over.
     try {
       return await this.#kv.create(key, value);
     } catch (error) {
@@ -85,7 +190,7 @@ class JsKv implements MarketKv {
 
   async update(key: string, value: Uint8Array, revision: number): Promise<number> {
     try {
-      return await this.#kv.update(key, value, revision);
+      return await this.#put(key, value, revision);
     } catch (error) {
       if (isWrongSequence(error)) throw new NtxError("KV_CONFLICT", `${this.#bucket}/${key} changed since revision ${revision}`, { retryable: true, cause: error });
       throw new NtxError("NATS_KV", `${this.#bucket}/${key}: ${(error as Error).message}`, { retryable: true, cause: error });
@@ -110,13 +215,15 @@ export async function createNatsMarketTransport(nc: NatsConnection): Promise<Nat
   const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);
   const stops: Array<() => Promise<void>> = [];
+  const pub = new JsPublisher(nc);
+  stops.push(async () => pub.close());
   const track = (w: Watch) => {
     stops.push(w.stop);
     return w;
   };
   return {
-    capacity: new JsKv(store.capacity, "ntx-capacity", js, jsm),
-    jobs: new JsKv(store.jobs, "ntx-jobs", js, jsm),
+    capacity: new JsKv(store.capacity, "ntx-capacity", js, jsm, pub),
+    jobs: new JsKv(store.jobs, "ntx-jobs", js, jsm, pub),
 
     async consumeBids(options: BidConsumerOptions, onBid: (m: InboundMessage) => void): Promise<Watch> {
       const config = {
@@ -170,7 +277,10 @@ export async function createNatsMarketTransport(nc: NatsConnection): Promise<Nat
     },
 
     async publishMatch(jobHash, data, msgId) {
-      await js.publish(matchSubject(jobHash), data, { msgID: msgId });
+      const h = natsHeaders();
+      h.set("Nats-Msg-Id", msgId);
+      const ack = await pub.publish(matchSubject(jobHash), data, h);
+      if (ack.error) throw new NtxError("NATS_JS", `match ${msgId}: ${ack.error.description ?? "JetStream error"}`, { retryable: true });
     },
 
     async close() {
