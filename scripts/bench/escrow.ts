@@ -50,7 +50,8 @@ async function measure(w: EscrowWorld, path: string, build: () => Promise<TxSign
   const tx = await build();
   const buildMs = Math.round(performance.now() - t0);
   const facts = txFacts(tx);
-  const redeemers = facts.inlineScripts + facts.referenceInputs >= 0 ? await w.emulator.evaluateTx(facts.cbor).catch(() => []) : [];
+  // Only script spends carry a reference or inline script; an evaluation failure must fail the bench, not read as 0.
+  const redeemers = facts.inlineScripts + facts.referenceInputs > 0 ? await w.emulator.evaluateTx(facts.cbor) : [];
   const mem = redeemers.reduce((s, r) => s + Number(r.ex_units.mem), 0);
   const steps = redeemers.reduce((s, r) => s + Number(r.ex_units.steps), 0);
   return {
