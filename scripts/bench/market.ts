@@ -13,11 +13,13 @@
  * are noisy, ratios are the figures to compare.
  */
 import { randomBytes, type KeyObject } from "node:crypto";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
 import { jobHash } from "../../src/market/job-hash.js";
 import { availableParallelism, cpus, loadavg } from "node:os";
 import { Worker } from "node:worker_threads";
+import { performance as nodePerformance } from "node:perf_hooks";
+import { jetstreamManager } from "@nats-io/jetstream";
 import { signOffer, providerIdOf } from "../../src/market/eip712.js";
 import { decodeBid } from "../../src/market/decode.js";
 import { createMatcher } from "../../src/market/matcher.js";
@@ -118,12 +120,22 @@ async function bareVerifyRate(threads: number, bids: BidInput[], ms: number): Pr
   return counts.reduce((a, b) => a + b, 0) / (ms / 1000);
 }
 
-async function withMarket<T>(fn: (ctx: { nc: NatsConnection; url: string }) => Promise<T>): Promise<T> {
+/** CPU seconds (user + system) a process has used, from /proc; NaN where there is no /proc. */
+function processCpuSeconds(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
+async function withMarket<T>(fn: (ctx: { nc: NatsConnection; url: string; serverPid: number }) => Promise<T>): Promise<T> {
   const server = await startNatsServer();
   const nc = await connectNats({ servers: server.url, name: "bench-client" });
   await ensureMarketInfrastructure(nc);
   try {
-    return await fn({ nc, url: server.url });
+    return await fn({ nc, url: server.url, serverPid: server.pid });
   } finally {
     await nc.close().catch(() => undefined);
     await server.stop();
@@ -150,7 +162,7 @@ async function publishOffers(nc: NatsConnection, count: number, cores: number): 
 async function throughput() {
   const bids = Array.from({ length: THROUGHPUT_BIDS }, (_, i) => makeBid(i, { cpuCores: 1, memoryMiB: 256, diskGiB: 1 }));
   const bareBefore = await bareVerifyRate(WORKERS, bids.map((b) => b.bid), 3_000);
-  return withMarket(async ({ nc, url }) => {
+  return withMarket(async ({ nc, url, serverPid }) => {
     // Enough capacity for every bid, so each one is matched exactly once.
     await publishOffers(nc, 1_000, 64);
     const client = createMarketClient(nc);
@@ -163,11 +175,22 @@ async function throughput() {
       await session.post("Profiler.enable");
       await session.post("Profiler.start");
     }
-    const { matcher, stop } = await startMatcher(url, { onMatch: () => void stamps.push(performance.now()) });
+    // CPU cost per bid, which the machine's other load moves far less than the rate: this process (matcher main
+    // thread + verify workers; the bids were published before) and nats-server, over the drain.
+    let cpu0: { proc: NodeJS.CpuUsage; server: number; elu: ReturnType<typeof nodePerformance.eventLoopUtilization> } | undefined;
+    const { matcher, stop } = await startMatcher(url, {
+      onMatch: () => {
+        stamps.push(performance.now());
+        if (stamps.length === 1) cpu0 = { proc: process.cpuUsage(), server: processCpuSeconds(serverPid), elu: nodePerformance.eventLoopUtilization() };
+      },
+    });
     const started = performance.now();
     const deadline = Date.now() + 600_000;
     while (stamps.length < bids.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     const total = (performance.now() - started) / 1000;
+    const procCpu = cpu0 ? process.cpuUsage(cpu0.proc) : undefined;
+    const serverCpu = cpu0 ? processCpuSeconds(serverPid) - cpu0.server : NaN;
+    const elu = cpu0 ? nodePerformance.eventLoopUtilization(cpu0.elu) : undefined;
     if (session) {
       const { profile } = await session.post("Profiler.stop");
       writeFileSync(process.env.BENCH_PROFILE!, JSON.stringify(profile));
@@ -178,6 +201,10 @@ async function throughput() {
     const b = stamps[Math.floor(bids.length * 0.9) - 1]!;
     const sustained = (Math.floor(bids.length * 0.9) - Math.floor(bids.length * 0.1)) / ((b - a) / 1000);
     const rejected = (await matcher.metrics.rejected.get()).values.reduce((s, v) => s + v.value, 0);
+    // JetStream writes the drain cost, per matched bid (each is one request/reply with the server).
+    const jsm = await jetstreamManager(nc);
+    const writes = async (stream: string) => (await jsm.streams.info(stream)).state.last_seq;
+    const [capacityWrites, jobWrites, matchWrites] = await Promise.all([writes("KV_ntx-capacity"), writes("KV_ntx-jobs"), writes("NTX_MATCHES")]);
     await stop();
     // The machine's load moves by the second: bare verification is measured before and after, averaged.
     const bareAfter = await bareVerifyRate(WORKERS, bids.map((x) => x.bid), 3_000);
@@ -193,6 +220,16 @@ async function throughput() {
       bareEd25519VerifyPerSecSameThreads: round(bare, 0),
       bareVerifyBeforeAfter: [round(bareBefore, 0), round(bareAfter, 0)],
       ratioToBareVerify: round(sustained / bare, 3),
+      cpuMicrosPerMatchedBid: {
+        matcherProcess: procCpu ? round((procCpu.user + procCpu.system) / stamps.length, 1) : null,
+        matcherMainThread: elu ? round((elu.active * 1000) / stamps.length, 1) : null,
+        natsServer: round((serverCpu * 1e6) / stamps.length, 1),
+      },
+      jetStreamWritesPerMatchedBid: {
+        capacityCas: round(capacityWrites / Math.max(1, stamps.length), 3),
+        jobRecord: round(jobWrites / Math.max(1, stamps.length), 3),
+        matchPublish: round(matchWrites / Math.max(1, stamps.length), 3),
+      },
       floorPerSec: 8_000,
     };
   });

@@ -1,0 +1,77 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Kvm } from "@nats-io/kv";
+import { isNtxError } from "../../offchain/errors.js";
+import { matchSubject } from "../../src/nats/subjects.js";
+import { startMarket, type Market } from "../market/harness.js";
+
+let market: Market;
+
+beforeAll(async () => {
+  market = await startMarket();
+});
+afterAll(async () => {
+  await market?.close();
+});
+
+const te = new TextEncoder();
+const td = new TextDecoder();
+
+async function code(p: Promise<unknown>): Promise<string | undefined> {
+  try {
+    await p;
+    return undefined;
+  } catch (error) {
+    return isNtxError(error) ? error.code : `not an NtxError: ${String(error)}`;
+  }
+}
+
+describe("market transport KV writes (direct JetStream publishes)", () => {
+  it("create claims a key once, update is a compare-and-set on the latest revision", async () => {
+    const { transport } = await market.transport();
+    const r1 = await transport.jobs.create("job-a", te.encode("1"));
+    expect(await code(transport.jobs.create("job-a", te.encode("2")))).toBe("KV_EXISTS");
+    const r2 = await transport.jobs.update("job-a", te.encode("3"), r1);
+    expect(r2).toBeGreaterThan(r1);
+    // The old revision lost: a stale writer never overwrites.
+    expect(await code(transport.jobs.update("job-a", te.encode("4"), r1))).toBe("KV_CONFLICT");
+    const got = await transport.jobs.get("job-a");
+    expect(got && td.decode(got.value)).toBe("3");
+    expect(got?.revision).toBe(r2);
+  });
+
+  it("many concurrent creates of one key: exactly one wins", async () => {
+    const { transport } = await market.transport();
+    const results = await Promise.allSettled(Array.from({ length: 50 }, (_, i) => transport.capacity.create("prov-x", te.encode(String(i)))));
+    expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+    for (const r of results) if (r.status === "rejected") expect(isNtxError(r.reason, "KV_EXISTS")).toBe(true);
+  });
+
+  it("many concurrent updates on one revision: exactly one wins", async () => {
+    const { transport } = await market.transport();
+    const rev = await transport.capacity.create("prov-y", te.encode("base"));
+    const results = await Promise.allSettled(Array.from({ length: 50 }, (_, i) => transport.capacity.update("prov-y", te.encode(String(i)), rev)));
+    expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+    for (const r of results) if (r.status === "rejected") expect(isNtxError(r.reason, "KV_CONFLICT")).toBe(true);
+  });
+
+  it("create over a deleted key succeeds (falls back to kv.create)", async () => {
+    const { transport, nc } = await market.transport();
+    await transport.jobs.create("job-del", te.encode("x"));
+    const kv = await new Kvm(nc).open("ntx-jobs");
+    await kv.delete("job-del");
+    expect(await transport.jobs.get("job-del")).toBeNull();
+    const rev = await transport.jobs.create("job-del", te.encode("y"));
+    const got = await transport.jobs.get("job-del");
+    expect(got?.revision).toBe(rev);
+    expect(await code(transport.jobs.create("job-del", te.encode("z")))).toBe("KV_EXISTS");
+  });
+
+  it("a match published twice under one msg id is stored once", async () => {
+    const { transport } = await market.transport();
+    const hash = "ab".repeat(32);
+    await transport.publishMatch(hash, te.encode('{"n":1}'), `${hash}-1`);
+    await transport.publishMatch(hash, te.encode('{"n":1}'), `${hash}-1`);
+    const history = await market.client.history("matches", matchSubject(hash));
+    expect(history).toHaveLength(1);
+  });
+});
