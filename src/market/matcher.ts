@@ -17,7 +17,7 @@ import { CapacityLedger } from "./capacity.js";
 import { decodeProviderConfirm, type Decoded, type VerifiedBid } from "./decode.js";
 import { JobRecord } from "./job-record.js";
 import { createMarketMetrics, type MarketMetrics } from "./metrics.js";
-import { OrderBook, type Usage } from "./order-book.js";
+import { OrderBook, type BookEntry, type Usage } from "./order-book.js";
 import { PROTOCOL_VERSION, RejectReason } from "./protocol.js";
 import type { Bid, ProviderConfirm } from "./schemas.js";
 import type { InboundMessage, MarketTransport, Watch } from "./transport.js";
@@ -75,8 +75,8 @@ export interface Matcher {
 
 interface BidWork {
   msg: InboundMessage;
-  /** The bid's JSON exactly as received (and verified). */
-  bidText: string;
+  /** The bid's JSON bytes exactly as received (and verified), without a UTF-8 BOM. */
+  bidBytes: Uint8Array;
   bid: Bid;
   jobHash: string;
   receivedAt: number;
@@ -95,6 +95,34 @@ function serial<T>(work: BidWork, fn: () => Promise<T>): Promise<T> {
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+const OFFER_KEY = encoder.encode(`,"offer":`);
+
+/** The verifier's UTF-8 decoding drops a leading BOM; embedded in a match it would break the JSON. */
+function withoutBom(data: Uint8Array): Uint8Array {
+  return data.length >= 3 && data[0] === 0xef && data[1] === 0xbb && data[2] === 0xbf ? data.subarray(3) : data;
+}
+
+function concatBytes(...parts: Uint8Array[]): Uint8Array {
+  let size = 0;
+  for (const p of parts) size += p.length;
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+/** The offer's cached wire JSON as UTF-8, made once per book entry (an entry's `wire` never changes). */
+const wireCache = new WeakMap<BookEntry, { wire: string; bytes: Uint8Array }>();
+function wireBytes(entry: BookEntry): Uint8Array {
+  const cached = wireCache.get(entry);
+  if (cached && cached.wire === entry.wire) return cached.bytes;
+  const bytes = encoder.encode(entry.wire);
+  wireCache.set(entry, { wire: entry.wire, bytes });
+  return bytes;
+}
 
 export function createMatcher(params: MatcherParams): Matcher {
   const id = params.matcherId ?? `matcher-${randomBytes(4).toString("hex")}`;
@@ -226,11 +254,17 @@ export function createMatcher(params: MatcherParams): Matcher {
       }
       // Built as text: the bid as the buyer signed it and the offer's cached wire form, so a match costs no
       // re-serialization of either. It is a valid `Match` document.
-      const text =
-        `{"v":${PROTOCOL_VERSION},"type":"match","matchId":"${matchId}","jobHash":"${work.jobHash}","attempt":${attempt},` +
-        `"bid":${work.bidText},"offer":${candidate.entry.wire},"price":"${candidate.price}","reserved":${JSON.stringify(usage)},` +
-        `"matcherId":${JSON.stringify(id)},"matchedAt":${matchedAt},"confirmBy":${confirmBy}}`;
-      await transport.publishMatch(work.jobHash, encoder.encode(text), matchId);
+      // Assembled as bytes: the bid's and the offer's JSON are copied, never decoded and re-encoded.
+      const data = concatBytes(
+        encoder.encode(`{"v":${PROTOCOL_VERSION},"type":"match","matchId":"${matchId}","jobHash":"${work.jobHash}","attempt":${attempt},"bid":`),
+        work.bidBytes,
+        OFFER_KEY,
+        wireBytes(candidate.entry),
+        encoder.encode(
+          `,"price":"${candidate.price}","reserved":${JSON.stringify(usage)},"matcherId":${JSON.stringify(id)},"matchedAt":${matchedAt},"confirmBy":${confirmBy}}`,
+        ),
+      );
+      await transport.publishMatch(work.jobHash, data, matchId);
       metrics.matched.inc();
       metrics.bidToMatchSeconds.observe((now() - work.receivedAt) / 1000);
       params.onMatch?.({ matchId, jobHash: work.jobHash, attempt, providerId, matcherId: id, price: candidate.price, reserved: usage }, work.receivedAt);
@@ -360,7 +394,7 @@ export function createMatcher(params: MatcherParams): Matcher {
       metrics.reject("bid", RejectReason.Replayed);
       return msg.term();
     }
-    const work: BidWork = { msg, bidText: decoder.decode(msg.data), bid, jobHash, receivedAt };
+    const work: BidWork = { msg, bidBytes: withoutBom(msg.data), bid, jobHash, receivedAt };
     held.set(jobHash, work);
     try {
       if (msg.deliveryCount > 1) await resume(work);
