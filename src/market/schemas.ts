@@ -92,6 +92,11 @@ export const JobSpec = z
     /** Absolute paths inside the container collected as results. */
     outputs: z.array(z.string().regex(/^\/[^\0]{0,1023}$/)).max(64),
     network: NetworkPolicy,
+    /**
+     * Random bytes the buyer picks so that two identical specs (two buyers running the same command) still get
+     * different job hashes, hence different escrows and job records. Optional for old clients.
+     */
+    salt: z.string().regex(/^([0-9a-f]{2}){16,32}$/, "16 to 32 bytes of lowercase hex").optional(),
   })
   .strict();
 export type JobSpec = z.infer<typeof JobSpec>;

@@ -196,6 +196,11 @@ function randomNonce(): string {
   return BigInt(`0x${bytesToHex(b)}`).toString();
 }
 
+/** Makes this job's hash unique even when someone else runs the very same spec. */
+function randomSalt(): string {
+  return bytesToHex(crypto.getRandomValues(new Uint8Array(16)));
+}
+
 async function submitBid(event: SubmitEvent): Promise<void> {
   event.preventDefault();
   const c = state.connected;
@@ -219,6 +224,7 @@ async function submitBid(event: SubmitEvent): Promise<void> {
         maxDurationMs,
         outputs: ["/out"],
         network: "none",
+        salt: randomSalt(),
       },
       maxPrice: String(form.get("maxPrice")).trim(),
       // Time to be matched, locked and run, with room to complete on-chain before the escrow's deadline.

@@ -31,6 +31,15 @@ describe("jobHash", () => {
     expect(jobHash({ ...spec, maxDurationMs: 60_001 })).not.toBe(jobHash(spec));
   });
 
+  it("tells identical specs of two buyers apart by their salts", () => {
+    const a = jobHash({ ...spec, salt: "11".repeat(16) });
+    const b = jobHash({ ...spec, salt: "22".repeat(16) });
+    expect(a).not.toBe(b);
+    expect(a).not.toBe(jobHash(spec));
+    expect(() => jobHash({ ...spec, salt: "xyz" })).toThrowError(expect.objectContaining({ code: "MARKET_MALFORMED" }));
+    expect(() => jobHash({ ...spec, salt: "11".repeat(8) })).toThrowError(expect.objectContaining({ code: "MARKET_MALFORMED" }));
+  });
+
   it("refuses an invalid spec with MARKET_MALFORMED", () => {
     expect(() => jobHash({ ...spec, image: "busybox" })).toThrowError(expect.objectContaining({ code: "MARKET_MALFORMED" }));
     try {
