@@ -6,24 +6,14 @@ import { ntxUnit } from "../ntx.js";
 import type { EscrowScript } from "../script.js";
 import { DEFAULT_TTL_MS, completeTx, walletKeyHash } from "./common.js";
 
-export interface LockJob {
-  /** Provider's payout address (bech32). */
-  payout: string;
-  /** Provider's 33-byte compressed secp256k1 proof key, hex. */
-  proofKey: string;
-  jobHash: string;
-  /** NTX base units. */
-  amount: bigint;
-  /** POSIX ms. */
-  deadline: number;
-  /** ms. */
-  challengeWindow: number;
-  arbiter?: string | null;
+/** One job to lock: the escrow datum's fields, less the state (always Locked) and with optional defaults. */
+export type LockJob = Pick<EscrowDatum, "payout" | "proofKey" | "jobHash" | "amount" | "deadline" | "challengeWindow"> & {
+  arbiter?: EscrowDatum["arbiter"];
   /** Defaults to the wallet's payment key hash. */
   requester?: string;
   /** Lovelace to put in the escrow; defaults to the ledger minimum for the output. */
   lovelace?: bigint;
-}
+};
 
 export interface LockParams {
   script: EscrowScript;
