@@ -5,7 +5,8 @@
 set -euo pipefail
 IMAGE=${NTX_TEST_IMAGE:-ntx-test/busybox:1}
 BUSYBOX=$(command -v busybox)
-VERSION_TAG="busybox:$("$BUSYBOX" | head -1 | sed -n 's/^BusyBox v\([0-9.]*\).*/\1/p')"
+# sed reads the whole banner: `head -1` would close the pipe early and, under pipefail, fail on SIGPIPE.
+VERSION_TAG="busybox:$("$BUSYBOX" 2>&1 | sed -n '1s/^BusyBox v\([0-9.]*\).*/\1/p')"
 if docker image inspect "$IMAGE" >/dev/null 2>&1; then
   docker image inspect "$VERSION_TAG" >/dev/null 2>&1 || docker tag "$IMAGE" "$VERSION_TAG"
   exit 0
