@@ -115,6 +115,17 @@ function claimSpec(w: EscrowWorld, escrow: EscrowUtxo, o: SettleOverrides & { va
   };
 }
 
+/** The requester's refund of one escrow, valid from now. */
+function refundSpec(w: EscrowWorld, escrow: EscrowUtxo): ManualTx {
+  return {
+    as: "requester",
+    spends: [{ escrow, redeemer: () => EscrowRedeemer.refund() }],
+    outputs: [],
+    signers: [w.parties.requester.keyHash],
+    validFrom: w.emulator.now(),
+  };
+}
+
 describe("escrow validator attacks", () => {
   let w: EscrowWorld;
   let locked: EscrowUtxo;
@@ -225,27 +236,13 @@ describe("escrow validator attacks", () => {
     });
 
     it("refund before the deadline", async () => {
-      const spec = (escrow: EscrowUtxo): ManualTx => ({
-        as: "requester",
-        spends: [{ escrow, redeemer: () => EscrowRedeemer.refund() }],
-        outputs: [],
-        signers: [w.parties.requester.keyHash],
-        validFrom: w.emulator.now(),
-      });
       if (w.emulator.now() < expired.datum.deadline) w.emulator.awaitSlot(Math.ceil((expired.datum.deadline - w.emulator.now()) / 1000) + 1);
-      await honestAndAttack(w, spec(expired), spec(locked));
+      await honestAndAttack(w, refundSpec(w, expired), refundSpec(w, locked));
     });
 
     it("refund after completion, even past the deadline", async () => {
-      const spec = (escrow: EscrowUtxo): ManualTx => ({
-        as: "requester",
-        spends: [{ escrow, redeemer: () => EscrowRedeemer.refund() }],
-        outputs: [],
-        signers: [w.parties.requester.keyHash],
-        validFrom: w.emulator.now(),
-      });
       if (w.emulator.now() < expiredCompleted.datum.deadline) w.emulator.awaitSlot(Math.ceil((expiredCompleted.datum.deadline - w.emulator.now()) / 1000) + 1);
-      await honestAndAttack(w, spec(expired), spec(expiredCompleted));
+      await honestAndAttack(w, refundSpec(w, expired), refundSpec(w, expiredCompleted));
     });
 
     it("complete with a validity range reaching past the deadline", async () => {
