@@ -11,7 +11,7 @@ import { buildDeployReferenceScriptTx, escrowScriptFor, submitTx, type NtxAsset 
 import { startApiServer, type ApiServer } from "../api/index.js";
 import { connectNats } from "../nats/index.js";
 import { parseProviderConfig } from "../provider/config.js";
-import { generateProofKeyFile, writeSecretFile } from "../provider/keys.js";
+import { generateProofKeyFile, loadPaymentKey, writeSecretFile } from "../provider/keys.js";
 import { startProviderNode, type ProviderNode } from "../provider/node.js";
 import { runMatcher, type RunningMatcher } from "./matcher.js";
 import { parseOptions } from "./options.js";
@@ -100,7 +100,8 @@ async function ensureDeployment(options: UpOptions, chainUrl: string, ntx: NtxAs
 
 async function readOrCreatePaymentKey(path: string): Promise<string> {
   await ensureKey(path, () => writeSecretFile(path, newPrivateKey()));
-  return (await readFile(path, "utf8")).trim();
+  // The same loader the provider uses: it refuses a key file others can read and checks the key's form.
+  return loadPaymentKey(path);
 }
 
 export async function up(options: UpOptions): Promise<() => Promise<void>> {
