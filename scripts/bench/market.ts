@@ -91,28 +91,33 @@ function offerFields(providerId: string, i: number, cores: number): UnsignedOffe
   };
 }
 
-/** Bare Ed25519 verification of the bench's own signatures on `threads` worker threads, for the ratio. */
-async function bareVerifyRate(threads: number, bids: BidInput[], ms: number): Promise<number> {
+/**
+ * Bare Ed25519 verification of the bench's own signatures on `threads` worker threads, for the ratio: with
+ * libsodium (what the matcher verifies with) and, for reference, node:crypto's OpenSSL.
+ */
+async function bareVerifyRate(threads: number, bids: BidInput[], ms: number, library: "libsodium" | "openssl"): Promise<number> {
   const items = bids.slice(0, 2_000).map((b) => {
     const cose = parseCoseSign1(Buffer.from(b.signature.signature, "hex"));
     return { data: sigStructure(cose.protectedBytes, cose.payload), sig: cose.signature, key: b.buyer.key };
   });
   const code = `
     const { parentPort, workerData } = require("node:worker_threads");
+    const { createRequire } = require("node:module");
     const { createPublicKey, verify } = require("node:crypto");
+    const sodium = createRequire(workerData.from)("sodium-native");
     const prefix = Buffer.from("302a300506032b6570032100", "hex");
-    const keys = new Map();
     const items = workerData.items.map((it) => {
-      let k = keys.get(it.key);
-      if (!k) { k = createPublicKey({ key: Buffer.concat([prefix, Buffer.from(it.key, "hex")]), format: "der", type: "spki" }); keys.set(it.key, k); }
-      return { data: it.data, sig: it.sig, k };
+      const raw = Buffer.from(it.key, "hex");
+      const k = workerData.library === "openssl" ? createPublicKey({ key: Buffer.concat([prefix, raw]), format: "der", type: "spki" }) : raw;
+      return { data: Buffer.from(it.data), sig: Buffer.from(it.sig), k };
     });
+    const check = workerData.library === "openssl" ? (it) => verify(null, it.data, it.k, it.sig) : (it) => sodium.crypto_sign_verify_detached(it.sig, it.data, it.k);
     let n = 0; const end = Date.now() + workerData.ms;
-    while (Date.now() < end) { for (let i = 0; i < 100; i++) { const it = items[(n + i) % items.length]; if (!verify(null, it.data, it.k, it.sig)) throw new Error("bad"); } n += 100; }
+    while (Date.now() < end) { for (let i = 0; i < 100; i++) { if (!check(items[(n + i) % items.length])) throw new Error("bad"); } n += 100; }
     parentPort.postMessage(n);`;
   const counts = await Promise.all(
     Array.from({ length: threads }, () => new Promise<number>((resolve, reject) => {
-      const w = new Worker(code, { eval: true, workerData: { items, ms } });
+      const w = new Worker(code, { eval: true, workerData: { items, ms, library, from: import.meta.url } });
       w.once("message", (n: number) => void w.terminate().then(() => resolve(n)));
       w.once("error", reject);
     })),
@@ -161,7 +166,7 @@ async function publishOffers(nc: NatsConnection, count: number, cores: number): 
 // ---------- 1. throughput ----------
 async function throughput() {
   const bids = Array.from({ length: THROUGHPUT_BIDS }, (_, i) => makeBid(i, { cpuCores: 1, memoryMiB: 256, diskGiB: 1 }));
-  const bareBefore = await bareVerifyRate(WORKERS, bids.map((b) => b.bid), 3_000);
+  const bareBefore = await bareVerifyRate(WORKERS, bids.map((b) => b.bid), 3_000, "libsodium");
   return withMarket(async ({ nc, url, serverPid }) => {
     // Enough capacity for every bid, so each one is matched exactly once.
     await publishOffers(nc, 1_000, 64);
@@ -189,6 +194,8 @@ async function throughput() {
     while (stamps.length < bids.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     const total = (performance.now() - started) / 1000;
     const procCpu = cpu0 ? process.cpuUsage(cpu0.proc) : undefined;
+    // Every matched bid is still held (nobody confirms): the matcher's footprint per bid awaiting confirmation.
+    const heapUsedMiB = process.memoryUsage().heapUsed / 2 ** 20;
     const serverCpu = cpu0 ? processCpuSeconds(serverPid) - cpu0.server : NaN;
     const elu = cpu0 ? nodePerformance.eventLoopUtilization(cpu0.elu) : undefined;
     if (session) {
@@ -207,8 +214,9 @@ async function throughput() {
     const [capacityWrites, jobWrites, matchWrites] = await Promise.all([writes("KV_ntx-capacity"), writes("KV_ntx-jobs"), writes("NTX_MATCHES")]);
     await stop();
     // The machine's load moves by the second: bare verification is measured before and after, averaged.
-    const bareAfter = await bareVerifyRate(WORKERS, bids.map((x) => x.bid), 3_000);
+    const bareAfter = await bareVerifyRate(WORKERS, bids.map((x) => x.bid), 3_000, "libsodium");
     const bare = (bareBefore + bareAfter) / 2;
+    const bareOpenssl = await bareVerifyRate(WORKERS, bids.map((x) => x.bid), 3_000, "openssl");
     return {
       bids: bids.length,
       matched: stamps.length,
@@ -217,14 +225,21 @@ async function throughput() {
       verifyThreads: WORKERS,
       sustainedMatchedPerSec: round(sustained, 0),
       overallMatchedPerSec: round(stamps.length / total, 0),
+      firstMatchAfterStartSeconds: round(((stamps[0] ?? NaN) - started) / 1000, 2),
+      // Seconds each tenth of the backlog took, from the matcher's start: where start-up and the tail go.
+      tenthsSeconds: Array.from({ length: 10 }, (_, k) => round(((stamps[Math.floor(((k + 1) * stamps.length) / 10) - 1] ?? NaN) - (k === 0 ? started : stamps[Math.floor((k * stamps.length) / 10) - 1]!)) / 1000, 2)),
+      verifier: "libsodium (sodium-native), on the matcher's worker threads",
       bareEd25519VerifyPerSecSameThreads: round(bare, 0),
       bareVerifyBeforeAfter: [round(bareBefore, 0), round(bareAfter, 0)],
       ratioToBareVerify: round(sustained / bare, 3),
+      bareOpensslEd25519VerifyPerSecSameThreads: round(bareOpenssl, 0),
+      ratioToBareOpensslVerify: round(sustained / bareOpenssl, 3),
       cpuMicrosPerMatchedBid: {
         matcherProcess: procCpu ? round((procCpu.user + procCpu.system) / stamps.length, 1) : null,
         matcherMainThread: elu ? round((elu.active * 1000) / stamps.length, 1) : null,
         natsServer: round((serverCpu * 1e6) / stamps.length, 1),
       },
+      heapUsedMiBWithAllBidsAwaitingConfirm: round(heapUsedMiB, 0),
       jetStreamWritesPerMatchedBid: {
         capacityCas: round(capacityWrites / Math.max(1, stamps.length), 3),
         jobRecord: round(jobWrites / Math.max(1, stamps.length), 3),

@@ -7,7 +7,8 @@ import type { KeyObject } from "node:crypto";
 import { utf8ToBytes } from "@noble/hashes/utils";
 import { NtxError } from "../../offchain/errors.js";
 import { ed25519PrivateKeyObject, ed25519RawPublicKey, signData } from "./cose.js";
-import { blake2b256Hex, canonicalJson, jobHash } from "./job-hash.js";
+import { blake2b256Hex } from "../crypto/sodium.js";
+import { canonicalJson, jobHash } from "./job-hash.js";
 import type { BidInput, UnsignedBid } from "./schemas.js";
 
 const PAYLOAD_PREFIX = "ntx-market bid v1 ";

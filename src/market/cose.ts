@@ -1,17 +1,16 @@
 /**
  * CIP-8 / CIP-30 `signData` messages: a COSE_Sign1 (RFC 9052) made with an Ed25519 key and the COSE_Key
  * holding that key. Browser wallets return `{ signature, key }` as CBOR hex; the CLI builds the very same
- * structure from a key file, so both go through one verification path, which uses node:crypto (≈9k/s/core)
- * rather than a pure-JS Ed25519.
+ * structure from a key file, so both go through one verification path: libsodium's (src/crypto/sodium.ts).
+ * Signing (the CLI key) stays with node:crypto KeyObjects.
  */
-import { createPrivateKey, createPublicKey, sign, verify, type KeyObject } from "node:crypto";
-import { blake2b } from "@noble/hashes/blake2b";
+import { createPrivateKey, createPublicKey, sign, type KeyObject } from "node:crypto";
 import { NtxError } from "../../offchain/errors.js";
+import { blake2b, ed25519Verify } from "../crypto/sodium.js";
 import { decodeCbor, encodeCbor, type CborMap, type CborValue } from "./cbor.js";
 
 const ALG_EDDSA = -8;
-// DER prefixes that turn a raw 32-byte Ed25519 key into SPKI / PKCS#8 for node:crypto.
-const ED25519_SPKI_PREFIX = Buffer.from("302a300506032b6570032100", "hex");
+// DER prefix that turns a raw 32-byte Ed25519 seed into PKCS#8 for node:crypto.
 const ED25519_PKCS8_PREFIX = Buffer.from("302e020100300506032b657004220420", "hex");
 
 export interface CoseSign1 {
@@ -64,21 +63,6 @@ export function sigStructure(protectedBytes: Uint8Array, payload: Uint8Array): U
   return encodeCbor(["Signature1", protectedBytes, new Uint8Array(0), payload]);
 }
 
-// Building a KeyObject costs about 70% of a verify; buyers sign many bids with one key, so they are kept.
-const keyObjects = new Map<string, KeyObject>();
-const KEY_CACHE_MAX = 100_000;
-
-export function ed25519PublicKeyObject(raw: Uint8Array): KeyObject {
-  const id = Buffer.from(raw).toString("hex");
-  let key = keyObjects.get(id);
-  if (!key) {
-    key = createPublicKey({ key: Buffer.concat([ED25519_SPKI_PREFIX, raw]), format: "der", type: "spki" });
-    if (keyObjects.size >= KEY_CACHE_MAX) keyObjects.delete(keyObjects.keys().next().value as string);
-    keyObjects.set(id, key);
-  }
-  return key;
-}
-
 export function ed25519PrivateKeyObject(seed: Uint8Array): KeyObject {
   if (seed.length !== 32) throw new NtxError("MARKET_BAD_KEY", "an Ed25519 signing key is a 32-byte seed");
   return createPrivateKey({ key: Buffer.concat([ED25519_PKCS8_PREFIX, seed]), format: "der", type: "pkcs8" });
@@ -91,7 +75,7 @@ export function ed25519RawPublicKey(privateKey: KeyObject): Uint8Array {
 
 /** blake2b-224 of the key: the payment key hash of a Cardano address. */
 export function paymentKeyHash(publicKey: Uint8Array): Uint8Array {
-  return blake2b(publicKey, { dkLen: 28 });
+  return blake2b(publicKey, 28);
 }
 
 /**
@@ -113,8 +97,7 @@ export function verifyDataSignature(sig: { signature: Uint8Array; key: Uint8Arra
   } else if (expectedAddress) {
     throw bad("bid names a buyer address but the signature does not");
   }
-  const ok = verify(null, sigStructure(cose.protectedBytes, cose.payload), ed25519PublicKeyObject(key), cose.signature);
-  if (!ok) throw bad("Ed25519 signature does not verify");
+  if (!ed25519Verify(cose.signature, sigStructure(cose.protectedBytes, cose.payload), key)) throw bad("Ed25519 signature does not verify");
 }
 
 /** What a CIP-30 wallet's signData returns, made from a local Ed25519 key (the CLI key). */

@@ -1,6 +1,7 @@
 // Public surface of the market area; other areas import from here only.
 export { PROTOCOL_VERSION, MAX_MESSAGE_BYTES, RejectReason, REJECT_CODES } from "./protocol.js";
-export { jobHash, canonicalJson, blake2b256Hex } from "./job-hash.js";
+export { jobHash, canonicalJson } from "./job-hash.js";
+export { blake2b256Hex } from "../crypto/sodium.js";
 export {
   Offer,
   UnsignedOffer,

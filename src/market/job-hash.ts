@@ -1,7 +1,6 @@
-import { blake2b } from "@noble/hashes/blake2b";
-import { bytesToHex, utf8ToBytes } from "@noble/hashes/utils";
 import canonicalizeModule from "canonicalize";
 import { NtxError } from "../../offchain/errors.js";
+import { blake2b256Hex } from "../crypto/sodium.js";
 import { JobSpec, type JobSpec as JobSpecType } from "./schemas.js";
 
 // The package is CommonJS whose module.exports is the function, while its typings declare an ES default export.
@@ -12,10 +11,6 @@ export function canonicalJson(value: unknown): string {
   const text = canonicalize(value);
   if (text === undefined) throw new NtxError("MARKET_MALFORMED", "value has no canonical JSON form");
   return text;
-}
-
-export function blake2b256Hex(data: Uint8Array | string): string {
-  return bytesToHex(blake2b(typeof data === "string" ? utf8ToBytes(data) : data, { dkLen: 32 }));
 }
 
 /**

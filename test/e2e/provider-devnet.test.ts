@@ -11,7 +11,7 @@ import { buildDeployReferenceScriptTx, buildLockTx, escrowScriptFor, readEscrowU
 import { Match, createMatcher, jobHash as specHash, signBid, type Matcher, type UnsignedBid } from "../../src/market/index.js";
 import { ed25519PrivateKeyObject, ed25519RawPublicKey } from "../../src/market/index.js";
 import { connectNats, createMarketClient, createNatsMarketTransport, matchSubject, openResultStore, type MarketClient, type NatsConnection, type NatsMarketTransport } from "../../src/nats/index.js";
-import { blake2b256Hex } from "../../src/provider/result/pack.js";
+import { blake2b256Hex } from "../../src/crypto/sodium.js";
 import { writeSecretFile } from "../../src/provider/keys.js";
 import { dockerCli, ensureDocker } from "../helpers/docker.js";
 import { startTestDevnet, type TestDevnet } from "../helpers/devnet.js";

@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ProviderDaemon } from "../../src/provider/daemon.js";
 import { proofKeyFromHex, type ProofKey } from "../../src/provider/keys.js";
 import { NoopRunner } from "../../src/provider/noop/noop-runner.js";
-import { blake2b256Hex } from "../../src/provider/result/pack.js";
+import { blake2b256Hex } from "../../src/crypto/sodium.js";
 import { JobStateStore } from "../../src/provider/state-store.js";
 import type { RunRequest, ObservedEscrow } from "../../src/provider/types.js";
 import { FakeEscrow } from "./fake-escrow.js";

@@ -6,7 +6,7 @@ import { jobEventsSubject, jobLogsSubject } from "../../src/nats/subjects.js";
 import { DockerRunner } from "../../src/provider/docker/index.js";
 import { NatsEventSink, type LogBatch } from "../../src/provider/nats/event-sink.js";
 import { createNatsResultStore } from "../../src/provider/nats/result-store.js";
-import { blake2b256Hex } from "../../src/provider/result/pack.js";
+import { blake2b256Hex } from "../../src/crypto/sodium.js";
 import { dockerTestRun, ensureDocker, TEST_IMAGE } from "../helpers/docker.js";
 import { startNatsServer, type NatsServer } from "../helpers/nats.js";
 

@@ -1,6 +1,6 @@
 import { NtxError } from "../../../offchain/errors.js";
 import { checkImageAllowed } from "../image-policy.js";
-import { blake2b256Hex } from "../result/pack.js";
+import { blake2b256Hex } from "../../crypto/sodium.js";
 import { writeDeterministicTar } from "../result/tar.js";
 import { runRequestSchema, RunState, type JobRunner, type RunHandle, type RunOptions, type RunRequestInput, type RunResult } from "../types.js";
 

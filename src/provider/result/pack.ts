@@ -1,11 +1,6 @@
-import { blake2b } from "@noble/hashes/blake2b";
-import { bytesToHex } from "@noble/hashes/utils";
+import { blake2b256Hex } from "../../crypto/sodium.js";
 import type { RunOutputs } from "../types.js";
 import { parseTar, writeDeterministicTar, type TarEntry } from "./tar.js";
-
-export function blake2b256Hex(bytes: Uint8Array): string {
-  return bytesToHex(blake2b(bytes, { dkLen: 32 }));
-}
 
 /**
  * Turns the archive Docker gives for the outputs folder into the canonical result: entries relative to that
