@@ -19,6 +19,43 @@ export interface VerifiedBid {
   jobHash: string;
 }
 
+/**
+ * What the matcher needs of a verified bid: its terms, without what only the provider needs (command, env,
+ * outputs) nor the signature. The matcher holds every bid until it is confirmed, so this is what it keeps.
+ */
+export interface BidTerms {
+  spec: Pick<BidT["spec"], "resources" | "maxDurationMs">;
+  maxPrice: bigint;
+  expiresAt: number;
+  nonce: string;
+  buyer: { key: string };
+  regions?: string[] | undefined;
+  attributes?: Record<string, string> | undefined;
+}
+
+export interface VerifiedBidTerms {
+  terms: BidTerms;
+  jobHash: string;
+}
+
+export function bidTerms(bid: BidT): BidTerms {
+  return {
+    spec: { resources: bid.spec.resources, maxDurationMs: bid.spec.maxDurationMs },
+    maxPrice: bid.maxPrice,
+    expiresAt: bid.expiresAt,
+    nonce: bid.nonce,
+    buyer: { key: bid.buyer.key },
+    regions: bid.regions,
+    attributes: bid.attributes,
+  };
+}
+
+/** decodeBid for the matcher: the same checks, only the terms kept. */
+export function decodeBidTerms(bytes: Uint8Array | string, options: DecodeOptions): Decoded<VerifiedBidTerms> {
+  const decoded = decodeBid(bytes, options);
+  return decoded.ok ? { ok: true, value: { terms: bidTerms(decoded.value.bid), jobHash: decoded.value.jobHash } } : decoded;
+}
+
 export interface VerifiedOffer {
   offer: OfferT;
   /** EIP-712 digest, 0x hex: names this exact offer in a match. */

@@ -14,12 +14,12 @@ import { pino, type Logger } from "pino";
 import { isNtxError } from "../../offchain/errors.js";
 import { offerSubject, subjectToken } from "../nats/subjects.js";
 import { CapacityLedger } from "./capacity.js";
-import { decodeProviderConfirm, type Decoded, type VerifiedBid } from "./decode.js";
+import { decodeProviderConfirm, type BidTerms, type Decoded, type VerifiedBidTerms } from "./decode.js";
 import { JobRecord } from "./job-record.js";
 import { createMarketMetrics, type MarketMetrics } from "./metrics.js";
 import { OrderBook, type BookEntry, type Usage } from "./order-book.js";
 import { PROTOCOL_VERSION, RejectReason } from "./protocol.js";
-import type { Bid, ProviderConfirm } from "./schemas.js";
+import type { ProviderConfirm } from "./schemas.js";
 import type { InboundMessage, MarketTransport, Watch } from "./transport.js";
 import { createVerifyPool, type VerifyPool } from "./verify-pool.js";
 
@@ -77,7 +77,7 @@ interface BidWork {
   msg: InboundMessage;
   /** The bid's JSON bytes exactly as received (and verified), without a UTF-8 BOM. */
   bidBytes: Uint8Array;
-  bid: Bid;
+  bid: BidTerms;
   jobHash: string;
   receivedAt: number;
   record?: JobRecord;
@@ -93,33 +93,38 @@ function serial<T>(work: BidWork, fn: () => Promise<T>): Promise<T> {
   return next;
 }
 
-const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-const OFFER_KEY = encoder.encode(`,"offer":`);
+const OFFER_KEY = Buffer.from(`,"offer":`);
 
 /** The verifier's UTF-8 decoding drops a leading BOM; embedded in a match it would break the JSON. */
 function withoutBom(data: Uint8Array): Uint8Array {
   return data.length >= 3 && data[0] === 0xef && data[1] === 0xbb && data[2] === 0xbf ? data.subarray(3) : data;
 }
 
-function concatBytes(...parts: Uint8Array[]): Uint8Array {
-  let size = 0;
-  for (const p of parts) size += p.length;
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
+/**
+ * A match document assembled as bytes: the bid as the buyer signed it and the offer's cached wire form are
+ * copied, never decoded and re-encoded, and the whole document is one (pooled) allocation.
+ */
+function matchDocument(head: string, bid: Uint8Array, offer: Uint8Array, tail: string): Buffer {
+  const headLength = Buffer.byteLength(head);
+  const out = Buffer.allocUnsafe(headLength + bid.length + OFFER_KEY.length + offer.length + Buffer.byteLength(tail));
+  let at = out.write(head, 0);
+  out.set(bid, at);
+  at += bid.length;
+  out.set(OFFER_KEY, at);
+  at += OFFER_KEY.length;
+  out.set(offer, at);
+  at += offer.length;
+  out.write(tail, at);
   return out;
 }
 
 /** The offer's cached wire JSON as UTF-8, made once per book entry (an entry's `wire` never changes). */
-const wireCache = new WeakMap<BookEntry, { wire: string; bytes: Uint8Array }>();
-function wireBytes(entry: BookEntry): Uint8Array {
+const wireCache = new WeakMap<BookEntry, { wire: string; bytes: Buffer }>();
+function wireBytes(entry: BookEntry): Buffer {
   const cached = wireCache.get(entry);
   if (cached && cached.wire === entry.wire) return cached.bytes;
-  const bytes = encoder.encode(entry.wire);
+  const bytes = Buffer.from(entry.wire);
   wireCache.set(entry, { wire: entry.wire, bytes });
   return bytes;
 }
@@ -184,7 +189,7 @@ export function createMatcher(params: MatcherParams): Matcher {
 
   /** Writes the record by CAS (or creates it); false when someone else changed it first. */
   const writeRecord = async (work: BidWork, record: JobRecord): Promise<boolean> => {
-    const value = encoder.encode(JSON.stringify(record));
+    const value = Buffer.from(JSON.stringify(record));
     try {
       work.revision = work.revision === undefined ? await transport.jobs.create(work.jobHash, value) : await transport.jobs.update(work.jobHash, value, work.revision);
       work.record = record;
@@ -252,17 +257,12 @@ export function createMatcher(params: MatcherParams): Matcher {
         await ledger.release(providerId, work.jobHash, matchId);
         return resume(work);
       }
-      // Built as text: the bid as the buyer signed it and the offer's cached wire form, so a match costs no
-      // re-serialization of either. It is a valid `Match` document.
-      // Assembled as bytes: the bid's and the offer's JSON are copied, never decoded and re-encoded.
-      const data = concatBytes(
-        encoder.encode(`{"v":${PROTOCOL_VERSION},"type":"match","matchId":"${matchId}","jobHash":"${work.jobHash}","attempt":${attempt},"bid":`),
+      // A valid `Match` document, built without re-serializing the bid or the offer.
+      const data = matchDocument(
+        `{"v":${PROTOCOL_VERSION},"type":"match","matchId":"${matchId}","jobHash":"${work.jobHash}","attempt":${attempt},"bid":`,
         work.bidBytes,
-        OFFER_KEY,
         wireBytes(candidate.entry),
-        encoder.encode(
-          `,"price":"${candidate.price}","reserved":${JSON.stringify(usage)},"matcherId":${JSON.stringify(id)},"matchedAt":${matchedAt},"confirmBy":${confirmBy}}`,
-        ),
+        `,"price":"${candidate.price}","reserved":${JSON.stringify(usage)},"matcherId":${JSON.stringify(id)},"matchedAt":${matchedAt},"confirmBy":${confirmBy}}`,
       );
       await transport.publishMatch(work.jobHash, data, matchId);
       metrics.matched.inc();
@@ -370,12 +370,12 @@ export function createMatcher(params: MatcherParams): Matcher {
   };
 
   // ---------- bids ----------
-  const handleBid = async (msg: InboundMessage, decoded: Decoded<VerifiedBid>, receivedAt: number) => {
+  const handleBid = async (msg: InboundMessage, decoded: Decoded<VerifiedBidTerms>, receivedAt: number) => {
     if (!decoded.ok) {
       metrics.reject("bid", decoded.reason);
       return msg.term();
     }
-    const { bid, jobHash } = decoded.value;
+    const { terms: bid, jobHash } = decoded.value;
     if (subjectToken(msg.subject, 2) !== jobHash) {
       metrics.reject("bid", RejectReason.Malformed);
       return msg.term();
@@ -409,11 +409,13 @@ export function createMatcher(params: MatcherParams): Matcher {
     const receivedAt = now();
     inFlight++;
     pool!
-      .decodeBid(msg.data, receivedAt)
+      .decodeBidTerms(msg.data, receivedAt)
       .then((decoded) => handleBid(msg, decoded, receivedAt))
       .catch((error: unknown) => {
+        // Stopping closes the pool under in-flight bids; they stay unacked and are redelivered elsewhere.
+        if (stopping) return;
         log.error({ err: error }, "bid verification failed");
-        if (!stopping) msg.nak(1_000);
+        msg.nak(1_000);
       })
       .finally(() => inFlight--);
   };

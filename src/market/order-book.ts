@@ -8,7 +8,8 @@
  * A match costs O(blocks) bound checks plus a few block scans instead of a pass over every offer.
  */
 import { floatJobPrice, floatPrices, jobPrice, type FloatPrices } from "./pricing.js";
-import type { Bid, JobResources, Offer } from "./schemas.js";
+import type { BidTerms } from "./decode.js";
+import type { JobResources, Offer } from "./schemas.js";
 
 const BLOCK_TARGET = 64;
 type Dim = "cpu" | "mem" | "disk" | "gpu";
@@ -255,7 +256,7 @@ export class OrderBook {
    * The best offer for a bid: resources fit, region/attributes/duration hold, price ≤ maxPrice; lowest price,
    * then highest reputation, then oldest provider.
    */
-  findBest(bid: Bid, options: FindOptions): Candidate | undefined {
+  findBest(bid: BidTerms, options: FindOptions): Candidate | undefined {
     const req = bid.spec.resources;
     const duration = bid.spec.maxDurationMs;
     const gpuCount = req.gpu?.count ?? 0;

@@ -9,13 +9,13 @@ import { createRequire } from "node:module";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import { NtxError } from "../../offchain/errors.js";
-import { decodeBid, decodeOffer, decodeProviderConfirm, type Decoded, type VerifiedBid, type VerifiedOffer } from "./decode.js";
+import { decodeBidTerms, decodeOffer, decodeProviderConfirm, type Decoded, type VerifiedBidTerms, type VerifiedOffer } from "./decode.js";
 import type { ProviderConfirm } from "./schemas.js";
 import type { VerifyBatch } from "./verify-worker.js";
 
 export interface VerifyPool {
   readonly workers: number;
-  decodeBid(data: Uint8Array, now?: number): Promise<Decoded<VerifiedBid>>;
+  decodeBidTerms(data: Uint8Array, now?: number): Promise<Decoded<VerifiedBidTerms>>;
   decodeOffer(data: Uint8Array, now?: number): Promise<Decoded<VerifiedOffer>>;
   decodeConfirm(data: Uint8Array): Promise<Decoded<ProviderConfirm>>;
   close(): Promise<void>;
@@ -46,7 +46,7 @@ export function createVerifyPool(options: { workers?: number } = {}): VerifyPool
   if (count === 0) {
     return {
       workers: 0,
-      decodeBid: async (data, now = Date.now()) => decodeBid(data, { now }),
+      decodeBidTerms: async (data, now = Date.now()) => decodeBidTerms(data, { now }),
       decodeOffer: async (data, now = Date.now()) => decodeOffer(data, { now }),
       decodeConfirm: async (data) => decodeProviderConfirm(data),
       close: async () => undefined,
@@ -130,7 +130,7 @@ export function createVerifyPool(options: { workers?: number } = {}): VerifyPool
 
   return {
     workers: count,
-    decodeBid: (data) => submit("bid", data) as Promise<Decoded<VerifiedBid>>,
+    decodeBidTerms: (data) => submit("bid", data) as Promise<Decoded<VerifiedBidTerms>>,
     decodeOffer: (data) => submit("offer", data) as Promise<Decoded<VerifiedOffer>>,
     decodeConfirm: (data) => submit("confirm", data) as Promise<Decoded<ProviderConfirm>>,
     async close() {

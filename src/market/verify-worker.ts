@@ -1,6 +1,6 @@
 /** Worker thread body of the verify pool: decodes and verifies batches of raw messages. */
 import { parentPort } from "node:worker_threads";
-import { decodeBid, decodeOffer, decodeProviderConfirm } from "./decode.js";
+import { decodeBidTerms, decodeOffer, decodeProviderConfirm } from "./decode.js";
 
 export interface VerifyBatch {
   id: number;
@@ -10,7 +10,7 @@ export interface VerifyBatch {
 }
 
 parentPort?.on("message", (batch: VerifyBatch) => {
-  const decode = batch.kind === "bid" ? decodeBid : batch.kind === "offer" ? decodeOffer : (data: Uint8Array) => decodeProviderConfirm(data);
+  const decode = batch.kind === "bid" ? decodeBidTerms : batch.kind === "offer" ? decodeOffer : (data: Uint8Array) => decodeProviderConfirm(data);
   const results = batch.items.map((item) => decode(item, { now: batch.now }));
   parentPort!.postMessage({ id: batch.id, results });
 });

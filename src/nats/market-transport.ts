@@ -64,6 +64,10 @@ interface PubAck {
  * subscription for every ack, one sweeping timer instead of a timer per request, and no Error objects built
  * up front. The matcher makes two or three of these per bid, so that machinery was a large share of its
  * main thread. Same wire protocol as `js.publish`: the server's ack (or its error) is the reply.
+ *
+ * Publishes are handed to the connection once per event-loop turn, in the order they were made: nats.js
+ * writes its buffer to the socket at the end of each microtask run, so publishes made from many bids' promise
+ * chains would otherwise each cost a socket write (and a wake-up of the server). One turn's worth go out as one.
  */
 class JsPublisher {
   readonly #nc: NatsConnection;
@@ -73,6 +77,8 @@ class JsPublisher {
   #sub: Subscription | undefined;
   #sweeper: NodeJS.Timeout | undefined;
   #next = 0;
+  #outbox: Array<{ subject: string; data: Uint8Array; hdrs: MsgHdrs | undefined; token: string }> = [];
+  #flushScheduled = false;
 
   constructor(nc: NatsConnection, timeoutMs = 5_000) {
     this.#nc = nc;
@@ -117,16 +123,32 @@ class JsPublisher {
     const token = (this.#next++).toString(36);
     return new Promise((resolve, reject) => {
       this.#pending.set(token, { resolve, reject, at: Date.now() });
-      try {
-        this.#nc.publish(subject, data, hdrs ? { reply: `${this.#prefix}.${token}`, headers: hdrs } : { reply: `${this.#prefix}.${token}` });
-      } catch (error) {
-        this.#pending.delete(token);
-        reject(error instanceof Error ? error : new Error(String(error)));
+      this.#outbox.push({ subject, data, hdrs, token });
+      if (!this.#flushScheduled) {
+        this.#flushScheduled = true;
+        setImmediate(this.#flush);
       }
     });
   }
 
+  readonly #flush = (): void => {
+    this.#flushScheduled = false;
+    const outbox = this.#outbox;
+    this.#outbox = [];
+    for (const { subject, data, hdrs, token } of outbox) {
+      const reply = `${this.#prefix}.${token}`;
+      try {
+        this.#nc.publish(subject, data, hdrs ? { reply, headers: hdrs } : { reply });
+      } catch (error) {
+        const p = this.#pending.get(token);
+        this.#pending.delete(token);
+        p?.reject(error instanceof Error ? error : new Error(String(error)));
+      }
+    }
+  };
+
   close(): void {
+    this.#outbox = [];
     if (this.#sweeper) clearInterval(this.#sweeper);
     this.#sub?.unsubscribe();
     this.#sub = undefined;

@@ -13,12 +13,12 @@ describe("verify pool (worker threads)", () => {
         // Every 7th is tampered with after signing.
         return json(i % 7 === 0 ? { ...bid, maxPrice: "1" } : bid);
       });
-      const results = await Promise.all(bids.map((b) => pool.decodeBid(b)));
+      const results = await Promise.all(bids.map((b) => pool.decodeBidTerms(b)));
       expect(results.filter((r) => r.ok).length).toBe(600 - Math.ceil(600 / 7));
       expect(results.filter((r) => !r.ok).every((r) => !r.ok && r.reason === "bad_signature")).toBe(true);
       const ok = results.find((r) => r.ok);
       // Amounts come back as bigint across the thread boundary.
-      expect(ok?.ok && typeof ok.value.bid.maxPrice).toBe("bigint");
+      expect(ok?.ok && typeof ok.value.terms.maxPrice).toBe("bigint");
       const provider = newProvider();
       const offer = await pool.decodeOffer(json(makeOffer(provider)));
       expect(offer.ok).toBe(true);
@@ -28,6 +28,6 @@ describe("verify pool (worker threads)", () => {
     } finally {
       await pool.close();
     }
-    await expect(pool.decodeBid(new Uint8Array(2))).rejects.toMatchObject({ code: "MARKET_CLOSED" });
+    await expect(pool.decodeBidTerms(new Uint8Array(2))).rejects.toMatchObject({ code: "MARKET_CLOSED" });
   });
 });
