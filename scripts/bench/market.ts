@@ -180,6 +180,12 @@ async function throughput() {
       await session.post("Profiler.enable");
       await session.post("Profiler.start");
     }
+    // BENCH_HEAP_PROFILE=file.heapprofile: sampled allocations of the main thread, collected ones included.
+    const heapSession = process.env.BENCH_HEAP_PROFILE ? new Session() : undefined;
+    if (heapSession) {
+      heapSession.connect();
+      await heapSession.post("HeapProfiler.startSampling", { samplingInterval: 16_384, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true } as never);
+    }
     // CPU cost per bid, which the machine's other load moves far less than the rate: this process (matcher main
     // thread + verify workers; the bids were published before) and nats-server, over the drain.
     let cpu0: { proc: NodeJS.CpuUsage; server: number; elu: ReturnType<typeof nodePerformance.eventLoopUtilization> } | undefined;
@@ -198,6 +204,11 @@ async function throughput() {
     const heapUsedMiB = process.memoryUsage().heapUsed / 2 ** 20;
     const serverCpu = cpu0 ? processCpuSeconds(serverPid) - cpu0.server : NaN;
     const elu = cpu0 ? nodePerformance.eventLoopUtilization(cpu0.elu) : undefined;
+    if (heapSession) {
+      const { profile } = await heapSession.post("HeapProfiler.stopSampling");
+      writeFileSync(process.env.BENCH_HEAP_PROFILE!, JSON.stringify(profile));
+      heapSession.disconnect();
+    }
     if (session) {
       const { profile } = await session.post("Profiler.stop");
       writeFileSync(process.env.BENCH_PROFILE!, JSON.stringify(profile));

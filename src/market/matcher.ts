@@ -17,7 +17,7 @@ import { CapacityLedger } from "./capacity.js";
 import { decodeProviderConfirm, type BidTerms, type Decoded, type VerifiedBidTerms } from "./decode.js";
 import { JobRecord } from "./job-record.js";
 import { createMarketMetrics, type MarketMetrics } from "./metrics.js";
-import { OrderBook, type BookEntry, type Usage } from "./order-book.js";
+import { OrderBook, type BookEntry, type FindOptions, type Usage } from "./order-book.js";
 import { PROTOCOL_VERSION, RejectReason } from "./protocol.js";
 import type { ProviderConfirm } from "./schemas.js";
 import type { InboundMessage, MarketTransport, Watch } from "./transport.js";
@@ -220,9 +220,13 @@ export function createMatcher(params: MatcherParams): Matcher {
     const bid = work.bid;
     const attempt = (work.record?.attempt ?? 0) + 1;
     if (bid.expiresAt <= now() || attempt > maxAttempts) return giveUp(work);
-    const exclude = new Set(work.record?.excluded ?? []);
+    const excluded = work.record?.excluded ?? [];
+    const find: FindOptions = { now: now() };
+    if (excluded.length > 0) find.exclude = new Set(excluded);
+    if (params.reputation) find.reputation = params.reputation;
     for (let tries = 0; tries < 8; tries++) {
-      const candidate = book.findBest(bid, { now: now(), exclude, ...(params.reputation ? { reputation: params.reputation } : {}) });
+      find.now = now();
+      const candidate = book.findBest(bid, find);
       if (!candidate) break;
       const providerId = candidate.entry.providerId;
       const r = bid.spec.resources;

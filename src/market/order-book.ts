@@ -52,7 +52,7 @@ export interface BookEntry {
   freeCpu: number;
   freeMem: number;
   freeDisk: number;
-  usedGpus: Set<number>;
+  usedGpus: ReadonlySet<number>;
   block: Block | undefined;
 }
 
@@ -109,6 +109,25 @@ function recompute(block: Block): void {
   }
 }
 
+/** Only the free-capacity maxima: holds, releases and commits change an entry's free resources, never its prices. */
+function recomputeFree(block: Block): void {
+  let maxCpu = 0;
+  let maxMem = 0;
+  let maxDisk = 0;
+  let maxFreeGpus = 0;
+  for (const e of block.entries) {
+    if (e.freeCpu > maxCpu) maxCpu = e.freeCpu;
+    if (e.freeMem > maxMem) maxMem = e.freeMem;
+    if (e.freeDisk > maxDisk) maxDisk = e.freeDisk;
+    const freeGpus = e.offer.resources.gpus.length - e.usedGpus.size;
+    if (freeGpus > maxFreeGpus) maxFreeGpus = freeGpus;
+  }
+  block.maxCpu = maxCpu;
+  block.maxMem = maxMem;
+  block.maxDisk = maxDisk;
+  block.maxFreeGpus = maxFreeGpus;
+}
+
 function newBlock(entries: BookEntry[]): Block {
   const block: Block = { entries, maxCpuP: 0, maxMemP: 0, maxDiskP: 0, maxGpuP: 0, maxCpu: 0, maxMem: 0, maxDisk: 0, maxFreeGpus: 0, minCpu: 0, minMem: 0, minDisk: 0, minGpu: 0 };
   for (const e of entries) e.block = block;
@@ -121,8 +140,11 @@ function refreshFree(e: BookEntry): void {
   e.freeCpu = r.cpuCores - e.committed.cpuCores - e.held.cpuCores;
   e.freeMem = r.memoryMiB - e.committed.memoryMiB - e.held.memoryMiB;
   e.freeDisk = r.diskGiB - e.committed.diskGiB - e.held.diskGiB;
-  e.usedGpus = new Set([...e.committed.gpuIndices, ...e.held.gpuIndices]);
+  e.usedGpus = e.committed.gpuIndices.length + e.held.gpuIndices.length === 0 ? NO_GPUS : new Set([...e.committed.gpuIndices, ...e.held.gpuIndices]);
 }
+
+/** Shared by every entry with no GPU in use; never mutated (usedGpus is always replaced, not changed). */
+const NO_GPUS: ReadonlySet<number> = new Set();
 
 /** GPU indices of `entry` that are free and fit the request, or undefined. */
 function pickGpus(entry: BookEntry, req: JobResources): number[] | undefined {
@@ -182,7 +204,7 @@ export class OrderBook {
       freeCpu: 0,
       freeMem: 0,
       freeDisk: 0,
-      usedGpus: new Set(),
+      usedGpus: NO_GPUS,
       block: undefined,
     };
     refreshFree(entry);
@@ -260,14 +282,11 @@ export class OrderBook {
     const req = bid.spec.resources;
     const duration = bid.spec.maxDurationMs;
     const gpuCount = req.gpu?.count ?? 0;
-    const regions = bid.regions ?? [...this.#regions.keys()];
     const feasible: Block[] = [];
     const bounds: number[] = [];
     let firstIdx = -1;
-    for (const region of regions) {
-      const index = this.#regions.get(region);
-      if (!index) continue;
-      for (const b of gpuCount > 0 ? index.gpu : index.cpu.concat(index.gpu)) {
+    const consider = (blocks: Block[]) => {
+      for (const b of blocks) {
         if (b.maxCpu < req.cpuCores || b.maxMem < req.memoryMiB || b.maxDisk < req.diskGiB || b.maxFreeGpus < gpuCount) continue;
         // Lower bound on any entry's price in the block; shaded down so float rounding never prunes a tie.
         const lb = ((req.cpuCores * b.minCpu + (req.memoryMiB / 1024) * b.minMem + req.diskGiB * b.minDisk + gpuCount * b.minGpu) * duration) / 3_600_000 * (1 - 1e-9);
@@ -275,7 +294,14 @@ export class OrderBook {
         bounds.push(lb);
         if (firstIdx < 0 || lb < bounds[firstIdx]!) firstIdx = bounds.length - 1;
       }
-    }
+    };
+    const considerRegion = (index: RegionIndex | undefined) => {
+      if (!index) return;
+      if (gpuCount === 0) consider(index.cpu);
+      consider(index.gpu);
+    };
+    if (bid.regions) for (const region of bid.regions) considerRegion(this.#regions.get(region));
+    else for (const index of this.#regions.values()) considerRegion(index);
     if (firstIdx < 0) return undefined;
     const maxPriceFloat = Number(bid.maxPrice);
     let best: Candidate | undefined;
@@ -328,7 +354,7 @@ export class OrderBook {
 
   #changed(entry: BookEntry): void {
     refreshFree(entry);
-    if (entry.block) recompute(entry.block);
+    if (entry.block) recomputeFree(entry.block);
   }
 
   #attach(entry: BookEntry): void {

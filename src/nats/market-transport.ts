@@ -3,9 +3,9 @@
  * offers and KV state replayed through ordered consumers (deliver last per subject), matches published with a
  * message id for de-duplication, KV compare-and-set through the KV stream's expected-last-subject-sequence.
  */
-import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
-import { createInbox, headers as natsHeaders, type MsgHdrs, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import { createInbox, type MsgHdrs, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import { NtxError } from "../../offchain/errors.js";
 import type { BidConsumerOptions, InboundMessage, KvRecord, MarketKv, MarketTransport, Watch } from "../market/transport.js";
 import { ensureMarketInfrastructure, StreamNames } from "./setup.js";
@@ -159,6 +159,56 @@ class JsPublisher {
 
 const decoder = new TextDecoder();
 
+/**
+ * Headers written once as the bytes NATS puts on the wire. A publish only ever asks its headers to `encode()`
+ * themselves, so the hot paths (every KV create and match publish) skip building and re-encoding a MsgHdrs
+ * map per message. The transport tests publish these to a real server, so a nats.js that stops calling
+ * encode() fails there, not in production.
+ */
+function wireHeaders(pairs: Record<string, string>): MsgHdrs {
+  let text = "NATS/1.0";
+  for (const [k, v] of Object.entries(pairs)) {
+    if (/[\r\n:]/.test(k) || /[\r\n]/.test(v)) throw new NtxError("NATS_HEADER", `header ${k} has a line break or colon`);
+    text += `\r\n${k}: ${v}`;
+  }
+  const bytes = Buffer.from(`${text}\r\n\r\n`);
+  return { encode: () => bytes } as unknown as MsgHdrs;
+}
+
+const EXPECT_NEW_KEY = wireHeaders({ "Nats-Expected-Last-Subject-Sequence": "0" });
+
+/** A bid delivery as the matcher sees it; one object per message, no closures. */
+class JsInboundMessage implements InboundMessage {
+  readonly #m: JsMsg;
+  constructor(m: JsMsg) {
+    this.#m = m;
+  }
+  get subject(): string {
+    return this.#m.subject;
+  }
+  get data(): Uint8Array {
+    return this.#m.data;
+  }
+  get seq(): number {
+    return this.#m.seq;
+  }
+  get deliveryCount(): number {
+    return this.#m.info.deliveryCount;
+  }
+  ack(): void {
+    this.#m.ack();
+  }
+  nak(delayMs?: number): void {
+    this.#m.nak(delayMs);
+  }
+  term(): void {
+    this.#m.term();
+  }
+  working(): void {
+    this.#m.working();
+  }
+}
+
 class JsKv implements MarketKv {
   readonly #kv: KV;
   readonly #js: JetStreamClient;
@@ -176,8 +226,7 @@ class JsKv implements MarketKv {
 
   /** KV write = publish on the key's subject, expecting `previous` as the key's last sequence (0: none). */
   async #put(key: string, value: Uint8Array, previous: number): Promise<number> {
-    const h = natsHeaders();
-    h.set("Nats-Expected-Last-Subject-Sequence", String(previous));
+    const h = previous === 0 ? EXPECT_NEW_KEY : wireHeaders({ "Nats-Expected-Last-Subject-Sequence": String(previous) });
     const ack = await this.#pub.publish(`$KV.${this.#bucket}.${key}`, value, h);
     if (ack.error) {
       const e = Object.assign(new Error(ack.error.description ?? "JetStream error"), { code: ack.error.err_code });
@@ -266,17 +315,7 @@ export async function createNatsMarketTransport(nc: NatsConnection): Promise<Nat
       const consumer = await js.consumers.get(StreamNames.bids, options.durable);
       const messages = await consumer.consume({
         max_messages: Math.min(options.maxAckPending, 2_000),
-        callback: (m) =>
-          onBid({
-            subject: m.subject,
-            data: m.data,
-            seq: m.seq,
-            deliveryCount: m.info.deliveryCount,
-            ack: () => m.ack(),
-            nak: (delay) => m.nak(delay),
-            term: () => m.term(),
-            working: () => m.working(),
-          }),
+        callback: (m) => onBid(new JsInboundMessage(m)),
       });
       return track({ ready: Promise.resolve(), stop: async () => void (await messages.close().catch(() => undefined)) });
     },
@@ -299,9 +338,7 @@ export async function createNatsMarketTransport(nc: NatsConnection): Promise<Nat
     },
 
     async publishMatch(jobHash, data, msgId) {
-      const h = natsHeaders();
-      h.set("Nats-Msg-Id", msgId);
-      const ack = await pub.publish(matchSubject(jobHash), data, h);
+      const ack = await pub.publish(matchSubject(jobHash), data, wireHeaders({ "Nats-Msg-Id": msgId }));
       if (ack.error) throw new NtxError("NATS_JS", `match ${msgId}: ${ack.error.description ?? "JetStream error"}`, { retryable: true });
     },
 
