@@ -1,6 +1,6 @@
 import { Constr, Data, credentialToAddress, getAddressDetails } from "@lucid-evolution/lucid";
 import type { Credential, Network } from "@lucid-evolution/lucid";
-import { z } from "zod";
+import { z } from "zod/v4";
 import { NtxError } from "./errors.js";
 
 /*

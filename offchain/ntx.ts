@@ -1,4 +1,4 @@
-import { z } from "zod";
+import { z } from "zod/v4";
 import { NtxError } from "./errors.js";
 
 /** The networks ntx-market runs on. Each has its own NTX asset, hence its own escrow script hash. */

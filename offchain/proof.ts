@@ -1,7 +1,7 @@
 import { blake2b } from "@noble/hashes/blake2b";
 import { bytesToHex, concatBytes, hexToBytes } from "@noble/hashes/utils";
 import { SigningKey, TypedDataEncoder, verifyTypedData, computeAddress } from "ethers";
-import { z } from "zod";
+import { z } from "zod/v4";
 import { NTX_EIP712_DOMAIN } from "./eip712-domain.js";
 import { NtxError } from "./errors.js";
 

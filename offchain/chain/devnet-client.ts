@@ -1,4 +1,4 @@
-import { z } from "zod";
+import { z } from "zod/v4";
 import { NtxError } from "../errors.js";
 import { chainError } from "./chain-errors.js";
 

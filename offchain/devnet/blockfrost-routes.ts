@@ -2,7 +2,7 @@ import express from "express";
 import type { Request, Response, Router } from "express";
 import { CML } from "@lucid-evolution/lucid";
 import type { UTxO } from "@lucid-evolution/lucid";
-import { z } from "zod";
+import { z } from "zod/v4";
 import { addressUtxo, amounts, blockContent, errorBody, genesisContent, protocolParameters, scriptInfo, txContent, txUtxos } from "./blockfrost-json.js";
 import type { DevnetLedger, TxRecord } from "./ledger.js";
 import { evaluateRedeemers, TxRejected } from "./tx-checks.js";
@@ -239,10 +239,10 @@ function bodyBytes(body: unknown): Uint8Array | undefined {
 const OgmiosRef = z.object({ txId: z.string().regex(HEX64), index: z.number().int().nonnegative() });
 const OgmiosOut = z.object({
   address: z.string(),
-  value: z.object({ coins: z.union([z.number(), z.string()]), assets: z.record(z.union([z.number(), z.string()])).optional() }),
+  value: z.object({ coins: z.union([z.number(), z.string()]), assets: z.record(z.string(), z.union([z.number(), z.string()])).optional() }),
   datumHash: z.string().nullish(),
   datum: z.string().nullish(),
-  script: z.record(z.string()).nullish(),
+  script: z.record(z.string(), z.string()).nullish(),
 });
 
 /** Lucid's provider sends wallet UTxOs in Ogmios v5 form (`{txId,index}`, `{address,value,datum…}`). */

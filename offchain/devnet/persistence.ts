@@ -1,6 +1,6 @@
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
-import { z } from "zod";
+import { z } from "zod/v4";
 import { NtxError } from "../errors.js";
 import { parseWithBigints, stringifyWithBigints } from "./json-codec.js";
 import type { LedgerSnapshot } from "./ledger.js";
@@ -18,7 +18,7 @@ const StateFileSchema = z.object({
     version: z.literal(1),
     slotConfig: z.object({ zeroTime: z.number().int(), zeroSlot: z.number().int(), slotLength: z.number().int().positive() }),
     tip: z.object({ height: z.number().int().nonnegative(), hash: z.string(), slot: z.number().int() }).passthrough(),
-    emulator: z.object({ ledger: z.record(z.unknown()), mempool: z.record(z.unknown()) }).passthrough(),
+    emulator: z.object({ ledger: z.record(z.string(), z.unknown()), mempool: z.record(z.string(), z.unknown()) }).passthrough(),
   }).passthrough(),
 });
 

@@ -4,7 +4,7 @@ import { dirname } from "node:path";
 import express from "express";
 import type { NextFunction, Request, Response } from "express";
 import { PROTOCOL_PARAMETERS_DEFAULT } from "@lucid-evolution/lucid";
-import { z } from "zod";
+import { z } from "zod/v4";
 import { NtxError, isNtxError } from "../errors.js";
 import { blockfrostRoutes } from "./blockfrost-routes.js";
 import { errorBody } from "./blockfrost-json.js";

@@ -2,7 +2,7 @@
  * zod schemas of every request the API takes (body, params, query). Amounts are decimal strings of base units,
  * hashes lowercase hex, times POSIX ms: the same conventions as the market's wire messages.
  */
-import { z } from "zod";
+import { z } from "zod/v4";
 
 export const HashHex = z.string().regex(/^[0-9a-f]{64}$/, "32-byte lowercase hex");
 export const JobHashParams = z.object({ jobHash: HashHex }).strict();
@@ -51,4 +51,4 @@ export const SubmitRequest = z
   })
   .strict();
 
-export const PrepareBidRequest = z.object({ bid: z.record(z.unknown()) }).strict();
+export const PrepareBidRequest = z.object({ bid: z.record(z.string(), z.unknown()) }).strict();

@@ -1,4 +1,4 @@
-import type { z } from "zod";
+import type { z } from "zod/v4";
 import { NtxError } from "../../offchain/errors.js";
 
 /** Parses one part of a request; the first problem becomes a 400 naming the field. */

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { z } from "zod";
+import { z } from "zod/v4";
 import { parseOptions } from "./options.js";
 import { DEFAULT_DEVNET_CHAIN_PORT, requestDevnetFunds } from "../../offchain/chain/index.js";
 import { startDevnetServer } from "../../offchain/devnet/index.js";

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { z } from "zod";
+import { z } from "zod/v4";
 import { parseOptions } from "./options.js";
 import { LUCID_NETWORK, NETWORKS, escrowRef, escrowScript, ntxAsset } from "../../offchain/index.js";
 

@@ -3,7 +3,7 @@ import { existsSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
-import { z } from "zod";
+import { z } from "zod/v4";
 import { addressOfPrivateKey, createChain, loadChainConfig, newPrivateKey, requestDevnetFunds } from "../../offchain/chain/index.js";
 import { startDevnetServer, type DevnetServer } from "../../offchain/devnet/index.js";
 import { NtxError } from "../../offchain/errors.js";

@@ -8,7 +8,7 @@
  * What counts against an offer: pending reservations until their confirmation window ends, and confirmed
  * ones until the provider publishes a newer offer (whose free resources already leave them out).
  */
-import { z } from "zod";
+import { z } from "zod/v4";
 import { isNtxError, NtxError } from "../../offchain/errors.js";
 import type { MarketMetrics } from "./metrics.js";
 import type { OrderBook, Usage } from "./order-book.js";

@@ -3,7 +3,7 @@
  * are POSIX ms; keys, hashes and signatures are lowercase hex without 0x except the EIP-712 signature, which
  * keeps ethers' 0x form so it can be handed to any EVM tool unchanged.
  */
-import { z } from "zod";
+import { z } from "zod/v4";
 import { PROTOCOL_VERSION } from "./protocol.js";
 
 const hex = (bytes: number) => z.string().regex(new RegExp(`^[0-9a-f]{${bytes * 2}}$`), `${bytes}-byte lowercase hex`);

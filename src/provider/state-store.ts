@@ -1,6 +1,6 @@
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { z } from "zod";
+import { z } from "zod/v4";
 import { NtxError } from "../../offchain/errors.js";
 import { runRequestSchema } from "./types.js";
 
@@ -63,7 +63,7 @@ export const jobRecordSchema = z.object({
 });
 export type JobRecord = z.infer<typeof jobRecordSchema>;
 
-const fileSchema = z.object({ version: z.literal(1), jobs: z.record(jobRecordSchema) });
+const fileSchema = z.object({ version: z.literal(1), jobs: z.record(z.string(), jobRecordSchema) });
 
 export class JobStateStore {
   private jobs = new Map<string, JobRecord>();

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import { z } from "zod/v4";
 
 /**
  * The provider's seams. `JobRunner` is what executes a job (Docker in production, `NoopRunner` in unit tests);
