@@ -5,29 +5,19 @@
  */
 import { readEscrowUtxos, type EscrowUtxo } from "../../offchain/index.js";
 import { NtxError } from "../../offchain/errors.js";
-import { decodeBid, JobRecord, Match, offerDigest, verifyProviderDigest } from "../market/index.js";
+import { decodeBid, jsonOf, Match, offerDigest, readJobState, verifyProviderDigest, type JobRecord } from "../market/index.js";
 import type { ApiContext } from "./context.js";
 
-const decoder = new TextDecoder();
 
-function parseJson(data: Uint8Array): unknown {
-  try {
-    return JSON.parse(decoder.decode(data));
-  } catch {
-    return undefined;
-  }
-}
-
+/** The market's current record of a job (job-state.ts: the KV record, or a newer stored match). */
 export async function jobRecord(ctx: ApiContext, jobHash: string): Promise<JobRecord | null> {
-  let kv;
+  let state;
   try {
-    kv = await ctx.transport.jobs.get(jobHash);
+    state = await readJobState(ctx.transport, jobHash);
   } catch (error) {
     throw new NtxError("NATS_UNAVAILABLE", `reading the job record: ${(error as Error).message}`, { retryable: true, cause: error });
   }
-  if (!kv) return null;
-  const parsed = JobRecord.safeParse(parseJson(kv.value));
-  return parsed.success ? parsed.data : null;
+  return state && state !== "corrupt" ? state.record : null;
 }
 
 /** The current match of a matched/confirmed job, with its offer's and bid's signatures checked again. */
@@ -42,7 +32,7 @@ export async function verifiedMatch(ctx: ApiContext, jobHash: string): Promise<{
     throw new NtxError("JOB_NOT_MATCHED", `job ${jobHash} is ${record.state}, not matched: nothing to lock`, { retryable: record.state === "lapsed", details: { state: record.state } });
   }
   const stored = await ctx.feed.lastMatch(jobHash);
-  const parsed = stored ? Match.safeParse(parseJson(stored.data)) : undefined;
+  const parsed = stored ? Match.safeParse(jsonOf(stored.data)) : undefined;
   if (!parsed?.success || parsed.data.matchId !== record.matchId) {
     throw new NtxError("JOB_NOT_MATCHED", `the match ${record.matchId ?? "?"} of job ${jobHash} is not stored yet; retry shortly`, { retryable: true });
   }
@@ -79,8 +69,4 @@ export function escrowView(e: EscrowUtxo) {
     state: state.kind,
     ...(state.kind === "completed" ? { resultHash: state.resultHash, completedAt: state.completedAt, claimableAt: state.completedAt + e.datum.challengeWindow } : {}),
   };
-}
-
-export function jsonOf(data: Uint8Array): unknown {
-  return parseJson(data);
 }

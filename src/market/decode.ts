@@ -154,6 +154,15 @@ export function decodeJobEvent(bytes: Uint8Array | string): Decoded<JobEventT> {
   return { ok: true, value: parsed.data };
 }
 
+/** Stored message bytes as JSON, or undefined when they are not JSON (the caller says what that means). */
+export function jsonOf(data: Uint8Array): unknown {
+  try {
+    return JSON.parse(Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString("utf8"));
+  } catch {
+    return undefined;
+  }
+}
+
 /** JSON of a message whose amounts are bigint (the parsed form) as the wire wants them: decimal strings. */
 export function encodeMessage(value: unknown): Uint8Array {
   return utf8ToBytes(JSON.stringify(value, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v)));

@@ -2,9 +2,10 @@ import { z } from "zod/v4";
 import { ReservedResources } from "./schemas.js";
 
 /**
- * The market's record of a job in the `ntx-jobs` KV bucket, keyed by jobHash: what the market decided. It is
- * created once per jobHash (that is the de-duplication of bids) and then only changed by compare-and-set.
- * What the provider observes while running the job goes to job events, not here.
+ * The market's record of a job, keyed by jobHash: what the market decided. A job's first match is stored in the
+ * matches stream only (that is the de-duplication of bids); the `ntx-jobs` KV bucket gets a record when the
+ * match is confirmed, lapses or the bid expires, and changes it only by compare-and-set. job-state.ts reads
+ * the two together. What the provider observes while running the job goes to job events, not here.
  */
 export const JobRecord = z.object({
   v: z.literal(1),

@@ -3,11 +3,11 @@
  * group); each instance holds the whole offer book from the offers stream and the capacity KV.
  *
  * A bid's life in an instance: verify (worker threads) → best offer from the book → reserve the capacity with
- * KV compare-and-set → create the job record (KV create: the one place a jobHash can be claimed, so a
- * replayed or redelivered bid never makes a second match) → publish the match (JetStream, msg id = matchId)
- * → wait for the provider's confirmation → ack. A lapsed confirmation releases the reservation and matches
- * again, excluding that provider. Nothing is acked before its outcome is durable, so a crash only causes a
- * redelivery, and the redelivered bid resumes from its job record.
+ * KV compare-and-set → store the match, only if the job has no match yet (the stored match is the one claim
+ * on a jobHash, so a replayed or redelivered bid never makes a second one; see job-state.ts) → wait for the
+ * provider's confirmation → record it → ack. A lapsed confirmation is recorded, releases the reservation and
+ * matches again, excluding that provider. Nothing is acked before its outcome is durable, so a crash only
+ * causes a redelivery, and the redelivered bid resumes from the job's stored state.
  */
 import { randomBytes } from "node:crypto";
 import { pino, type Logger } from "pino";
@@ -15,7 +15,8 @@ import { isNtxError } from "../../offchain/errors.js";
 import { offerSubject, subjectToken } from "../nats/subjects.js";
 import { CapacityLedger } from "./capacity.js";
 import { decodeProviderConfirm, type BidTerms, type Decoded, type VerifiedBidTerms } from "./decode.js";
-import { JobRecord } from "./job-record.js";
+import type { JobRecord } from "./job-record.js";
+import { readJobState } from "./job-state.js";
 import { createMarketMetrics, type MarketMetrics } from "./metrics.js";
 import { OrderBook, type BookEntry, type FindOptions, type Usage } from "./order-book.js";
 import { PROTOCOL_VERSION, RejectReason } from "./protocol.js";
@@ -81,7 +82,10 @@ interface BidWork {
   jobHash: string;
   receivedAt: number;
   record?: JobRecord;
+  /** Revision of the job's KV record; undefined while it has none. */
   revision?: number;
+  /** Sequence of the job's last stored match; 0 while it has none. */
+  matchSeq: number;
   timer?: NodeJS.Timeout;
   /** Confirmation and lapse of one bid run one after the other, never interleaved. */
   chain?: Promise<unknown>;
@@ -93,7 +97,6 @@ function serial<T>(work: BidWork, fn: () => Promise<T>): Promise<T> {
   return next;
 }
 
-const decoder = new TextDecoder();
 const OFFER_KEY = Buffer.from(`,"offer":`);
 
 /** The verifier's UTF-8 decoding drops a leading BOM; embedded in a match it would break the JSON. */
@@ -174,19 +177,6 @@ export function createMatcher(params: MatcherParams): Matcher {
   };
 
   // ---------- job records ----------
-  const readRecord = async (jobHash: string): Promise<{ record: JobRecord; revision: number } | null | "corrupt"> => {
-    const kv = await transport.jobs.get(jobHash);
-    if (!kv) return null;
-    let raw: unknown;
-    try {
-      raw = JSON.parse(decoder.decode(kv.value));
-    } catch {
-      return "corrupt";
-    }
-    const parsed = JobRecord.safeParse(raw);
-    return parsed.success ? { record: parsed.data, revision: kv.revision } : "corrupt";
-  };
-
   /** Writes the record by CAS (or creates it); false when someone else changed it first. */
   const writeRecord = async (work: BidWork, record: JobRecord): Promise<boolean> => {
     const value = Buffer.from(JSON.stringify(record));
@@ -256,11 +246,6 @@ export function createMatcher(params: MatcherParams): Matcher {
         excluded: work.record?.excluded ?? [],
         updatedAt: matchedAt,
       };
-      if (!(await writeRecord(work, record))) {
-        // Another delivery of this jobHash got there first: undo ours and follow the record.
-        await ledger.release(providerId, work.jobHash, matchId);
-        return resume(work);
-      }
       // A valid `Match` document, built without re-serializing the bid or the offer.
       const data = matchDocument(
         `{"v":${PROTOCOL_VERSION},"type":"match","matchId":"${matchId}","jobHash":"${work.jobHash}","attempt":${attempt},"bid":`,
@@ -268,7 +253,15 @@ export function createMatcher(params: MatcherParams): Matcher {
         wireBytes(candidate.entry),
         `,"price":"${candidate.price}","reserved":${JSON.stringify(usage)},"matcherId":${JSON.stringify(id)},"matchedAt":${matchedAt},"confirmBy":${confirmBy}}`,
       );
-      await transport.publishMatch(work.jobHash, data, matchId);
+      try {
+        work.matchSeq = await transport.publishMatch(work.jobHash, data, { matchId, bidSeq: work.msg.seq, expectedLastSeq: work.matchSeq });
+      } catch (error) {
+        await ledger.release(providerId, work.jobHash, matchId);
+        // Another delivery of this jobHash got there first: follow what it stored.
+        if (isNtxError(error, "MATCH_EXISTS")) return resume(work);
+        throw error;
+      }
+      work.record = record;
       metrics.matched.inc();
       metrics.bidToMatchSeconds.observe((now() - work.receivedAt) / 1000);
       params.onMatch?.({ matchId, jobHash: work.jobHash, attempt, providerId, matcherId: id, price: candidate.price, reserved: usage }, work.receivedAt);
@@ -332,19 +325,21 @@ export function createMatcher(params: MatcherParams): Matcher {
 
   /** Continues a bid from its stored job record (after a redelivery, a lost race, or a restart). */
   const resume = async (work: BidWork): Promise<void> => {
-    const stored = await readRecord(work.jobHash);
+    const stored = await readJobState(transport, work.jobHash);
     if (stored === "corrupt") {
-      // Only matchers write job records; one that does not parse cannot be continued, nor overwritten safely.
-      log.error({ jobHash: work.jobHash }, "job record does not parse; bid set aside");
+      // Only matchers write job records and matches; one that does not parse cannot be continued, nor overwritten safely.
+      log.error({ jobHash: work.jobHash }, "job record or match does not parse; bid set aside");
       return finish(work, "term");
     }
     if (!stored) {
       work.record = undefined;
       work.revision = undefined;
+      work.matchSeq = 0;
       return match(work);
     }
     work.record = stored.record;
     work.revision = stored.revision;
+    work.matchSeq = stored.matchSeq;
     if (stored.record.bidSeq !== work.msg.seq) {
       // The same job signed once and published again: a replay of an existing bid.
       metrics.reject("bid", RejectReason.Replayed);
@@ -398,7 +393,7 @@ export function createMatcher(params: MatcherParams): Matcher {
       metrics.reject("bid", RejectReason.Replayed);
       return msg.term();
     }
-    const work: BidWork = { msg, bidBytes: withoutBom(msg.data), bid, jobHash, receivedAt };
+    const work: BidWork = { msg, bidBytes: withoutBom(msg.data), bid, jobHash, receivedAt, matchSeq: 0 };
     held.set(jobHash, work);
     try {
       if (msg.deliveryCount > 1) await resume(work);

@@ -43,6 +43,14 @@ export interface BidConsumerOptions {
   maxAckPending: number;
 }
 
+export interface StoredMatch {
+  data: Uint8Array;
+  /** Stream sequence: what the job's next match must expect. */
+  seq: number;
+  /** Stream sequence of the bid the match was made for. */
+  bidSeq: number | undefined;
+}
+
 export interface MarketTransport {
   capacity: MarketKv;
   jobs: MarketKv;
@@ -52,6 +60,11 @@ export interface MarketTransport {
   subscribeConfirms(onConfirm: (subject: string, data: Uint8Array) => void): Promise<Watch>;
   /** The last confirmation stored for a job (to recover one that arrived while no matcher held the bid). */
   lastConfirm(jobHash: string): Promise<Uint8Array | null>;
-  /** Durably stores a match; `msgId` makes a retried publish a no-op. */
-  publishMatch(jobHash: string, data: Uint8Array, msgId: string): Promise<void>;
+  /**
+   * Durably stores a match if the job's last stored match is still `expectedLastSeq` (0: the job has none), and
+   * returns its sequence; throws NtxError MATCH_EXISTS otherwise. A retried publish of the same matchId is a no-op.
+   */
+  publishMatch(jobHash: string, data: Uint8Array, options: { matchId: string; bidSeq: number; expectedLastSeq: number }): Promise<number>;
+  /** The last match stored for a job. */
+  lastMatch(jobHash: string): Promise<StoredMatch | null>;
 }

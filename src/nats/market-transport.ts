@@ -12,6 +12,8 @@ import { ensureMarketInfrastructure, StreamNames } from "./setup.js";
 import { confirmSubject, matchSubject, SubjectPatterns } from "./subjects.js";
 
 const WRONG_LAST_SEQUENCE = 10071;
+/** On a stored match: the stream sequence of the bid it was made for (a replayed bid has another). */
+const BID_SEQ_HEADER = "Ntx-Bid-Seq";
 
 function errorCode(error: unknown): number | undefined {
   const code = (error as { code?: unknown })?.code;
@@ -292,6 +294,11 @@ export async function createNatsMarketTransport(nc: NatsConnection): Promise<Nat
     stops.push(w.stop);
     return w;
   };
+  const lastBySubject = (stream: string, subject: string) =>
+    jsm.streams.getMessage(stream, { last_by_subj: subject }).catch((error: unknown) => {
+      if (error instanceof Error && /no message found/i.test(error.message)) return null;
+      throw new NtxError("NATS_JS", `reading the last message of ${subject}: ${error instanceof Error ? error.message : String(error)}`, { retryable: true, cause: error });
+    });
   return {
     capacity: new JsKv(store.capacity, "ntx-capacity", js, jsm, pub),
     jobs: new JsKv(store.jobs, "ntx-jobs", js, jsm, pub),
@@ -330,16 +337,28 @@ export async function createNatsMarketTransport(nc: NatsConnection): Promise<Nat
     },
 
     async lastConfirm(jobHash) {
-      const m = await jsm.streams.getMessage(StreamNames.matches, { last_by_subj: confirmSubject(jobHash) }).catch((error: unknown) => {
-        if (error instanceof Error && /no message found/i.test(error.message)) return null;
-        throw error;
-      });
+      const m = await lastBySubject(StreamNames.matches, confirmSubject(jobHash));
       return m ? m.data : null;
     },
 
-    async publishMatch(jobHash, data, msgId) {
-      const ack = await pub.publish(matchSubject(jobHash), data, wireHeaders({ "Nats-Msg-Id": msgId }));
-      if (ack.error) throw new NtxError("NATS_JS", `match ${msgId}: ${ack.error.description ?? "JetStream error"}`, { retryable: true });
+    async lastMatch(jobHash) {
+      const m = await lastBySubject(StreamNames.matches, matchSubject(jobHash));
+      if (!m) return null;
+      const bidSeq = Number(m.header?.get(BID_SEQ_HEADER));
+      return { data: m.data, seq: m.seq, bidSeq: Number.isSafeInteger(bidSeq) && bidSeq > 0 ? bidSeq : undefined };
+    },
+
+    async publishMatch(jobHash, data, { matchId, bidSeq, expectedLastSeq }) {
+      const headers = wireHeaders({ "Nats-Msg-Id": matchId, "Nats-Expected-Last-Subject-Sequence": String(expectedLastSeq), [BID_SEQ_HEADER]: String(bidSeq) });
+      const ack = await pub.publish(matchSubject(jobHash), data, headers);
+      if (ack.error) {
+        if (ack.error.err_code === WRONG_LAST_SEQUENCE || /wrong last sequence/i.test(ack.error.description ?? "")) {
+          throw new NtxError("MATCH_EXISTS", `job ${jobHash} was matched by someone else first (${matchId} not stored)`);
+        }
+        throw new NtxError("NATS_JS", `match ${matchId}: ${ack.error.description ?? "JetStream error"}`, { retryable: true });
+      }
+      if (typeof ack.seq !== "number") throw new NtxError("NATS_JS", `match ${matchId}: invalid ack`, { retryable: true });
+      return ack.seq;
     },
 
     async close() {

@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { decodeBid, decodeOffer } from "../../src/market/decode.js";
 import { signProviderConfirm } from "../../src/market/eip712.js";
 import { JobRecord } from "../../src/market/job-record.js";
+import { readJobState } from "../../src/market/job-state.js";
 import { createMatcher, type Matcher } from "../../src/market/matcher.js";
 import { MAX_MESSAGE_BYTES } from "../../src/market/protocol.js";
 import { Match, type MatchInput } from "../../src/market/schemas.js";
@@ -90,9 +91,12 @@ describe("matcher on a real nats-server", () => {
     const second2 = await waitFor("re-match", () => matches.list.find((m) => m.jobHash === d.value.jobHash && m.attempt === 2));
     expect(second2.offer.providerId).toBe(second.id);
     await waitFor("silent provider's core released", () => matcher.book.get(silent.id)?.freeCpu === 1);
-    const record = await market.transport().then(({ transport }) => transport.jobs.get(d.value.jobHash));
-    const parsed = JobRecord.parse(JSON.parse(new TextDecoder().decode(record!.value)));
-    expect(parsed).toMatchObject({ state: "matched", attempt: 2, providerId: second.id, excluded: [silent.id] });
+    const { transport } = await market.transport();
+    // The lapse is recorded; the second match, stored over the first, is the job's state now.
+    const kv = await transport.jobs.get(d.value.jobHash);
+    expect(JobRecord.parse(JSON.parse(new TextDecoder().decode(kv!.value)))).toMatchObject({ state: "lapsed", attempt: 1, providerId: silent.id, excluded: [silent.id] });
+    const state = await readJobState(transport, d.value.jobHash);
+    expect(state !== "corrupt" && state?.record).toMatchObject({ state: "matched", attempt: 2, providerId: second.id, excluded: [silent.id] });
     matches.stop();
   });
 
@@ -135,8 +139,8 @@ describe("matcher on a real nats-server", () => {
     });
     expect(await counts()).toEqual({ malformed: 2, unsigned: 1, bad_signature: 1, expired: 1, oversized: 1, replayed: 2 });
     await waitFor("the good bid matched", async () => (await matcher.metrics.matched.get()).values[0]?.value === 1);
-    const stored = await market.transport().then(({ transport }) => transport.jobs.get(goodHash));
-    expect(stored).not.toBeNull();
+    const stored = await market.transport().then(({ transport }) => readJobState(transport, goodHash));
+    expect(stored !== "corrupt" && stored?.record.state).toBe("matched");
   });
 
   it("rejects and counts bad offers by reason, keeps the newest offer per provider", async () => {

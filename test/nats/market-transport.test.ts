@@ -69,9 +69,24 @@ describe("market transport KV writes (direct JetStream publishes)", () => {
   it("a match published twice under one msg id is stored once", async () => {
     const { transport } = await market.transport();
     const hash = "ab".repeat(32);
-    await transport.publishMatch(hash, te.encode('{"n":1}'), `${hash}-1`);
-    await transport.publishMatch(hash, te.encode('{"n":1}'), `${hash}-1`);
+    const seq = await transport.publishMatch(hash, te.encode('{"n":1}'), { matchId: `${hash}-1`, bidSeq: 7, expectedLastSeq: 0 });
+    expect(await transport.publishMatch(hash, te.encode('{"n":1}'), { matchId: `${hash}-1`, bidSeq: 7, expectedLastSeq: 0 })).toBe(seq);
     const history = await market.client.history("matches", matchSubject(hash));
     expect(history).toHaveLength(1);
+  });
+
+  it("a job's match is stored only over the match it expects: the first over none, a re-match over the last", async () => {
+    const { transport } = await market.transport();
+    const hash = "cd".repeat(32);
+    expect(await transport.lastMatch(hash)).toBeNull();
+    const first = await transport.publishMatch(hash, te.encode('{"n":1}'), { matchId: `${hash}-1`, bidSeq: 11, expectedLastSeq: 0 });
+    // Another delivery (or a replay) of the same job: refused, nothing stored.
+    expect(await code(transport.publishMatch(hash, te.encode('{"n":"x"}'), { matchId: `${hash}-1x`, bidSeq: 12, expectedLastSeq: 0 }))).toBe("MATCH_EXISTS");
+    // A confirmation under the job does not count as a match.
+    await market.client.publishConfirm(hash, {});
+    const second = await transport.publishMatch(hash, te.encode('{"n":2}'), { matchId: `${hash}-2`, bidSeq: 11, expectedLastSeq: first });
+    expect(await code(transport.publishMatch(hash, te.encode('{"n":3}'), { matchId: `${hash}-3`, bidSeq: 11, expectedLastSeq: first }))).toBe("MATCH_EXISTS");
+    const last = await transport.lastMatch(hash);
+    expect(last && { seq: last.seq, bidSeq: last.bidSeq, data: td.decode(last.data) }).toEqual({ seq: second, bidSeq: 11, data: '{"n":2}' });
   });
 });

@@ -2,10 +2,10 @@
 import { createHash } from "node:crypto";
 import { Router } from "express";
 import { NtxError } from "../../../offchain/errors.js";
-import { bidSigningPayloadHex, decodeBid, decodeJobEvent, jobHash as jobHashOf, Match, REJECT_CODES, UnsignedBid } from "../../market/index.js";
+import { bidSigningPayloadHex, decodeBid, decodeJobEvent, jobHash as jobHashOf, jsonOf, Match, REJECT_CODES, UnsignedBid } from "../../market/index.js";
 import { jobEventsSubject, StreamNames } from "../../nats/index.js";
 import type { ApiContext } from "../context.js";
-import { escrowsOfJob, escrowView, jobRecord, jsonOf } from "../jobs.js";
+import { escrowsOfJob, escrowView, jobRecord } from "../jobs.js";
 import type { JobMessageKind } from "../job-feed.js";
 import { JobHashParams, OffersQuery, PrepareBidRequest } from "../schemas.js";
 import { openSse, type SseStream } from "../sse.js";
