@@ -3,7 +3,9 @@
  *
  *  1. Throughput: a backlog of signed bids (CIP-8, Ed25519) against a 1k-offer book, consumed by ONE matcher
  *     instance with its verification threads on all cores; sustained matches/s, and the same cores' bare
- *     Ed25519 verification rate for the ratio.
+ *     Ed25519 verification rate for the ratio (libsodium, which the matcher uses, and OpenSSL). Nobody confirms,
+ *     so every matched bid stays held: the worst case for the matcher's memory. `--runs` drains (default 3),
+ *     median reported; `--bids` per drain (default 20,000).
  *  2. Latency: bid publish → match received, open loop, with books of 1k, 10k and 100k offers; p50/p99 and
  *     the 100k/1k p99 ratio. The 10k/100k books are put into the matcher's book in memory: signing and
  *     verifying 100k EIP-712 offers (~1 ms each) would take minutes and is not on the bid→match path.
@@ -31,6 +33,7 @@ import { startNatsServer } from "../../test/helpers/nats.js";
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, "").split("=") as [string, string]));
 const THROUGHPUT_BIDS = Number(args.get("bids") ?? 20_000);
+const THROUGHPUT_RUNS = Number(args.get("runs") ?? 3);
 const LATENCY_BIDS = Number(args.get("latency-bids") ?? 600);
 const LATENCY_RATE = Number(args.get("rate") ?? 200);
 const SIZES = (args.get("sizes") ?? "1000,10000,100000").split(",").map(Number);
@@ -256,7 +259,6 @@ async function throughput() {
         jobRecord: round(jobWrites / Math.max(1, stamps.length), 3),
         matchPublish: round(matchWrites / Math.max(1, stamps.length), 3),
       },
-      floorPerSec: 8_000,
     };
   });
 }
@@ -353,7 +355,31 @@ const result: Record<string, unknown> = {
   machine: { cores: cpus().length, cpu: cpus()[0]?.model, loadavg1mAtStart: round(load[0]!), note: "shared with other engineers while measured: absolute figures are noisy, compare ratios" },
   nats: "nats-server on 127.0.0.1 (JetStream, file store)",
 };
-if (PHASES.has("throughput")) result.throughput = await throughput();
+if (PHASES.has("throughput")) {
+  // Each run drains its own backlog on a fresh nats-server; the machine's load moves between runs, so the
+  // figures are the median run's, with every run kept beside them.
+  const runs: Awaited<ReturnType<typeof throughput>>[] = [];
+  for (let i = 0; i < THROUGHPUT_RUNS; i++) runs.push(await throughput());
+  const median = (pick: (r: (typeof runs)[number]) => number) => {
+    const xs = runs.map(pick).sort((a, b) => a - b);
+    return xs[Math.floor((xs.length - 1) / 2)]!;
+  };
+  result.throughput = {
+    runs: runs.length,
+    bidsPerRun: THROUGHPUT_BIDS,
+    medianSustainedMatchedPerSec: median((r) => r.sustainedMatchedPerSec),
+    medianOverallMatchedPerSec: median((r) => r.overallMatchedPerSec),
+    medianRatioToBareVerify: median((r) => r.ratioToBareVerify),
+    medianRatioToBareOpensslVerify: median((r) => r.ratioToBareOpensslVerify),
+    medianCpuMicrosPerMatchedBid: {
+      matcherProcess: median((r) => r.cpuMicrosPerMatchedBid.matcherProcess ?? NaN),
+      matcherMainThread: median((r) => r.cpuMicrosPerMatchedBid.matcherMainThread ?? NaN),
+      natsServer: median((r) => r.cpuMicrosPerMatchedBid.natsServer),
+    },
+    floorPerSec: 8_000,
+    each: runs,
+  };
+}
 const lat: Record<string, unknown>[] = [];
 if (PHASES.has("latency")) for (const size of SIZES) lat.push(await latency(size));
 result.latency = lat;
@@ -370,7 +396,7 @@ result.growth = {
   [`findBest_entriesScanned_${last}_over_${first}`]: find.length ? round((find.at(-1)!.meanEntriesScanned as number) / (find[0]!.meanEntriesScanned as number)) : null,
 };
 result.floors = {
-  throughputMet: ((result.throughput as { sustainedMatchedPerSec?: number } | undefined)?.sustainedMatchedPerSec ?? 0) >= 8_000,
+  throughputMet: ((result.throughput as { medianSustainedMatchedPerSec?: number } | undefined)?.medianSustainedMatchedPerSec ?? 0) >= 8_000,
   p99At10kMet: p99(10_000) <= 25,
   growthMet: p99(last) / p99(first) <= 2,
 };
