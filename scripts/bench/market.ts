@@ -14,11 +14,14 @@
  * Prints one JSON document. The machine is shared with other engineers while this runs: absolute numbers
  * are noisy, ratios are the figures to compare.
  */
+import { execFileSync } from "node:child_process";
 import { randomBytes, type KeyObject } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
 import { jobHash } from "../../src/market/job-hash.js";
 import { availableParallelism, cpus, loadavg } from "node:os";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { Worker } from "node:worker_threads";
 import { performance as nodePerformance } from "node:perf_hooks";
 import { jetstreamManager } from "@nats-io/jetstream";
@@ -31,10 +34,20 @@ import { ed25519PrivateKeyObject, ed25519RawPublicKey, parseCoseSign1, sigStruct
 import { connectNats, createMarketClient, createNatsMarketTransport, ensureMarketInfrastructure, type NatsConnection } from "../../src/nats/index.js";
 import { startNatsServer } from "../../test/helpers/nats.js";
 
+// Each phase starts clean of the one before: a full collection of its garbage (the throughput drains leave
+// hundreds of MB) and a flush of the JetStream files it wrote. Left alone, the kernel writes those back while
+// the next phase runs, and the stalls show up as that phase's latency.
+setFlagsFromString("--expose-gc");
+const gc = runInNewContext("gc") as () => void;
+function settle(): void {
+  gc();
+  execFileSync("sync");
+}
+
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, "").split("=") as [string, string]));
 const THROUGHPUT_BIDS = Number(args.get("bids") ?? 20_000);
 const THROUGHPUT_RUNS = Number(args.get("runs") ?? 3);
-const LATENCY_BIDS = Number(args.get("latency-bids") ?? 600);
+const LATENCY_BIDS = Number(args.get("latency-bids") ?? 2_000);
 const LATENCY_RATE = Number(args.get("rate") ?? 200);
 const SIZES = (args.get("sizes") ?? "1000,10000,100000").split(",").map(Number);
 const WORKERS = Number(args.get("workers") ?? availableParallelism());
@@ -168,6 +181,7 @@ async function publishOffers(nc: NatsConnection, count: number, cores: number): 
 
 // ---------- 1. throughput ----------
 async function throughput() {
+  settle();
   const bids = Array.from({ length: THROUGHPUT_BIDS }, (_, i) => makeBid(i, { cpuCores: 1, memoryMiB: 256, diskGiB: 1 }));
   const bareBefore = await bareVerifyRate(WORKERS, bids.map((b) => b.bid), 3_000, "libsodium");
   return withMarket(async ({ nc, url, serverPid }) => {
@@ -265,6 +279,7 @@ async function throughput() {
 
 // ---------- 2. latency ----------
 async function latency(size: number) {
+  settle();
   return withMarket(async ({ nc, url }) => {
     const inMatcher: number[] = [];
     // In-matcher latency: bid delivered to the matcher → match stored and published.

@@ -442,6 +442,8 @@ export function createMatcher(params: MatcherParams): Matcher {
     metrics,
     async start() {
       pool = createVerifyPool(params.verifyWorkers === undefined ? {} : { workers: params.verifyWorkers });
+      // Bids are taken only once they can be verified: a cold verifier thread takes a while to load.
+      await pool.ready();
       const capacityWatch = await transport.capacity.watch((key, record) => ledger.observe(key, record?.value ?? null, record?.revision ?? Number.MAX_SAFE_INTEGER));
       watches.push(capacityWatch);
       await capacityWatch.ready;

@@ -18,6 +18,8 @@ export interface VerifyPool {
   decodeBidTerms(data: Uint8Array, now?: number): Promise<Decoded<VerifiedBidTerms>>;
   decodeOffer(data: Uint8Array, now?: number): Promise<Decoded<VerifiedOffer>>;
   decodeConfirm(data: Uint8Array): Promise<Decoded<ProviderConfirm>>;
+  /** Resolves once every thread has loaded and can take work (a cold thread takes a while to load). */
+  ready(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -49,12 +51,15 @@ export function createVerifyPool(options: { workers?: number } = {}): VerifyPool
       decodeBidTerms: async (data, now = Date.now()) => decodeBidTerms(data, { now }),
       decodeOffer: async (data, now = Date.now()) => decodeOffer(data, { now }),
       decodeConfirm: async (data) => decodeProviderConfirm(data),
+      ready: async () => undefined,
       close: async () => undefined,
     };
   }
   const workers = Array.from({ length: count }, startWorker);
   // A worker takes batches only once its module has loaded and said so.
   const ready = new Array<boolean>(count).fill(false);
+  let allReady!: () => void;
+  const allReadyPromise = new Promise<void>((resolve) => (allReady = resolve));
   const inflight = new Map<number, Pending[]>();
   const load = new Array<number>(count).fill(0);
   const owner = new Map<number, number>();
@@ -71,6 +76,7 @@ export function createVerifyPool(options: { workers?: number } = {}): VerifyPool
     w.on("message", (msg: { id: number; results: Decoded<never>[] } | { ready: true }) => {
       if ("ready" in msg) {
         ready[index] = true;
+        if (ready.every(Boolean)) allReady();
         flush();
         return;
       }
@@ -133,6 +139,7 @@ export function createVerifyPool(options: { workers?: number } = {}): VerifyPool
     decodeBidTerms: (data) => submit("bid", data) as Promise<Decoded<VerifiedBidTerms>>,
     decodeOffer: (data) => submit("offer", data) as Promise<Decoded<VerifiedOffer>>,
     decodeConfirm: (data) => submit("confirm", data) as Promise<Decoded<ProviderConfirm>>,
+    ready: () => allReadyPromise,
     async close() {
       closed = true;
       await Promise.all(workers.map((w) => w.terminate()));
