@@ -1,14 +1,14 @@
 /**
- * EIP-712 signatures of provider messages (offers, confirmations, job events) under NTX_EIP712_DOMAIN, made
- * with ethers. Verification avoids key recovery: messages carry the provider id, which is the compressed
- * public key, so the check is a plain ECDSA verify of the EIP-712 digest against that key. node:crypto cannot
- * do it (its ECDSA always hashes the input with SHA-2/3 and OpenSSL 3.0 has no keccak-256), so it is
- * @noble/curves' verify: ~10% cheaper than ethers' recovery, and the key is decompressed once per provider.
+ * EIP-712 signatures of provider messages (offers, confirmations, job events) under NTX_EIP712_DOMAIN. Signing
+ * goes through ethers; digests are computed by eip712-hash.ts (ethers' generic encoder cost ~210 µs a
+ * confirmation) and verification avoids key recovery: messages carry the provider id, which is the compressed
+ * public key, so the check is a plain ECDSA verify of the digest against that key, with libsecp256k1
+ * (src/crypto/secp256k1.ts). node:crypto cannot do it: its ECDSA always hashes the input itself.
  */
-import { secp256k1 } from "@noble/curves/secp256k1";
-import { SigningKey, TypedDataEncoder, type TypedDataField } from "ethers";
-import { NTX_EIP712_DOMAIN } from "../../offchain/eip712-domain.js";
+import { SigningKey, type TypedDataField } from "ethers";
 import { NtxError } from "../../offchain/errors.js";
+import { secp256k1VerifyDigest } from "../crypto/secp256k1.js";
+import { typedDataHasher } from "./eip712-hash.js";
 import type { UnsignedJobEvent, UnsignedOffer, UnsignedProviderConfirm } from "./schemas.js";
 
 export const OFFER_TYPES: Record<string, TypedDataField[]> = {
@@ -95,8 +95,14 @@ function offerValue(offer: AnyOffer): Record<string, unknown> {
   };
 }
 
+const toHex = (digest: Uint8Array) => `0x${Buffer.from(digest).toString("hex")}`;
+
+const offerHasher = typedDataHasher(OFFER_TYPES, "Offer");
+const confirmHasher = typedDataHasher(PROVIDER_CONFIRM_TYPES, "ProviderConfirm");
+const jobEventHasher = typedDataHasher(JOB_EVENT_TYPES, "JobEvent");
+
 export function offerDigest(offer: AnyOffer): string {
-  return TypedDataEncoder.hash(NTX_EIP712_DOMAIN, OFFER_TYPES, offerValue(offer));
+  return toHex(offerHasher.digest(offerValue(offer)));
 }
 
 function confirmValue(c: UnsignedProviderConfirm): Record<string, unknown> {
@@ -104,7 +110,7 @@ function confirmValue(c: UnsignedProviderConfirm): Record<string, unknown> {
 }
 
 export function providerConfirmDigest(c: UnsignedProviderConfirm): string {
-  return TypedDataEncoder.hash(NTX_EIP712_DOMAIN, PROVIDER_CONFIRM_TYPES, confirmValue(c));
+  return toHex(confirmHasher.digest(confirmValue(c)));
 }
 
 function jobEventValue(e: UnsignedJobEvent): Record<string, unknown> {
@@ -122,7 +128,7 @@ function jobEventValue(e: UnsignedJobEvent): Record<string, unknown> {
 }
 
 export function jobEventDigest(e: UnsignedJobEvent): string {
-  return TypedDataEncoder.hash(NTX_EIP712_DOMAIN, JOB_EVENT_TYPES, jobEventValue(e));
+  return toHex(jobEventHasher.digest(jobEventValue(e)));
 }
 
 /** The provider id of a secp256k1 private key: its compressed public key, lowercase hex without 0x. */
@@ -151,39 +157,11 @@ export function signJobEvent(privateKey: string | SigningKey, event: UnsignedJob
   return { ...event, signature: signDigest(privateKey, jobEventDigest(event)) };
 }
 
-/**
- * Decompressing a key costs a modular square root; providers re-publish offers as heartbeats, so the
- * uncompressed form is kept per provider id (bounded: the oldest entries go first).
- */
-const pointCache = new Map<string, Uint8Array>();
-const POINT_CACHE_MAX = 200_000;
-
-function uncompressedKey(providerId: string): Uint8Array | undefined {
-  let key = pointCache.get(providerId);
-  if (!key) {
-    try {
-      key = secp256k1.ProjectivePoint.fromHex(providerId).toRawBytes(false);
-    } catch {
-      return undefined;
-    }
-    if (pointCache.size >= POINT_CACHE_MAX) pointCache.delete(pointCache.keys().next().value as string);
-    pointCache.set(providerId, key);
-  }
-  return key;
-}
-
 /** True when `signature` (0x r||s||v) is `providerId`'s low-s ECDSA signature of the 0x digest. */
 export function verifyProviderDigest(digest: string, signature: string, providerId: string): boolean {
-  const key = uncompressedKey(providerId);
-  if (!key) return false;
-  const r = BigInt(`0x${signature.slice(2, 66)}`);
-  const s = BigInt(`0x${signature.slice(66, 130)}`);
-  const v = Number.parseInt(signature.slice(130, 132), 16);
+  if (!/^0x[0-9a-f]{130}$/.test(signature) || !/^0x[0-9a-f]{64}$/.test(digest) || !/^0[23][0-9a-f]{64}$/.test(providerId)) return false;
   // v is not needed to verify, but an EVM `ecrecover` of the same proof needs a well-formed one.
+  const v = Number.parseInt(signature.slice(130, 132), 16);
   if (v !== 27 && v !== 28) return false;
-  try {
-    return secp256k1.verify({ r, s }, digest.slice(2), key, { lowS: true });
-  } catch {
-    return false;
-  }
+  return secp256k1VerifyDigest(Buffer.from(digest.slice(2), "hex"), Buffer.from(signature.slice(2, 130), "hex"), Buffer.from(providerId, "hex"));
 }
