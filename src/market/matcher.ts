@@ -39,6 +39,8 @@ export interface MatcherParams {
   noFitRetryMs?: number;
   /** Matches tried (lapses included) before a bid is given up. */
   maxAttempts?: number;
+  /** How many buyer nonces are remembered against reuse (oldest forgotten first). Default 250,000. */
+  maxRememberedNonces?: number;
   /** Verification threads; 0 = inline. Default: one per core. */
   verifyWorkers?: number;
   reputation?: (providerId: string) => number;
@@ -63,6 +65,7 @@ export interface MatcherStats {
   book: number;
   awaitingConfirm: number;
   inFlight: number;
+  rememberedNonces: number;
 }
 
 export interface Matcher {
@@ -140,13 +143,18 @@ export function createMatcher(params: MatcherParams): Matcher {
   const ackWaitMs = params.ackWaitMs ?? confirmWindowMs + 30_000;
   const noFitRetryMs = params.noFitRetryMs ?? 2_000;
   const maxAttempts = params.maxAttempts ?? 5;
+  const maxRememberedNonces = Math.max(1, params.maxRememberedNonces ?? 250_000);
   const metrics = params.metrics ?? createMarketMetrics();
   const log = params.logger ?? pino({ level: process.env.NTX_LOG_LEVEL ?? "warn" });
   const book = new OrderBook();
   const ledger = new CapacityLedger(transport.capacity, book, metrics, now);
   /** Bids this instance holds, by jobHash (matched and waiting, or being matched). */
   const held = new Map<string, BidWork>();
-  /** buyer:nonce → jobHash, until the bid expires: a nonce signs one job only. */
+  /**
+   * buyer:nonce → jobHash, until the bid expires: a nonce signs one job only. Bounded by count, oldest first:
+   * keys cost nothing to make, so bids with far expiries must not grow it without end. Forgetting an old nonce
+   * only lets a buyer reuse it; a replayed bid is still the same job, which the job's stored state turns away.
+   */
   const nonces = new Map<string, { jobHash: string; until: number }>();
   let pool: VerifyPool | undefined;
   const watches: Watch[] = [];
@@ -385,7 +393,10 @@ export function createMatcher(params: MatcherParams): Matcher {
       metrics.reject("bid", RejectReason.Replayed);
       return msg.term();
     }
-    if (!seen) nonces.set(nonceKey, { jobHash, until: bid.expiresAt });
+    if (!seen) {
+      if (nonces.size >= maxRememberedNonces) nonces.delete(nonces.keys().next().value as string);
+      nonces.set(nonceKey, { jobHash, until: bid.expiresAt });
+    }
     const current = held.get(jobHash);
     if (current) {
       // A redelivery of the very message this instance holds: the held one will be acked.
@@ -475,6 +486,6 @@ export function createMatcher(params: MatcherParams): Matcher {
       held.clear();
       await pool?.close();
     },
-    stats: () => ({ book: book.size, awaitingConfirm: held.size, inFlight }),
+    stats: () => ({ book: book.size, awaitingConfirm: held.size, inFlight, rememberedNonces: nonces.size }),
   };
 }

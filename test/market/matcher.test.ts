@@ -100,6 +100,32 @@ describe("matcher on a real nats-server", () => {
     matches.stop();
   });
 
+  it("remembers a bounded number of buyer nonces: a remembered one signs one job only, the oldest is forgotten", async () => {
+    const rg = region();
+    await market.client.publishOffer(makeOffer(newProvider(), { region: rg, resources: { cpuCores: 64, memoryMiB: 65_536, diskGiB: 100, gpus: [] } }));
+    const matcher = await startMatcher({ durable: "m-nonces", maxRememberedNonces: 2 });
+    const buyer = newBuyer();
+    const publish = async (nonce: string, n: number) => {
+      const bid = makeBid(buyer, { regions: [rg], nonce }, { command: ["sh", "-c", `echo ${n}`] });
+      const d = decodeBid(json(bid), { now: Date.now() });
+      if (!d.ok) throw new Error("fixture");
+      await market.client.publishBid(d.value.jobHash, bid);
+    };
+    const matched = async () => (await matcher.metrics.matched.get()).values[0]?.value ?? 0;
+    const replayed = async () => (await matcher.metrics.rejected.get()).values.find((v) => v.labels.reason === "replayed")?.value ?? 0;
+    for (const [i, nonce] of ["101", "102", "103"].entries()) {
+      await publish(nonce, i);
+      await waitFor(`bid ${nonce} matched`, async () => (await matched()) === i + 1);
+    }
+    expect(matcher.stats().rememberedNonces).toBe(2);
+    // 103 is remembered: another job under it is a replay. 101 was forgotten: a new job under it is matched.
+    await publish("103", 10);
+    await waitFor("reuse of a remembered nonce refused", async () => (await replayed()) === 1);
+    await publish("101", 11);
+    await waitFor("reuse of a forgotten nonce matched", async () => (await matched()) === 4);
+    expect(matcher.stats().rememberedNonces).toBe(2);
+  });
+
   it("rejects and counts every kind of bad bid without stopping, then still matches a good one", async () => {
     const rg = region();
     const provider: Provider = newProvider();
