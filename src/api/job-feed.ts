@@ -72,10 +72,6 @@ export class JobFeed {
     return this.last(StreamNames.bids, bidSubject(jobHash));
   }
 
-  lastMatch(jobHash: string) {
-    return this.last(StreamNames.matches, matchSubject(jobHash));
-  }
-
   /** Everything stored about a job, by kind. */
   async jobHistory(jobHash: string): Promise<{ matches: StoredMessage[]; confirms: StoredMessage[]; events: StoredMessage[]; logs: StoredMessage[] }> {
     const [matches, confirms, events, logs] = await Promise.all([

@@ -5,24 +5,26 @@
  */
 import { readEscrowUtxos, type EscrowUtxo } from "../../offchain/index.js";
 import { NtxError } from "../../offchain/errors.js";
-import { decodeBid, jsonOf, Match, offerDigest, readJobState, verifyProviderDigest, type JobRecord } from "../market/index.js";
+import { decodeBid, jsonOf, Match, offerDigest, readJobState, verifyProviderDigest, type JobRecord, type StoredMatch } from "../market/index.js";
 import type { ApiContext } from "./context.js";
 
-
-/** The market's current record of a job (job-state.ts: the KV record, or a newer stored match). */
-export async function jobRecord(ctx: ApiContext, jobHash: string): Promise<JobRecord | null> {
+/**
+ * The market's current record of a job (job-state.ts: the KV record, or a newer stored match) and the job's last
+ * stored match, from one read of each. Both null when the market has neither, or what it has does not parse.
+ */
+export async function jobState(ctx: ApiContext, jobHash: string): Promise<{ record: JobRecord | null; match: StoredMatch | null }> {
   let state;
   try {
     state = await readJobState(ctx.transport, jobHash);
   } catch (error) {
     throw new NtxError("NATS_UNAVAILABLE", `reading the job record: ${(error as Error).message}`, { retryable: true, cause: error });
   }
-  return state && state !== "corrupt" ? state.record : null;
+  return state && state !== "corrupt" ? { record: state.record, match: state.match } : { record: null, match: null };
 }
 
 /** The current match of a matched/confirmed job, with its offer's and bid's signatures checked again. */
 export async function verifiedMatch(ctx: ApiContext, jobHash: string): Promise<{ match: Match; record: JobRecord }> {
-  const record = await jobRecord(ctx, jobHash);
+  const { record, match: stored } = await jobState(ctx, jobHash);
   if (!record) {
     const bid = await ctx.feed.lastBid(jobHash);
     if (!bid) throw new NtxError("JOB_NOT_FOUND", `no bid or job ${jobHash} is known to the market`);
@@ -31,7 +33,6 @@ export async function verifiedMatch(ctx: ApiContext, jobHash: string): Promise<{
   if (record.state !== "matched" && record.state !== "confirmed") {
     throw new NtxError("JOB_NOT_MATCHED", `job ${jobHash} is ${record.state}, not matched: nothing to lock`, { retryable: record.state === "lapsed", details: { state: record.state } });
   }
-  const stored = await ctx.feed.lastMatch(jobHash);
   const parsed = stored ? Match.safeParse(jsonOf(stored.data)) : undefined;
   if (!parsed?.success || parsed.data.matchId !== record.matchId) {
     throw new NtxError("JOB_NOT_MATCHED", `the match ${record.matchId ?? "?"} of job ${jobHash} is not stored yet; retry shortly`, { retryable: true });

@@ -25,7 +25,6 @@ const MatchFields = z.object({
   matchedAt: z.number().int(),
 });
 
-
 export interface JobState {
   /** The current state; a record synthesized from the match when the match is newer. */
   record: JobRecord;
@@ -33,6 +32,8 @@ export interface JobState {
   revision: number | undefined;
   /** Sequence of the job's last stored match (0: none): the next match's expectation. */
   matchSeq: number;
+  /** The job's last stored match as read, for callers that show or check the whole document. */
+  match: StoredMatch | null;
 }
 
 export function currentJobState(kv: { record: JobRecord; revision: number } | null, match: StoredMatch | null): JobState | null | "corrupt" {
@@ -58,9 +59,9 @@ export function currentJobState(kv: { record: JobRecord; revision: number } | nu
       excluded: kv?.record.excluded ?? [],
       updatedAt: fields.matchedAt,
     };
-    return { record, revision: kv?.revision, matchSeq };
+    return { record, revision: kv?.revision, matchSeq, match };
   }
-  return kv ? { record: kv.record, revision: kv.revision, matchSeq } : null;
+  return kv ? { record: kv.record, revision: kv.revision, matchSeq, match } : null;
 }
 
 /** Reads the job record and the last match of a job; null when the market has neither. */

@@ -5,7 +5,7 @@ import { NtxError } from "../../../offchain/errors.js";
 import { bidSigningPayloadHex, decodeBid, decodeJobEvent, jobHash as jobHashOf, jsonOf, Match, REJECT_CODES, UnsignedBid } from "../../market/index.js";
 import { jobEventsSubject, StreamNames } from "../../nats/index.js";
 import type { ApiContext } from "../context.js";
-import { escrowsOfJob, escrowView, jobRecord } from "../jobs.js";
+import { escrowsOfJob, escrowView, jobState } from "../jobs.js";
 import type { JobMessageKind } from "../job-feed.js";
 import { JobHashParams, OffersQuery, PrepareBidRequest } from "../schemas.js";
 import { openSse, type SseStream } from "../sse.js";
@@ -59,7 +59,7 @@ export function marketRoutes(ctx: ApiContext, sseStreams: Set<SseStream>): Route
 
   router.get("/jobs/:jobHash", async (req, res) => {
     const { jobHash } = parseRequest(JobHashParams, req.params, "params");
-    const [record, bidMsg, matchMsg, history] = await Promise.all([jobRecord(ctx, jobHash), ctx.feed.lastBid(jobHash), ctx.feed.lastMatch(jobHash), ctx.feed.history(StreamNames.jobEvents, jobEventsSubject(jobHash), 200)]);
+    const [{ record, match: matchMsg }, bidMsg, history] = await Promise.all([jobState(ctx, jobHash), ctx.feed.lastBid(jobHash), ctx.feed.history(StreamNames.jobEvents, jobEventsSubject(jobHash), 200)]);
     if (!record && !bidMsg) throw new NtxError("JOB_NOT_FOUND", `no bid or job ${jobHash} is known to the market`);
     // The market's view of a job stays readable while the chain is out; the escrow part says why it is missing.
     let escrows: Array<ReturnType<typeof escrowView>> = [];
@@ -91,7 +91,7 @@ export function marketRoutes(ctx: ApiContext, sseStreams: Set<SseStream>): Route
 
   router.get("/jobs/:jobHash/events", async (req, res) => {
     const { jobHash } = parseRequest(JobHashParams, req.params, "params");
-    const [record, bid] = await Promise.all([jobRecord(ctx, jobHash), ctx.feed.lastBid(jobHash)]);
+    const [{ record }, bid] = await Promise.all([jobState(ctx, jobHash), ctx.feed.lastBid(jobHash)]);
     if (!record && !bid) throw new NtxError("JOB_NOT_FOUND", `no bid or job ${jobHash} is known to the market`);
     // Subscribe before reading history, buffer, then drop what history already sent: nothing falls in the gap.
     const seen = new Set<string>();
