@@ -9,10 +9,7 @@
  * secp256k1; its typings live beside it in secp256k1-native.d.ts.
  */
 import secp256k1 from "secp256k1/bindings.js";
-
-function asBuffer(data: Uint8Array): Buffer {
-  return data instanceof Buffer ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-}
+import { asBuffer } from "./bytes.js";
 
 /**
  * True when `signature` (64 bytes r||s, low s) is `publicKey`'s (33 or 65 bytes) ECDSA signature of the 32-byte

@@ -7,10 +7,7 @@
  * The only importer of sodium-native; its typings live beside it in sodium-native.d.ts.
  */
 import sodium from "sodium-native";
-
-function asBuffer(data: Uint8Array): Buffer {
-  return data instanceof Buffer ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-}
+import { asBuffer } from "./bytes.js";
 
 /** blake2b with a digest of `bytes` (16 to 64): 32 for hashes here, 28 for Cardano key hashes. */
 export function blake2b(data: Uint8Array, bytes: number): Uint8Array {

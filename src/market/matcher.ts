@@ -251,7 +251,7 @@ export function createMatcher(params: MatcherParams): Matcher {
         price: candidate.price.toString(),
         reserved: usage,
         confirmBy,
-        excluded: work.record?.excluded ?? [],
+        excluded,
         updatedAt: matchedAt,
       };
       // A valid `Match` document, built without re-serializing the bid or the offer.

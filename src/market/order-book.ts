@@ -90,23 +90,18 @@ const emptyUsage = (): Usage => ({ cpuCores: 0, memoryMiB: 0, diskGiB: 0, gpuInd
 
 function recompute(block: Block): void {
   block.maxCpuP = block.maxMemP = block.maxDiskP = block.maxGpuP = -Infinity;
-  block.maxCpu = block.maxMem = block.maxDisk = block.maxFreeGpus = 0;
   block.minCpu = block.minMem = block.minDisk = block.minGpu = Infinity;
   for (const e of block.entries) {
     if (e.prices.cpu > block.maxCpuP) block.maxCpuP = e.prices.cpu;
     if (e.prices.mem > block.maxMemP) block.maxMemP = e.prices.mem;
     if (e.prices.disk > block.maxDiskP) block.maxDiskP = e.prices.disk;
     if (e.prices.gpu > block.maxGpuP) block.maxGpuP = e.prices.gpu;
-    if (e.freeCpu > block.maxCpu) block.maxCpu = e.freeCpu;
-    if (e.freeMem > block.maxMem) block.maxMem = e.freeMem;
-    if (e.freeDisk > block.maxDisk) block.maxDisk = e.freeDisk;
-    const freeGpus = e.offer.resources.gpus.length - e.usedGpus.size;
-    if (freeGpus > block.maxFreeGpus) block.maxFreeGpus = freeGpus;
     if (e.prices.cpu < block.minCpu) block.minCpu = e.prices.cpu;
     if (e.prices.mem < block.minMem) block.minMem = e.prices.mem;
     if (e.prices.disk < block.minDisk) block.minDisk = e.prices.disk;
     if (e.prices.gpu < block.minGpu) block.minGpu = e.prices.gpu;
   }
+  recomputeFree(block);
 }
 
 /** Only the free-capacity maxima: holds, releases and commits change an entry's free resources, never its prices. */
