@@ -11,6 +11,7 @@ import { createMatcher, providerIdOf, signOffer, signProviderConfirm, type Match
 import { connectNats, createMarketClient, createNatsMarketTransport, type MarketClient, type NatsConnection, type NatsMarketTransport } from "../../src/nats/index.js";
 import { startTestDevnet, type TestDevnet } from "../helpers/devnet.js";
 import { startNatsServer, type NatsServer } from "../helpers/nats.js";
+import { unsignedOffer } from "../market/fixtures.js";
 
 export interface TestProvider {
   ethKey: string;
@@ -43,8 +44,6 @@ export interface StackOptions {
   bodyLimitBytes?: number;
   sseHeartbeatMs?: number;
 }
-
-let nonce = BigInt(Date.now()) * 1000n;
 
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const cleanups: Array<() => Promise<unknown>> = [];
@@ -101,21 +100,11 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       referenceScript,
       ntxUnit: devnet.info.ntx.unit,
       async publishOffer(over = {}) {
-        const unsigned: UnsignedOffer = {
-          v: 1,
-          type: "offer",
-          providerId: provider.id,
-          payoutAddress,
-          region: "eu-west",
-          attributes: {},
+        const unsigned = unsignedOffer(
+          { privateKey: provider.ethKey, id: provider.id },
           // Roomy, so the many unconfirmed matches of a test file never exhaust it.
-          resources: { cpuCores: 4096, memoryMiB: 4_194_304, diskGiB: 100_000, gpus: [] },
-          prices: { cpuCoreHour: "1000", memoryGiBHour: "100", diskGiBHour: "1", gpuHour: "50000" },
-          maxDurationMs: 24 * 3_600_000,
-          expiresAt: Date.now() + 3_600_000,
-          nonce: (nonce++).toString(),
-          ...over,
-        };
+          { payoutAddress, resources: { cpuCores: 4096, memoryMiB: 4_194_304, diskGiB: 100_000, gpus: [] }, ...over },
+        );
         const offer = signOffer(provider.ethKey, unsigned) as OfferInput;
         await client.publishOffer(offer);
         return offer;
