@@ -161,6 +161,11 @@ class JsPublisher {
 
 const decoder = new TextDecoder();
 
+/** A JetStream ack's error as an Error carrying the server's error code, as nats.js's own errors do. */
+function ackError(error: NonNullable<PubAck["error"]>): Error {
+  return Object.assign(new Error(error.description ?? "JetStream error"), { code: error.err_code });
+}
+
 /**
  * Headers written once as the bytes NATS puts on the wire. A publish only ever asks its headers to `encode()`
  * themselves, so the hot paths (every KV create and match publish) skip building and re-encoding a MsgHdrs
@@ -230,10 +235,7 @@ class JsKv implements MarketKv {
   async #put(key: string, value: Uint8Array, previous: number): Promise<number> {
     const h = previous === 0 ? EXPECT_NEW_KEY : wireHeaders({ "Nats-Expected-Last-Subject-Sequence": String(previous) });
     const ack = await this.#pub.publish(`$KV.${this.#bucket}.${key}`, value, h);
-    if (ack.error) {
-      const e = Object.assign(new Error(ack.error.description ?? "JetStream error"), { code: ack.error.err_code });
-      throw e;
-    }
+    if (ack.error) throw ackError(ack.error);
     if (typeof ack.seq !== "number") throw new Error("invalid ack response");
     return ack.seq;
   }
@@ -352,10 +354,9 @@ export async function createNatsMarketTransport(nc: NatsConnection): Promise<Nat
       const headers = wireHeaders({ "Nats-Msg-Id": matchId, "Nats-Expected-Last-Subject-Sequence": String(expectedLastSeq), [BID_SEQ_HEADER]: String(bidSeq) });
       const ack = await pub.publish(matchSubject(jobHash), data, headers);
       if (ack.error) {
-        if (ack.error.err_code === WRONG_LAST_SEQUENCE || /wrong last sequence/i.test(ack.error.description ?? "")) {
-          throw new NtxError("MATCH_EXISTS", `job ${jobHash} was matched by someone else first (${matchId} not stored)`);
-        }
-        throw new NtxError("NATS_JS", `match ${matchId}: ${ack.error.description ?? "JetStream error"}`, { retryable: true });
+        const error = ackError(ack.error);
+        if (isWrongSequence(error)) throw new NtxError("MATCH_EXISTS", `job ${jobHash} was matched by someone else first (${matchId} not stored)`);
+        throw new NtxError("NATS_JS", `match ${matchId}: ${error.message}`, { retryable: true, cause: error });
       }
       if (typeof ack.seq !== "number") throw new NtxError("NATS_JS", `match ${matchId}: invalid ack`, { retryable: true });
       return ack.seq;
