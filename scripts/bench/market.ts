@@ -10,6 +10,8 @@
  *     the 100k/1k p99 ratio. The 10k/100k books are put into the matcher's book in memory: signing and
  *     verifying 100k EIP-712 offers (~1 ms each) would take minutes and is not on the bid→match path.
  *  3. findBest alone per book size (pure matching compute).
+ *  4. One message's whole check per kind (bid, confirmation, offer), next to the general-purpose alternatives:
+ *     bare OpenSSL Ed25519, ethers.verifyTypedData, ethers' EIP-712 encoder, pure-JS blake2b.
  *
  * Prints one JSON document. The machine is shared with other engineers while this runs: absolute numbers
  * are noisy, ratios are the figures to compare.
@@ -51,7 +53,7 @@ const LATENCY_BIDS = Number(args.get("latency-bids") ?? 2_000);
 const LATENCY_RATE = Number(args.get("rate") ?? 200);
 const SIZES = (args.get("sizes") ?? "1000,10000,100000").split(",").map(Number);
 const WORKERS = Number(args.get("workers") ?? availableParallelism());
-const PHASES = new Set((args.get("phases") ?? "throughput,latency,findbest").split(","));
+const PHASES = new Set((args.get("phases") ?? "throughput,latency,findbest,decode").split(","));
 
 const te = new TextEncoder();
 const json = (v: unknown) => te.encode(JSON.stringify(v));
@@ -364,6 +366,60 @@ async function findBestCost(size: number) {
   return { offers: size, p50Us: round(percentile(times, 50), 1), p99Us: round(percentile(times, 99), 1), meanEntriesScanned: round(mean(entries), 1), p99EntriesScanned: percentile(entries, 99), meanBlocksBounded: round(mean(bounded), 1) };
 }
 
+// ---------- 4. one message's check, per kind, next to the general-purpose alternative ----------
+/** Mean µs per call of `fn` over ~`ms` of calls, after a warm-up. */
+function microseconds(fn: (i: number) => unknown, ms = 1_500): number {
+  for (let i = 0; i < 200; i++) fn(i);
+  const start = performance.now();
+  let n = 0;
+  while (performance.now() - start < ms) for (let k = 0; k < 20; k++) fn(n++);
+  return round(((performance.now() - start) * 1000) / n, 1);
+}
+
+async function decodeCosts() {
+  settle();
+  const { createPublicKey, verify } = await import("node:crypto");
+  const { verifyTypedData, TypedDataEncoder } = await import("ethers");
+  const { blake2b: nobleBlake2b } = await import("@noble/hashes/blake2b");
+  const { NTX_EIP712_DOMAIN } = await import("../../offchain/eip712-domain.js");
+  const { decodeOffer, decodeProviderConfirm } = await import("../../src/market/decode.js");
+  const { signProviderConfirm, PROVIDER_CONFIRM_TYPES, providerConfirmDigest } = await import("../../src/market/eip712.js");
+  const { blake2b256, ed25519Verify } = await import("../../src/crypto/sodium.js");
+  const now = Date.now();
+  const bids = Array.from({ length: 200 }, (_, i) => json(makeBid(i, { cpuCores: 1, memoryMiB: 256, diskGiB: 1 }).bid));
+  const coses = bids.map((b) => {
+    const bid = JSON.parse(new TextDecoder().decode(b)) as BidInput;
+    const cose = parseCoseSign1(Buffer.from(bid.signature.signature, "hex"));
+    const raw = Buffer.from(bid.buyer.key, "hex");
+    return { data: sigStructure(cose.protectedBytes, cose.payload), sig: cose.signature, raw, key: createPublicKey({ key: Buffer.concat([Buffer.from("302a300506032b6570032100", "hex"), raw]), format: "der", type: "spki" }) };
+  });
+  const key = `0x${randomBytes(32).toString("hex")}`;
+  const providerId = providerIdOf(key);
+  const offers = Array.from({ length: 200 }, (_, i) => signOffer(key, offerFields(providerId, i, 32)));
+  const offerBytes = offers.map(json);
+  const confirms = Array.from({ length: 200 }, (_, i) => signProviderConfirm(key, { v: 1, type: "provider-confirm", matchId: `${"ab".repeat(32)}-${i + 1}`, jobHash: "ab".repeat(32), providerId, confirmedAt: now }));
+  const confirmBytes = confirms.map(json);
+  const confirmValue = (c: (typeof confirms)[number]) => ({ v: c.v, matchId: c.matchId, jobHash: `0x${c.jobHash}`, providerId: `0x${c.providerId}`, confirmedAt: c.confirmedAt });
+  const kib = randomBytes(1024);
+  const at = <T>(xs: T[], i: number) => xs[i % xs.length]!;
+  const ok = (d: { ok: boolean }) => {
+    if (!d.ok) throw new Error("bench message did not verify");
+  };
+  return {
+    note: "µs per message on one thread, the whole check (size, JSON, schema, hashes, signature) unless named bare",
+    bidDecodeAndVerify: microseconds((i) => ok(decodeBid(at(bids, i), { now }))),
+    bareEd25519Libsodium: microseconds((i) => ed25519Verify(at(coses, i).sig, at(coses, i).data, at(coses, i).raw)),
+    bareEd25519Openssl: microseconds((i) => verify(null, at(coses, i).data, at(coses, i).key, at(coses, i).sig)),
+    confirmDecodeAndVerify: microseconds((i) => ok(decodeProviderConfirm(at(confirmBytes, i)))),
+    confirmWithEthersVerifyTypedData: microseconds((i) => verifyTypedData(NTX_EIP712_DOMAIN, PROVIDER_CONFIRM_TYPES, confirmValue(at(confirms, i)), at(confirms, i).signature)),
+    confirmDigestHere: microseconds((i) => providerConfirmDigest(at(confirms, i))),
+    confirmDigestEthersEncoder: microseconds((i) => TypedDataEncoder.hash(NTX_EIP712_DOMAIN, PROVIDER_CONFIRM_TYPES, confirmValue(at(confirms, i)))),
+    offerDecodeAndVerify: microseconds((i) => ok(decodeOffer(at(offerBytes, i), { now }))),
+    blake2b256Of1KiBLibsodium: microseconds(() => blake2b256(kib)),
+    blake2b256Of1KiBNobleJs: microseconds(() => nobleBlake2b(kib, { dkLen: 32 })),
+  };
+}
+
 const load = loadavg();
 const result: Record<string, unknown> = {
   bench: "market",
@@ -401,6 +457,7 @@ result.latency = lat;
 const find: Record<string, unknown>[] = [];
 if (PHASES.has("findbest")) for (const size of SIZES) find.push(await findBestCost(size));
 result.findBest = find;
+if (PHASES.has("decode")) result.decode = await decodeCosts();
 const p99 = (n: number) => (lat.find((l) => l.offers === n)?.p99Ms as number | undefined) ?? NaN;
 const first = SIZES[0]!;
 const last = SIZES[SIZES.length - 1]!;
