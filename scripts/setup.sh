@@ -2,7 +2,7 @@
 # Installs and starts what ntx-market and its tests need on Debian (run as root). Idempotent: every step
 # checks before it acts, so running it again costs a second or two.
 #   - system packages: nats-server, Docker engine, busybox-static (test images), Chromium (browser tests)
-#   - npm dependencies (npm ci when node_modules is missing or older than the lock file)
+#   - npm dependencies (npm install from the lock when node_modules is missing or older than the lock file)
 #   - dockerd, started in the background when `docker info` does not answer
 #   - the local test image `ntx-test/busybox:1` (no registry is reachable, so it is built from busybox-static)
 set -euo pipefail
