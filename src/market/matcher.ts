@@ -312,7 +312,8 @@ export function createMatcher(params: MatcherParams): Matcher {
       const usage: Usage = { cpuCores: r.cpuCores, memoryMiB: r.memoryMiB, diskGiB: r.diskGiB, gpuIndices: candidate.gpuIndices };
       const matchId = `${work.jobHash}-${attempt}`;
       const matchedAt = now();
-      const confirmBy = matchedAt + confirmWindowMs;
+      // No reservation outlives its bid, a pending one included.
+      const confirmBy = Math.min(matchedAt + confirmWindowMs, bid.deadline);
       book.hold(providerId, usage);
       let reserved: boolean;
       try {
