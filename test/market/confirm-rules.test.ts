@@ -23,7 +23,7 @@ describe("confirmations that must not count", () => {
     await ctx.market.client.publishOffer(makeOffer(liar, { region: "conf", prices: { cpuCoreHour: "1", memoryGiBHour: "0", diskGiBHour: "0", gpuHour: "0" } }));
     await ctx.market.client.publishOffer(makeOffer(late, { region: "conf", prices: { cpuCoreHour: "2", memoryGiBHour: "0", diskGiBHour: "0", gpuHour: "0" } }));
     await ctx.market.client.publishOffer(makeOffer(honest, { region: "conf", prices: { cpuCoreHour: "3", memoryGiBHour: "0", diskGiBHour: "0", gpuHour: "0" } }));
-    const matcher = await ctx.matcher({ durable: "conf", confirmWindowMs: 2_000 });
+    const matcher = await ctx.matcher({ durable: "conf", confirmWindowMs: 4_000 });
     const matches: MatchInput[] = [];
     const sub = ctx.evil.nc.subscribe("ntx.matches.*", { callback: (_e, m) => void matches.push(decodeJson<MatchInput>(m.data)) });
     const bid = makeBid(newBuyer(), { regions: ["conf"] });
