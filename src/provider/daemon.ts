@@ -1,4 +1,3 @@
-import { writeFile } from "node:fs/promises";
 import { Wallet } from "ethers";
 import { isNtxError, NtxError } from "../../offchain/errors.js";
 import { escrowRef, signCompletionProof, type CompletionProofFields } from "../../offchain/proof.js";
@@ -36,8 +35,24 @@ export interface AcceptParams {
 }
 
 const OPEN_PHASES: readonly string[] = [JobPhase.AwaitingEscrow, JobPhase.Running, JobPhase.Ran, JobPhase.Completed];
-/** Refusals that no retry can fix: the job or its escrow is wrong. */
-const REFUSAL_CODES = new Set(["IMAGE_NOT_PINNED", "IMAGE_NOT_ALLOWED", "IMAGE_NOT_FOUND", "IMAGE_DIGEST_MISMATCH", "IMAGE_REFERENCE_INVALID", "RUN_REQUEST_INVALID"]);
+/**
+ * Errors a rerun would only repeat (the job, its image or its outputs are wrong): the job fails at once with its
+ * reason, never retried into a loop. Anything else (engine down…) is retried up to maxAttempts.
+ */
+const FINAL_CODES = new Set([
+  "IMAGE_NOT_PINNED",
+  "IMAGE_NOT_ALLOWED",
+  "IMAGE_NOT_FOUND",
+  "IMAGE_DIGEST_MISMATCH",
+  "IMAGE_REFERENCE_INVALID",
+  "IMAGE_VOLUME_REFUSED",
+  "RUN_REQUEST_INVALID",
+  "RESULT_ARCHIVE_INVALID",
+]);
+
+function isFinal(error: unknown): error is NtxError {
+  return isNtxError(error) && FINAL_CODES.has(error.code);
+}
 
 function refText(ref: OutRef): string {
   return `${ref.txHash}#${ref.outputIndex}`;
@@ -221,6 +236,7 @@ export class ProviderDaemon {
       try {
         await this.params.store.observe(jobHash, { attempts: record.observed.attempts + 1 });
         const result = await this.params.runner.run(request, {
+          archiveFile: this.params.store.resultFile(jobHash),
           onEvent: (event) => void Promise.resolve(this.params.events?.publish(event)).catch(() => undefined),
           onStarted: async (handle) => { await this.params.store.observe(jobHash, { handle }); },
         });
@@ -228,7 +244,7 @@ export class ProviderDaemon {
       } catch (error) {
         this.params.onError?.(error, jobHash);
         const attempts = this.params.store.get(jobHash)?.observed.attempts ?? 0;
-        if (isNtxError(error) && (REFUSAL_CODES.has(error.code) || attempts >= (this.params.maxAttempts ?? 3))) {
+        if (isFinal(error) || (isNtxError(error) && attempts >= (this.params.maxAttempts ?? 3))) {
           await this.finish(jobHash, { phase: JobPhase.Failed, handle: undefined, error: { code: error.code, message: error.message } }, `failed: ${error.message}`);
         } else {
           await this.params.store.observe(jobHash, { handle: undefined });
@@ -247,12 +263,25 @@ export class ProviderDaemon {
     if (handle) {
       this.inflight.add(record.jobHash);
       try {
-        const result = await this.params.runner.resume(handle, record.desired.request, { onEvent: (e) => void this.params.events?.publish(e) });
+        const result = await this.params.runner.resume(handle, record.desired.request, { archiveFile: this.params.store.resultFile(record.jobHash), onEvent: (e) => void this.params.events?.publish(e) });
         await this.params.store.observe(record.jobHash, { handle: undefined });
         if (result) {
           await this.saveResult(record.jobHash, result);
           return;
         }
+      } catch (error) {
+        // Collecting again after a restart must not crash-loop: a final error ends the job; any other is counted
+        // as an attempt (the runner discarded the container, so the next pass runs it again or gives up).
+        this.params.onError?.(error, record.jobHash);
+        const attempts = record.observed.attempts + 1;
+        if (isFinal(error) || attempts >= (this.params.maxAttempts ?? 3)) {
+          const code = isNtxError(error) ? error.code : "RESUME_FAILED";
+          const message = error instanceof Error ? error.message : String(error);
+          await this.finish(record.jobHash, { phase: JobPhase.Failed, handle: undefined, attempts, error: { code, message } }, `failed: ${message}`);
+        } else {
+          await this.params.store.observe(record.jobHash, { handle: undefined, attempts });
+        }
+        return;
       } finally {
         this.inflight.delete(record.jobHash);
       }
@@ -266,11 +295,10 @@ export class ProviderDaemon {
   }
 
   private async saveResult(jobHash: string, result: RunResult): Promise<void> {
-    const archiveFile = this.params.store.resultFile(jobHash);
-    await writeFile(archiveFile, result.outputs.archive, { mode: 0o600 });
+    const archiveFile = result.outputs.archiveFile;
     let stored: string | undefined;
     if (this.params.results) {
-      stored = await this.params.results.put(jobHash, result.outputs.archive, (sent, total) => this.params.onUploadProgress?.(jobHash, sent, total));
+      stored = await this.params.results.put(jobHash, archiveFile, (sent, total) => this.params.onUploadProgress?.(jobHash, sent, total));
     }
     const next = await this.params.store.observe(jobHash, {
       phase: JobPhase.Ran,
