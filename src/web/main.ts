@@ -232,6 +232,7 @@ async function submitBid(event: SubmitEvent): Promise<void> {
       expiresAt: now + 10 * 60_000,
       buyer: { key, address: c.addressHex },
       nonce: randomNonce(),
+      terms: { challengeWindowMs: state.config!.escrow.challengeWindowMs },
     };
     const prepared = await api<{ jobHash: string; payload: string }>("POST", "/api/bids/prepare", { bid });
     let signature: { signature: string; key: string };
