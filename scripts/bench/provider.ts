@@ -63,7 +63,7 @@ function benchGateway(key: string, onSeen: (jobHash: string) => void): { gateway
   return {
     gateway,
     lock(jobHash) {
-      escrows.set(jobHash, { outRef: { txHash: randomBytes(32).toString("hex"), outputIndex: 0 }, ntxInValue: 10n, jobHash, amount: 10n, payout: PAYOUT, proofKey: key, deadline: Date.now() + 3_600_000, challengeWindow: 1, state: { kind: "locked" } });
+      escrows.set(jobHash, { outRef: { txHash: randomBytes(32).toString("hex"), outputIndex: 0 }, ntxInValue: 10n, jobHash, amount: 10n, payout: PAYOUT, proofKey: key, deadline: Date.now() + 3_600_000, challengeWindow: 1, arbiter: null, lovelace: 3_000_000n, minLovelace: 2_000_000n, state: { kind: "locked" } });
     },
   };
 }
@@ -115,7 +115,7 @@ async function main(): Promise<void> {
       plain.push(await plainDockerRun(testRun.labels));
       hardened.push(await plainDockerRun(testRun.labels, HARDENED));
       const req = request(["sleep", "1"]);
-      await daemon.accept({ request: req, price: 10n, deadline: Date.now() + 3_600_000 });
+      await daemon.accept({ request: req, price: 10n, deadline: Date.now() + 3_600_000, bidTerms: { challengeWindowMs: 1 } });
       lock(req.jobHash);
       await daemon.tick();
       while (!runningAt.has(req.jobHash)) await new Promise((r) => setTimeout(r, 2));

@@ -12,7 +12,7 @@ const MIN_WORK_DIR = 64 * MiB;
  * What the runner is asked to do for a market job spec, within the provider's limits. Refuses (rather than
  * silently shrinks) anything the provider would not give: the buyer pays for what the spec says.
  */
-export function runRequestFromSpec(params: { spec: JobSpec; jobHash: string; escrowRef?: string; limits: ProviderLimits }): RunRequest {
+export function runRequestFromSpec(params: { spec: JobSpec; jobHash: string; escrowRef?: string; limits: ProviderLimits; gpuIndices?: readonly number[] }): RunRequest {
   const { spec, limits } = params;
   if (spec.network !== "none") throw new NtxError("JOB_NETWORK_UNSUPPORTED", "this provider runs jobs without network only");
   for (const path of spec.outputs) {
@@ -29,13 +29,19 @@ export function runRequestFromSpec(params: { spec: JobSpec; jobHash: string; esc
   if (spec.maxDurationMs > limits.maxDurationMs) over.push(`duration ${spec.maxDurationMs} ms > ${limits.maxDurationMs}`);
   if (over.length > 0) throw new NtxError("JOB_EXCEEDS_LIMITS", `job exceeds this provider's limits: ${over.join(", ")}`);
   const disk = spec.resources.diskGiB * 1024 * MiB;
+  // The match reserved GPUs by their index in the offer, which lists this machine's usable (NVIDIA) GPUs in order:
+  // that index is the device index Docker's nvidia driver takes.
+  const indices = params.gpuIndices ?? [];
+  if (gpus > 0 && (indices.length !== gpus || new Set(indices).size !== gpus)) {
+    throw new NtxError("JOB_GPUS_UNRESERVED", `the match reserved ${indices.length} distinct GPU(s) for a job asking ${gpus}`);
+  }
   return {
     jobHash: params.jobHash,
     ...(params.escrowRef ? { escrowRef: params.escrowRef } : {}),
     image: spec.image,
     command: spec.command,
     env: spec.env,
-    resources: { cpuCores: spec.resources.cpuCores, memoryMiB: spec.resources.memoryMiB, pids: limits.maxPids, gpus },
+    resources: { cpuCores: spec.resources.cpuCores, memoryMiB: spec.resources.memoryMiB, pids: limits.maxPids, gpus, ...(gpus > 0 ? { gpuDevices: indices.map(String) } : {}) },
     limits: {
       timeoutMs: spec.maxDurationMs,
       workDirBytes: Math.max(MIN_WORK_DIR, disk),

@@ -135,6 +135,11 @@ export interface ObservedEscrow {
   proofKey: string;
   deadline: number;
   challengeWindow: number;
+  /** Arbiter key hash named in the datum (it can settle a dispute with any split), or null. */
+  arbiter: string | null;
+  /** Lovelace the output holds, and the least it must hold for every later state (Completed, Disputed, payout). */
+  lovelace: bigint;
+  minLovelace: bigint;
   state: { kind: "locked" } | { kind: "completed"; resultHash: string; completedAt: number } | { kind: "disputed" };
 }
 

@@ -64,7 +64,7 @@ describe("ProviderDaemon", () => {
   it("waits for the escrow, runs, completes with a valid proof, and claims several jobs in one batch", async () => {
     const { d, store, runner } = await daemon();
     const reqs = [request(["a"]), request(["b"]), request(["c"])];
-    for (const r of reqs) await d.accept({ request: r, price: 500n, deadline: chain.time + 2 * HOUR });
+    for (const r of reqs) await d.accept({ request: r, price: 500n, deadline: chain.time + 2 * HOUR, bidTerms: { challengeWindowMs: HOUR } });
     await settle(d);
     expect(store.all().map((r) => r.observed.phase)).toEqual(["awaiting-escrow", "awaiting-escrow", "awaiting-escrow"]);
     expect(runner.runs).toHaveLength(0);
@@ -93,7 +93,7 @@ describe("ProviderDaemon", () => {
     const foreign = request();
     const late = request();
     const never = request();
-    for (const r of [short, foreign, late, never]) await d.accept({ request: r, price: 500n, deadline: chain.time + HOUR });
+    for (const r of [short, foreign, late, never]) await d.accept({ request: r, price: 500n, deadline: chain.time + HOUR, bidTerms: { challengeWindowMs: HOUR } });
     lockFor(short, { ntxInValue: 499n });
     lockFor(foreign, { proofKey: proofKeyFromHex(randomBytes(32).toString("hex")).providerId });
     lockFor(late, { deadline: chain.time + 30_000 });
@@ -111,7 +111,7 @@ describe("ProviderDaemon", () => {
   it("never completes or claims twice across crashes between submit and save", async () => {
     const first = await daemon();
     const req = request();
-    await first.d.accept({ request: req, price: 500n, deadline: chain.time + 2 * HOUR });
+    await first.d.accept({ request: req, price: 500n, deadline: chain.time + 2 * HOUR, bidTerms: { challengeWindowMs: HOUR } });
     lockFor(req);
     chain.crashAfter = "complete";
     await first.d.tick();
@@ -138,7 +138,7 @@ describe("ProviderDaemon", () => {
   it("settles without claiming when the buyer already paid out the escrow", async () => {
     const { d, store } = await daemon();
     const req = request();
-    await d.accept({ request: req, price: 500n, deadline: chain.time + 2 * HOUR });
+    await d.accept({ request: req, price: 500n, deadline: chain.time + 2 * HOUR, bidTerms: { challengeWindowMs: HOUR } });
     lockFor(req);
     await settleUntil(d, () => store.get(req.jobHash)!.observed.phase === "completed");
     const rec = store.get(req.jobHash)!;
@@ -153,7 +153,7 @@ describe("ProviderDaemon", () => {
   it("re-runs a job whose run was lost with the previous process", async () => {
     const first = await daemon();
     const req = request();
-    await first.d.accept({ request: req, price: 500n, deadline: chain.time + 2 * HOUR });
+    await first.d.accept({ request: req, price: 500n, deadline: chain.time + 2 * HOUR, bidTerms: { challengeWindowMs: HOUR } });
     await first.store.observe(req.jobHash, { phase: "running", escrow: lockFor(req).outRef, handle: { jobHash: req.jobHash, containerId: "gone", volumeName: "", startedAt: 1 } });
     const second = await daemon();
     await settleUntil(second.d, () => second.store.get(req.jobHash)!.observed.phase === "completed");

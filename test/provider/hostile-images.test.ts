@@ -139,7 +139,7 @@ describe("hostile images on the real engine", () => {
     };
     const daemon = new ProviderDaemon({ runner: counting, gateway: chain, store, proofKey: key, payoutAddress: payout, completeMarginMs: 1000 });
     const req = parseRunRequest(request(["sh", "-c", `printf hi > "/out/${name}"; mkdir "/out/${name.slice(0, 60)}"; ln -s "../${name}" "/out/${name.slice(0, 60)}/${name}"`]));
-    await daemon.accept({ request: req, price: 10n, deadline: chain.time + 3_600_000 });
+    await daemon.accept({ request: req, price: 10n, deadline: chain.time + 3_600_000, bidTerms: { challengeWindowMs: 1000 } });
     chain.lock({ jobHash: req.jobHash, amount: 10n, ntxInValue: 10n, payout, proofKey: key.providerId, deadline: chain.time + 3_600_000, challengeWindow: 1000 });
     const until = Date.now() + 120_000;
     while (store.get(req.jobHash)?.observed.phase !== "completed" && Date.now() < until) {
