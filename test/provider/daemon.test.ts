@@ -160,4 +160,48 @@ describe("ProviderDaemon", () => {
     expect(second.runner.runs).toHaveLength(1);
     expect(second.store.get(req.jobHash)!.observed.phase).toBe("completed");
   });
+
+  it("claims when the challenge window ends, not at the next poll", async () => {
+    // The chain clock follows the wall clock here; the daemon polls once a minute, the window is 1.5 s.
+    const follow = setInterval(() => { chain.time = Date.now(); }, 5);
+    chain.time = Date.now();
+    const { d, store } = await daemon();
+    try {
+      const req = request();
+      await d.accept({ request: req, price: 500n, deadline: chain.time + 2 * HOUR, bidTerms: { challengeWindowMs: 1500 } });
+      lockFor(req, { challengeWindow: 1500 });
+      d.start(60_000);
+      const until = Date.now() + 30_000;
+      while (store.get(req.jobHash)?.observed.phase !== "settled" && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      expect(store.get(req.jobHash)?.observed.phase).toBe("settled");
+      expect(chain.claims).toEqual([[req.jobHash]]);
+    } finally {
+      await d.stop({ waitForRuns: true });
+      clearInterval(follow);
+    }
+  });
+
+  it("refuses escrows outside its terms or the bid's, and re-checks before Complete", async () => {
+    const arbiter = "ab".repeat(28);
+    const { d, store, runner } = await daemon();
+    const terms = { arbiters: [arbiter], maxChallengeWindowMs: HOUR, maxDeadlineMs: 3 * HOUR, lockWindowMs: 600_000 };
+    const cases = {
+      strangerArbiter: { bid: { challengeWindowMs: HOUR, arbiter }, lock: { arbiter: "cd".repeat(28) } },
+      noArbiterInBid: { bid: { challengeWindowMs: HOUR }, lock: { arbiter } },
+      windowOverMax: { bid: { challengeWindowMs: 2 * HOUR }, lock: { challengeWindow: 2 * HOUR } },
+      shortLovelace: { bid: { challengeWindowMs: HOUR }, lock: { lovelace: 1_000_000n, minLovelace: 1_200_000n } },
+      farDeadline: { bid: { challengeWindowMs: HOUR }, lock: { deadline: Date.now() + 4 * HOUR } },
+    };
+    const reqs: Record<string, RunRequest> = {};
+    for (const [name, c] of Object.entries(cases)) {
+      const req = request();
+      reqs[name] = req;
+      const deadline = "deadline" in c.lock ? (c.lock.deadline as number) : chain.time + 2 * HOUR;
+      await d.accept({ request: req, price: 500n, deadline, bidTerms: c.bid, terms, matchedAt: "deadline" in c.lock ? Date.now() : chain.time });
+      lockFor(req, { ...c.lock, deadline });
+    }
+    await settle(d);
+    for (const name of Object.keys(cases)) expect(store.get(reqs[name]!.jobHash)!.observed.phase, name).toBe("refused");
+    expect(runner.runs).toHaveLength(0);
+  });
 });
