@@ -28,7 +28,7 @@ export interface Collected extends RunOutputs {
 
 /** Where the canonical archive goes: one sequential writer, awaited chunk by chunk (that is the backpressure). */
 interface ArchiveFile {
-  write(chunk: Uint8Array): Promise<void>;
+  write(pieces: readonly Uint8Array[]): Promise<void>;
   commit(): Promise<void>;
   abort(): Promise<void>;
 }
@@ -41,11 +41,13 @@ async function openArchiveFile(path: string): Promise<ArchiveFile> {
     if (!closed) { closed = true; await handle.close(); }
   };
   return {
-    async write(chunk) {
-      let offset = 0;
-      while (offset < chunk.length) {
-        const { bytesWritten } = await handle.write(chunk, offset, chunk.length - offset);
-        offset += bytesWritten;
+    async write(pieces) {
+      let rest = [...pieces];
+      while (rest.length > 0) {
+        let { bytesWritten } = await handle.writev(rest);
+        // A short write: drop what went out and go on with the remainder.
+        while (rest.length > 0 && bytesWritten >= rest[0]!.length) bytesWritten -= rest.shift()!.length;
+        if (rest.length > 0 && bytesWritten > 0) rest[0] = rest[0]!.subarray(bytesWritten);
       }
     },
     async commit() {
@@ -59,8 +61,11 @@ async function openArchiveFile(path: string): Promise<ArchiveFile> {
   };
 }
 
-/** Batches small pieces (headers) so a stream of tiny entries costs one file write per ~256 KiB, not per entry. */
-const BATCH_BYTES = 256 * 1024;
+/**
+ * Pieces (headers, slices of the source's chunks) are queued and written with one writev per ~1 MiB: few system
+ * calls, and memory held at about that plus one source chunk.
+ */
+const FLUSH_BYTES = 1024 * 1024;
 
 function invalid(message: string): NtxError {
   return new NtxError("RESULT_ARCHIVE_INVALID", `result archive: ${message}`, { retryable: false });
@@ -112,29 +117,8 @@ export async function collectOutputs(source: AsyncIterable<Uint8Array> | Iterabl
     const pieces = queue;
     queue = [];
     queued = 0;
-    // Big file pieces go out as they are; runs of small ones (headers) are joined first.
-    let small: Uint8Array[] = [];
-    let smallBytes = 0;
-    const writeSmall = async () => {
-      if (smallBytes === 0) return;
-      const joined = Buffer.concat(small, smallBytes);
-      small = [];
-      smallBytes = 0;
-      hash.update(joined);
-      await file.write(joined);
-    };
-    for (const piece of pieces) {
-      if (piece.length >= 64 * 1024) {
-        await writeSmall();
-        hash.update(piece);
-        await file.write(piece);
-      } else {
-        small.push(piece);
-        smallBytes += piece.length;
-        if (smallBytes >= BATCH_BYTES) await writeSmall();
-      }
-    }
-    await writeSmall();
+    for (const piece of pieces) hash.update(piece);
+    await file.write(pieces);
   };
 
   const onEntry = (header: TarHeader): void => {
@@ -180,7 +164,7 @@ export async function collectOutputs(source: AsyncIterable<Uint8Array> | Iterabl
     for await (const chunk of source) {
       parser.push(chunk);
       if (overLimit !== undefined) break;
-      if (queued > 0) await flush();
+      if (queued >= FLUSH_BYTES) await flush();
       if (parser.ended) break;
     }
     if (overLimit === undefined) {
@@ -204,7 +188,7 @@ const EMPTY = writeDeterministicTar([]);
 /** The result of a run that produced nothing collectable (killed, outputs over the cap), written to `archivePath`. */
 export async function writeEmptyOutputs(archivePath: string): Promise<RunOutputs> {
   const file = await openArchiveFile(archivePath);
-  await file.write(EMPTY);
+  await file.write([EMPTY]);
   await file.commit();
   const hash = new Blake2b256Stream();
   hash.update(EMPTY);
