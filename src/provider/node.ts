@@ -86,6 +86,7 @@ export async function startProviderNode(params: ProviderNodeParams): Promise<Pro
     events: sink,
     results: createNatsResultStore(nc),
     maxConcurrentJobs: config.limits.maxConcurrentJobs,
+    terms: { ...config.terms, arbiters: [...config.terms.arbiters] },
     completeMarginMs: config.limits.completeMarginMs,
     ...(params.onError ? { onError: params.onError } : {}),
     onUploadProgress: (jobHash, sent, total) => progress(`uploading result of ${jobHash.slice(0, 12)}…: ${Math.round((100 * sent) / total)}%`),
