@@ -204,4 +204,30 @@ describe("ProviderDaemon", () => {
     for (const name of Object.keys(cases)) expect(store.get(reqs[name]!.jobHash)!.observed.phase, name).toBe("refused");
     expect(runner.runs).toHaveLength(0);
   });
+
+  it("a result error that a rerun would repeat fails the job once, in a run or in a resume after a restart", async () => {
+    const { NtxError } = await import("../../offchain/errors.js");
+    const invalid = () => new NtxError("RESULT_ARCHIVE_INVALID", "result archive: entries out of order");
+    let runs = 0;
+    let resumes = 0;
+    const runner = new NoopRunner();
+    const broken = Object.assign(Object.create(runner) as NoopRunner, {
+      run: async () => { runs++; throw invalid(); },
+      resume: async () => { resumes++; throw invalid(); },
+    });
+    const { d, store } = await daemon(broken);
+    const ran = request();
+    await d.accept({ request: ran, price: 500n, deadline: chain.time + 2 * HOUR, bidTerms: { challengeWindowMs: HOUR } });
+    lockFor(ran);
+    const resumed = request();
+    await d.accept({ request: resumed, price: 500n, deadline: chain.time + 2 * HOUR, bidTerms: { challengeWindowMs: HOUR } });
+    await store.observe(resumed.jobHash, { phase: "running", escrow: lockFor(resumed).outRef, handle: { jobHash: resumed.jobHash, containerId: "c", execId: "e", volumeName: "v", startedAt: 1 } });
+    await settleUntil(d, () => ["failed"].includes(store.get(ran.jobHash)!.observed.phase) && store.get(resumed.jobHash)!.observed.phase === "failed");
+    await settle(d, 6);
+    expect(store.get(ran.jobHash)!.observed).toMatchObject({ phase: "failed", error: { code: "RESULT_ARCHIVE_INVALID" } });
+    expect(store.get(resumed.jobHash)!.observed).toMatchObject({ phase: "failed", error: { code: "RESULT_ARCHIVE_INVALID" } });
+    expect(runs).toBe(1);
+    expect(resumes).toBe(1);
+    expect(chain.completes).toBe(0);
+  });
 });

@@ -173,6 +173,16 @@ describe("DockerRunner against the real engine", () => {
     expect((await runner.list()).map((h) => h.containerId)).not.toContain(longHandle.containerId);
   });
 
+  it("finds an outputs volume orphaned by a crash before its container existed, so a restart removes it", async () => {
+    const name = `ntx-out-orphan-${Date.now()}`;
+    const labels = Object.entries({ ...testRun.labels, "ntx.managed": "1", "ntx.job": "ab".repeat(32) }).flatMap(([k, v]) => ["--label", `${k}=${v}`]);
+    await dockerCli(["volume", "create", ...labels, name]);
+    const orphan = (await runner.list()).find((h) => h.volumeName === name);
+    expect(orphan).toMatchObject({ containerId: "", volumeName: name });
+    await runner.discard(orphan!);
+    expect((await runner.list()).map((h) => h.volumeName)).not.toContain(name);
+  });
+
   it("leaves the host healthy: docker answers, nothing of this run is left", async () => {
     expect(await dockerAnswers()).toBe(true);
     expect(await dockerCli(["info", "--format", "{{.ServerVersion}}"])).toMatch(/\d+\.\d+/);
