@@ -1,8 +1,7 @@
 import { open, rename, rm } from "node:fs/promises";
 import { Blake2b256Stream } from "../../crypto/sodium.js";
 import type { RunOutputs } from "../types.js";
-import { canonicalHeader, compareTreeOrder, END_OF_ARCHIVE, paddingFor, TarParser, writeDeterministicTar, type TarHeader } from "./tar.js";
-import { NtxError } from "../../../offchain/errors.js";
+import { canonicalHeader, compareTreeOrder, END_OF_ARCHIVE, invalid, paddingFor, TarParser, writeDeterministicTar, type TarHeader } from "./tar.js";
 
 /**
  * Turns the tar Docker streams for the outputs folder into the canonical result archive, on disk, while it
@@ -67,9 +66,8 @@ async function openArchiveFile(path: string): Promise<ArchiveFile> {
  */
 const FLUSH_BYTES = 1024 * 1024;
 
-function invalid(message: string): NtxError {
-  return new NtxError("RESULT_ARCHIVE_INVALID", `result archive: ${message}`, { retryable: false });
-}
+const MAX_REMEMBERED_FILES = 65_536;
+
 
 function relativeTo(prefix: Buffer, path: Buffer): Buffer | null {
   let p = path;
@@ -144,7 +142,9 @@ export async function collectOutputs(source: AsyncIterable<Uint8Array> | Iterabl
       files += 1;
       dataBytes += header.size;
       if (dataBytes > limits.maxDataBytes) { overLimit ??= `file data over ${limits.maxDataBytes} bytes`; return; }
-      // Only names of real files are remembered (hard links never add one): bounded by the folder's inodes.
+      // Only names of real files are remembered (hard links never add one): the outputs tmpfs caps its inodes far
+      // below this, which only bounds the set against other archive sources.
+      if (fileNames.size >= MAX_REMEMBERED_FILES) { overLimit ??= `more than ${MAX_REMEMBERED_FILES} files`; return; }
       fileNames.add(path.toString("latin1"));
     }
     emit(canonicalHeader({ path, type: header.type, mode: header.mode, size: header.size, linkName: header.type === "dir" ? Buffer.alloc(0) : linkName }));

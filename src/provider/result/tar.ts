@@ -31,7 +31,8 @@ const BLOCK = 512;
 /** PAX and GNU long-name records are names: Linux caps a path at 4096 bytes. Anything bigger is hostile. */
 const MAX_RECORD_BYTES = 64 * 1024;
 
-function invalid(message: string): NtxError {
+/** The one error of a malformed result: final, since a rerun would give the same bytes. */
+export function invalid(message: string): NtxError {
   return new NtxError("RESULT_ARCHIVE_INVALID", `result archive: ${message}`, { retryable: false });
 }
 
