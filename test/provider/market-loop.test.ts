@@ -3,13 +3,14 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { JobEvent, jobEventDigest } from "../../src/market/index.js";
 import { ed25519PrivateKeyObject, ed25519RawPublicKey, jobHash, offerDigest, providerConfirmDigest, signBid, verifyProviderDigest, type UnsignedBid } from "../../src/market/index.js";
 import type { MarketClient } from "../../src/nats/index.js";
 import { parseProviderConfig } from "../../src/provider/config.js";
 import { ProviderDaemon } from "../../src/provider/daemon.js";
 import type { DetectedResources } from "../../src/provider/detect.js";
 import { proofKeyFromHex } from "../../src/provider/keys.js";
-import { MarketLoop, offerResources } from "../../src/provider/market-loop.js";
+import { jobEventEncoder, MarketLoop, offerResources } from "../../src/provider/market-loop.js";
 import { NoopRunner } from "../../src/provider/noop/noop-runner.js";
 import { JobStateStore } from "../../src/provider/state-store.js";
 import { FakeEscrow } from "./fake-escrow.js";
@@ -150,5 +151,18 @@ describe("market loop", () => {
     expect(job?.desired.request.resources).toMatchObject({ gpus: 1, gpuDevices: ["1"] });
     expect(job?.desired.bidTerms).toEqual({ challengeWindowMs: 60_000 });
     expect(job?.desired.terms.arbiters).toEqual([]);
+  });
+
+  it("publishes a seen escrow as a signed 'locked' event and a refused escrow or a lapsed lock as 'released'", () => {
+    const encode = jobEventEncoder(key);
+    const kindOf = (phase: string, message?: string) => {
+      const bytes = encode({ kind: "job", jobHash: "ab".repeat(32), phase, at: Date.now(), ...(message ? { message } : {}) });
+      const event = JobEvent.parse(JSON.parse(new TextDecoder().decode(bytes!)));
+      expect(verifyProviderDigest(jobEventDigest(event as never), event.signature, key.providerId)).toBe(true);
+      return [event.kind, event.message];
+    };
+    expect(kindOf("locked")).toEqual(["locked", undefined]);
+    expect(kindOf("refused", "released: arbiter x is not one this provider accepts")).toEqual(["released", "released: arbiter x is not one this provider accepts"]);
+    expect(kindOf("released", "released: no escrow locked within 600 s")[0]).toBe("released");
   });
 });
