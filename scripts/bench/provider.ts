@@ -87,7 +87,7 @@ async function plainDockerRun(labels: Record<string, string>, flags: string[] = 
 }
 
 /** The bare baseline: the same bytes in the same kind of tmpfs volume, read out by `docker cp` into /dev/null. */
-async function bareDockerCp(labels: Record<string, string>, mib: number): Promise<number> {
+async function bareDockerCp(labels: Record<string, string>, mib: number, runner: DockerRunner): Promise<{ cpMs: number; nodeDrainMs: number }> {
   const label = Object.entries(labels).map(([k, v]) => `${k}=${v}`)[0]!;
   const volume = `ntx-bench-provider-cp-${randomBytes(4).toString("hex")}`;
   await run("docker", ["volume", "create", "--label", label, "--driver", "local", "-o", "type=tmpfs", "-o", "device=tmpfs", "-o", `o=size=${(mib + 16) * MiB}`, volume]);
@@ -101,7 +101,12 @@ async function bareDockerCp(labels: Record<string, string>, mib: number): Promis
     }
     const t0 = performance.now();
     await run("sh", ["-c", `docker cp ${id}:/out - > /dev/null`]);
-    return performance.now() - t0;
+    const cpMs = performance.now() - t0;
+    // The same archive read through the runner's own engine connection (dockerode) and dropped: what Node's HTTP
+    // stream alone costs, before any parsing, hashing or writing.
+    const t1 = performance.now();
+    for await (const chunk of (await runner.docker.getContainer(id).getArchive({ path: "/out" })) as AsyncIterable<Buffer>) void chunk;
+    return { cpMs, nodeDrainMs: performance.now() - t1 };
   } finally {
     await run("docker", ["rm", "-f", "-v", id]);
     await run("docker", ["volume", "rm", "-f", volume]);
@@ -211,7 +216,8 @@ async function main(): Promise<void> {
 
     // Collection of a large output: the provider (in this process) and the bare docker cp, one after the other.
     const collected = await providerCollect(runner, dir, COLLECT_MIB);
-    const bareCpMs = await bareDockerCp(testRun.labels, COLLECT_MIB);
+    const bare = await bareDockerCp(testRun.labels, COLLECT_MIB, runner);
+    const bareCpMs = bare.cpMs;
     const idle = await idleStall(Math.max(1000, collected.collectMs));
     const { stdout: load } = await run("uptime");
 
@@ -253,6 +259,8 @@ async function main(): Promise<void> {
         providerCollectMs: Math.round(collected.collectMs),
         bareDockerCpMs: Math.round(bareCpMs),
         ratioToBareDockerCp: Math.round((collected.collectMs / bareCpMs) * 100) / 100,
+        bareNodeDrainMs: Math.round(bare.nodeDrainMs),
+        ratioToBareNodeDrain: Math.round((collected.collectMs / bare.nodeDrainMs) * 100) / 100,
         rssGrowthMiB: Math.round(collected.rssGrowthMiB * 10) / 10,
         rssTarget: "< 64",
         maxEventLoopStallMs: Math.round(collected.maxStallMs * 10) / 10,
@@ -261,7 +269,7 @@ async function main(): Promise<void> {
         idleMaxEventLoopStallMs: Math.round(idle.maxMs * 10) / 10,
         idleP99EventLoopDelayMs: Math.round(idle.p99Ms * 10) / 10,
         archiveBytes: collected.archiveBytes,
-        what: "provider: from the 'collecting' state to 'finished' (getArchive stream parsed, canonical tar written to disk and blake2b-hashed; container removal not counted); bare: `docker cp CONTAINER:/out - > /dev/null` of the same bytes from a tmpfs volume (CLI process included); RSS and stall measured in this (the provider's) process; idle stall: the same histogram over as long with this process doing nothing (the machine's scheduling noise)",
+        what: "provider: from the 'collecting' state to 'finished' (getArchive stream parsed, canonical tar written to disk and blake2b-hashed; container removal not counted); bare: `docker cp CONTAINER:/out - > /dev/null` of the same bytes from a tmpfs volume (CLI process included); bare node drain: the same archive read through the runner's dockerode connection and dropped; RSS and stall measured in this (the provider's) process; idle stall: the same histogram over as long with this process doing nothing (the machine's scheduling noise)",
       },
     };
     console.log(JSON.stringify(out, null, 2));
