@@ -5,8 +5,8 @@ import { OUTPUT_DIR } from "./docker/container-spec.js";
 import type { RunRequest } from "./types.js";
 
 const MiB = 1024 * 1024;
-/** A job that asks for no disk still gets a small scratch dir. */
-const MIN_WORK_DIR = 64 * MiB;
+/** A job that asks for no disk still gets a little: 64 MiB for /work and the rest, 64 MiB for /out. */
+const MIN_WORK_DIR = 128 * MiB;
 
 /**
  * What the runner is asked to do for a market job spec, within the provider's limits. Refuses (rather than
@@ -44,8 +44,10 @@ export function runRequestFromSpec(params: { spec: JobSpec; jobHash: string; esc
     resources: { cpuCores: spec.resources.cpuCores, memoryMiB: spec.resources.memoryMiB, pids: limits.maxPids, gpus, ...(gpus > 0 ? { gpuDevices: indices.map(String) } : {}) },
     limits: {
       timeoutMs: spec.maxDurationMs,
-      workDirBytes: Math.max(MIN_WORK_DIR, disk),
-      outputBytes: Math.min(limits.maxOutputBytes, Math.max(MIN_WORK_DIR, disk)),
+      // Every writable path shares the disk the job bought: /out takes at most half (and the provider's cap),
+      // /work, /dev/shm and any VOLUME the image declares share the rest (see container-spec writablePaths).
+      workDirBytes: Math.max(MIN_WORK_DIR, disk) - Math.min(limits.maxOutputBytes, Math.floor(Math.max(MIN_WORK_DIR, disk) / 2)),
+      outputBytes: Math.min(limits.maxOutputBytes, Math.floor(Math.max(MIN_WORK_DIR, disk) / 2)),
       logBytes: limits.maxLogBytes,
     },
   };

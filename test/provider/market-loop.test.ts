@@ -108,6 +108,9 @@ describe("market loop", () => {
     expect(job?.observed.phase).toBe("awaiting-escrow");
     expect(job?.desired.price).toBe("10000");
     expect(job?.desired.request.limits.timeoutMs).toBe(10_000);
+    // Every writable path together stays within the job's disk (0 GiB asked: the 128 MiB minimum).
+    const { workDirBytes, outputBytes } = job!.desired.request.limits;
+    expect(workDirBytes + outputBytes).toBe(128 * 1024 * 1024);
   });
 
   it("declines matches it would not serve, and ignores other providers' matches", async () => {
