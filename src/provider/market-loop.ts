@@ -46,6 +46,8 @@ export interface MarketLoopParams {
   payoutAddress: string;
   daemon: ProviderDaemon;
   onError?: (error: unknown) => void;
+  /** Checks a job's image on this host before confirming (the Docker runner's preflight); throws NtxError to decline. */
+  preflight?: (image: string) => Promise<void>;
   /** Called for each match this provider confirmed or declined (tests, CLI progress). */
   onDecision?: (jobHash: string, decision: "confirmed" | "declined", reason?: string) => void;
 }
@@ -150,6 +152,7 @@ export class MarketLoop {
     try {
       // The allow-list before confirming: once confirmed, the buyer locks money for it.
       checkImageAllowed(match.bid.spec.image, config.images);
+      await this.params.preflight?.(match.bid.spec.image);
       request = runRequestFromSpec({ spec: match.bid.spec, jobHash: match.jobHash, limits: config.limits, gpuIndices: match.reserved.gpuIndices });
     } catch (error) {
       if (isNtxError(error)) return decline(error.message);

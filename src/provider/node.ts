@@ -98,7 +98,7 @@ export async function startProviderNode(params: ProviderNodeParams): Promise<Pro
     if (!referenced.has(handle.containerId)) await runner.discard(handle);
   }
 
-  const market = new MarketLoop({ client: createMarketClient(nc), config, detected, proofKey, payoutAddress, daemon, ...(params.onError ? { onError: params.onError } : {}) });
+  const market = new MarketLoop({ client: createMarketClient(nc), config, detected, proofKey, payoutAddress, daemon, preflight: (image) => runner.preflight(image), ...(params.onError ? { onError: params.onError } : {}) });
   daemon.start(config.pollIntervalMs);
   await market.start();
   progress(`provider ${proofKey.providerId} running, payouts to ${payoutAddress}`);

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { createReadStream } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,6 +17,7 @@ import type { JobRunner, RunRequestInput } from "../../src/provider/types.js";
 import { Blake2b256Stream } from "../../src/crypto/sodium.js";
 import { dockerCli, dockerTestRun, ensureDocker, TEST_IMAGE } from "../helpers/docker.js";
 import { FakeEscrow } from "./fake-escrow.js";
+import { isNtxError } from "../../offchain/errors.js";
 
 /**
  * Images built here to misbehave, run through the project's Docker runner on the real engine. The heavy sizes of
@@ -27,6 +28,7 @@ import { FakeEscrow } from "./fake-escrow.js";
 const MiB = 1024 * 1024;
 const HEAVY = process.env.NTX_HEAVY === "1";
 const HOSTILE = "ntx-test-provider/hostile:1";
+const COVERS_OUT = "ntx-test-provider/hostile-out:1";
 const testRun = dockerTestRun();
 let runner: DockerRunner;
 let dir: string;
@@ -92,12 +94,17 @@ beforeAll(async () => {
     "",
   ].join("\n"));
   await dockerCli(["build", "-q", "-t", HOSTILE, dir]);
-  runner = new DockerRunner({ allowImages: [HOSTILE], labels: testRun.labels });
+  // An image whose VOLUME would cover the outputs folder the runner mounts.
+  const outDir = join(dir, "covers-out");
+  await mkdir(outDir);
+  await writeFile(join(outDir, "Dockerfile"), `FROM ${TEST_IMAGE}\nVOLUME /out\n`);
+  await dockerCli(["build", "-q", "-t", COVERS_OUT, outDir]);
+  runner = new DockerRunner({ allowImages: [HOSTILE, COVERS_OUT], labels: testRun.labels });
 }, 300_000);
 
 afterAll(async () => {
   await testRun.cleanup();
-  await dockerCli(["rmi", "-f", HOSTILE]).catch(() => undefined);
+  await dockerCli(["rmi", "-f", HOSTILE, COVERS_OUT]).catch(() => undefined);
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
@@ -242,6 +249,13 @@ describe("hostile images on the real engine", () => {
     expect(growth).toBeLessThan(64 * MiB);
     await rm(result.outputs.archiveFile, { force: true });
   }, 900_000);
+
+  it("an image declaring VOLUME /out is refused before confirming (preflight) and never run", async () => {
+    await expect(runner.preflight(COVERS_OUT)).rejects.toThrow(/VOLUME \/out/);
+    await expect(runner.preflight(HOSTILE)).resolves.toBeUndefined();
+    const error = await runner.run({ ...request(["true"]), image: COVERS_OUT }).then(() => null, (e: unknown) => e);
+    expect(isNtxError(error, "IMAGE_VOLUME_REFUSED")).toBe(true);
+  });
 
   it("leaves no container and no volume of this run on the host", async () => {
     expect(await testRun.leftovers()).toEqual({ containers: [], volumes: [] });

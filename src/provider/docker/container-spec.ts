@@ -29,13 +29,8 @@ export const Labels = {
 export const MAX_IMAGE_VOLUMES = 8;
 const MiB = 1024 * 1024;
 
-/**
- * Every path the job can write, and how big each may grow. The job's disk (`workDirBytes`) is shared out between
- * /dev/shm, /work and each VOLUME the image declares (a size-limited tmpfs over each, so nothing lands on host disk
- * and the sizes add up to the disk the job bought); `/out` is its own tmpfs of `outputBytes`. All of them are
- * tmpfs, so they are also charged to the memory limit, which hostConfig raises by exactly these sizes.
- */
-export function writablePaths(request: RunRequest, imageVolumes: readonly string[]): { tmpfs: Record<string, string>; shmSize: number } {
+/** The VOLUMEs an image declares, normalised; refuses any that would cover a path the sandbox needs, or too many. */
+export function checkImageVolumes(imageVolumes: readonly string[]): string[] {
   const volumes = [...new Set(imageVolumes.map((v) => v.replace(/\/+$/, "") || "/"))].filter((v) => v !== WORK_DIR).sort();
   for (const v of volumes) {
     if (!v.startsWith("/") || v === "/" || v === OUTPUT_DIR || v.startsWith(`${OUTPUT_DIR}/`) || v === "/.ntx" || v.startsWith("/.ntx/") || v.startsWith("/dev") || v.startsWith("/proc") || v.startsWith("/sys") || v.split("/").includes("..")) {
@@ -43,6 +38,17 @@ export function writablePaths(request: RunRequest, imageVolumes: readonly string
     }
   }
   if (volumes.length > MAX_IMAGE_VOLUMES) throw new NtxError("IMAGE_VOLUME_REFUSED", `the image declares ${volumes.length} volumes (at most ${MAX_IMAGE_VOLUMES})`);
+  return volumes;
+}
+
+/**
+ * Every path the job can write, and how big each may grow. The job's disk (`workDirBytes`) is shared out between
+ * /dev/shm, /work and each VOLUME the image declares (a size-limited tmpfs over each, so nothing lands on host disk
+ * and the sizes add up to the disk the job bought); `/out` is its own tmpfs of `outputBytes`. All of them are
+ * tmpfs, so they are also charged to the memory limit, which hostConfig raises by exactly these sizes.
+ */
+export function writablePaths(request: RunRequest, imageVolumes: readonly string[]): { tmpfs: Record<string, string>; shmSize: number } {
+  const volumes = checkImageVolumes(imageVolumes);
   const budget = request.limits.workDirBytes;
   // Floors to 4 KiB pages; the sum never passes the budget.
   const page = (n: number) => Math.max(4096, Math.floor(n / 4096) * 4096);

@@ -18,7 +18,7 @@ import {
   type RunRequestInput,
   type RunResult,
 } from "../types.js";
-import { containerOptions, execOptions, Labels, OUTPUT_DIR, volumeOptions } from "./container-spec.js";
+import { checkImageVolumes, containerOptions, execOptions, Labels, OUTPUT_DIR, volumeOptions } from "./container-spec.js";
 import { LogSplitter } from "./log-splitter.js";
 
 export interface DockerRunnerParams {
@@ -148,6 +148,15 @@ export class DockerRunner implements JobRunner {
     }
     const list = (v: string | string[] | null | undefined): string[] => (v == null ? [] : typeof v === "string" ? [v] : v);
     return { id: info.Id, argv: [...list(info.Config?.Entrypoint), ...list(info.Config?.Cmd)], volumes: Object.keys(info.Config?.Volumes ?? {}) };
+  }
+
+  /**
+   * What can be known of an image before a match is confirmed: allowed, pinned, on this host, digest right, and
+   * no VOLUME where the sandbox needs its own mounts. Throws the same NtxError the run would.
+   */
+  async preflight(image: string): Promise<void> {
+    const resolved = await this.resolveImage(image);
+    checkImageVolumes(resolved.volumes);
   }
 
   /** Loads an image from a `docker save` tarball (no registry is used), reporting bytes read. */
