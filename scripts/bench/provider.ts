@@ -4,6 +4,10 @@
  *     image (time until the CLI returns, i.e. the container is running). Both are medians over interleaved rounds,
  *     so the noise of a shared machine hits both alike.
  *  2. log lines per second streamed from a container to NATS (received by a subscriber).
+ *  3. collecting a large output (BENCH_COLLECT_MIB, default 256 MiB): the provider process's RSS growth and its
+ *     longest event-loop stall while the runner streams the container's tar into the canonical archive (floor:
+ *     stall <= 100 ms), and the collection time beside a bare `docker cp CONTAINER:/out - > /dev/null` of the same
+ *     amount from the same kind of tmpfs volume, measured in the same run.
  * Needs dockerd (scripts/setup.sh) and nats-server on PATH.
  */
 import { execFile } from "node:child_process";
@@ -11,6 +15,7 @@ import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import { join } from "node:path";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { promisify } from "node:util";
 import { connectNats } from "../../src/nats/connection.js";
 import { jobLogsSubject } from "../../src/nats/subjects.js";
@@ -26,6 +31,7 @@ import { startNatsServer } from "../../test/helpers/nats.js";
 const run = promisify(execFile);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 15);
 const LOG_LINES = Number(process.env.BENCH_LOG_LINES ?? 200_000);
+const COLLECT_MIB = Number(process.env.BENCH_COLLECT_MIB ?? 256);
 const MiB = 1024 * 1024;
 const PAYOUT = "addr_test1vbench0provider0payout0address0000000000000000000000";
 
@@ -63,7 +69,7 @@ function benchGateway(key: string, onSeen: (jobHash: string) => void): { gateway
   return {
     gateway,
     lock(jobHash) {
-      escrows.set(jobHash, { outRef: { txHash: randomBytes(32).toString("hex"), outputIndex: 0 }, ntxInValue: 10n, jobHash, amount: 10n, payout: PAYOUT, proofKey: key, deadline: Date.now() + 3_600_000, challengeWindow: 1, state: { kind: "locked" } });
+      escrows.set(jobHash, { outRef: { txHash: randomBytes(32).toString("hex"), outputIndex: 0 }, ntxInValue: 10n, jobHash, amount: 10n, payout: PAYOUT, proofKey: key, deadline: Date.now() + 3_600_000, challengeWindow: 1, arbiter: null, lovelace: 3_000_000n, minLovelace: 2_000_000n, state: { kind: "locked" } });
     },
   };
 }
@@ -78,6 +84,69 @@ async function plainDockerRun(labels: Record<string, string>, flags: string[] = 
   const ms = performance.now() - t0;
   await run("docker", ["rm", "-f", stdout.trim()]);
   return ms;
+}
+
+/** The bare baseline: the same bytes in the same kind of tmpfs volume, read out by `docker cp` into /dev/null. */
+async function bareDockerCp(labels: Record<string, string>, mib: number, runner: DockerRunner): Promise<{ cpMs: number; nodeDrainMs: number }> {
+  const label = Object.entries(labels).map(([k, v]) => `${k}=${v}`)[0]!;
+  const volume = `ntx-bench-provider-cp-${randomBytes(4).toString("hex")}`;
+  await run("docker", ["volume", "create", "--label", label, "--driver", "local", "-o", "type=tmpfs", "-o", "device=tmpfs", "-o", `o=size=${(mib + 16) * MiB}`, volume]);
+  const { stdout } = await run("docker", ["run", "-d", "--label", label, "-v", `${volume}:/out`, TEST_IMAGE, "sh", "-c", `dd if=/dev/urandom of=/out/big bs=1M count=${mib} 2>/dev/null && touch /out/.done; sleep 600`]);
+  const id = stdout.trim();
+  try {
+    for (;;) {
+      const done = await run("docker", ["exec", id, "test", "-e", "/out/.done"]).then(() => true, () => false);
+      if (done) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const t0 = performance.now();
+    await run("sh", ["-c", `docker cp ${id}:/out - > /dev/null`]);
+    const cpMs = performance.now() - t0;
+    // The same archive read through the runner's own engine connection (dockerode) and dropped: what Node's HTTP
+    // stream alone costs, before any parsing, hashing or writing.
+    const t1 = performance.now();
+    for await (const chunk of (await runner.docker.getContainer(id).getArchive({ path: "/out" })) as AsyncIterable<Buffer>) void chunk;
+    return { cpMs, nodeDrainMs: performance.now() - t1 };
+  } finally {
+    await run("docker", ["rm", "-f", "-v", id]);
+    await run("docker", ["volume", "rm", "-f", volume]);
+  }
+}
+
+/** The stall floor of this machine right now: the longest event-loop delay of this process doing nothing. */
+async function idleStall(ms: number): Promise<{ maxMs: number; p99Ms: number }> {
+  const delay = monitorEventLoopDelay({ resolution: 5 });
+  delay.enable();
+  await new Promise((r) => setTimeout(r, ms));
+  delay.disable();
+  return { maxMs: delay.max / 1e6, p99Ms: delay.percentile(99) / 1e6 };
+}
+
+/** The provider collecting the same amount: RSS growth and longest event-loop stall of this process while it does. */
+async function providerCollect(runner: DockerRunner, dir: string, mib: number) {
+  const req = request(["sh", "-c", `dd if=/dev/urandom of=/out/big bs=1M count=${mib} 2>/dev/null`]);
+  req.limits.outputBytes = (mib + 16) * MiB;
+  req.limits.timeoutMs = 300_000;
+  global.gc?.();
+  const rssBefore = process.memoryUsage().rss;
+  let rssPeak = rssBefore;
+  const sampler = setInterval(() => { rssPeak = Math.max(rssPeak, process.memoryUsage().rss); }, 5);
+  const delay = monitorEventLoopDelay({ resolution: 5 });
+  let collectingAt = 0;
+  let finishedAt = 0;
+  const result = await runner.run(req, {
+    archiveFile: join(dir, "collect.tar"),
+    onEvent: (e) => {
+      if (e.kind !== "state") return;
+      if (e.state === "collecting") { collectingAt = performance.now(); delay.enable(); }
+      if (e.state === "finished") { finishedAt = performance.now(); delay.disable(); }
+    },
+  });
+  const collectMs = finishedAt - collectingAt;
+  clearInterval(sampler);
+  rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
+  if (result.outputs.bytes !== mib * MiB) throw new Error(`collected ${result.outputs.bytes} bytes, expected ${mib * MiB}`);
+  return { collectMs, rssGrowthMiB: (rssPeak - rssBefore) / MiB, maxStallMs: delay.max / 1e6, p99StallMs: delay.percentile(99) / 1e6, archiveBytes: result.outputs.archiveBytes };
 }
 
 async function main(): Promise<void> {
@@ -115,7 +184,7 @@ async function main(): Promise<void> {
       plain.push(await plainDockerRun(testRun.labels));
       hardened.push(await plainDockerRun(testRun.labels, HARDENED));
       const req = request(["sleep", "1"]);
-      await daemon.accept({ request: req, price: 10n, deadline: Date.now() + 3_600_000 });
+      await daemon.accept({ request: req, price: 10n, deadline: Date.now() + 3_600_000, bidTerms: { challengeWindowMs: 1 } });
       lock(req.jobHash);
       await daemon.tick();
       while (!runningAt.has(req.jobHash)) await new Promise((r) => setTimeout(r, 2));
@@ -145,6 +214,13 @@ async function main(): Promise<void> {
     while (received < LOG_LINES && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     sub.unsubscribe();
 
+    // Collection of a large output: the provider (in this process) and the bare docker cp, one after the other.
+    const collected = await providerCollect(runner, dir, COLLECT_MIB);
+    const bare = await bareDockerCp(testRun.labels, COLLECT_MIB, runner);
+    const bareCpMs = bare.cpMs;
+    const idle = await idleStall(Math.max(1000, collected.collectMs));
+    const { stdout: load } = await run("uptime");
+
     const { stdout: dockerVersion } = await run("docker", ["version", "--format", "{{.Server.Version}} (API {{.Server.APIVersion}})"]);
     const out = {
       bench: "provider",
@@ -156,6 +232,7 @@ async function main(): Promise<void> {
         node: process.version,
         docker: dockerVersion.trim(),
         note: "shared by several engineers' test runs at once: absolute times are noisy, ratios less so",
+        loadAtEnd: load.trim(),
       },
       escrowSeenToRunning: {
         rounds: ROUNDS,
@@ -176,6 +253,23 @@ async function main(): Promise<void> {
         natsMessages: logSink.published.logMessages,
         linesPerSecond: Math.round(received / ((lastAt - startedAt) / 1000)),
         what: "lines printed by `seq` in the container, demuxed, split, batched and published; counted at a NATS subscriber",
+      },
+      collect: {
+        outputMiB: COLLECT_MIB,
+        providerCollectMs: Math.round(collected.collectMs),
+        bareDockerCpMs: Math.round(bareCpMs),
+        ratioToBareDockerCp: Math.round((collected.collectMs / bareCpMs) * 100) / 100,
+        bareNodeDrainMs: Math.round(bare.nodeDrainMs),
+        ratioToBareNodeDrain: Math.round((collected.collectMs / bare.nodeDrainMs) * 100) / 100,
+        rssGrowthMiB: Math.round(collected.rssGrowthMiB * 10) / 10,
+        rssTarget: "< 64",
+        maxEventLoopStallMs: Math.round(collected.maxStallMs * 10) / 10,
+        stallFloor: "<= 100",
+        p99EventLoopDelayMs: Math.round(collected.p99StallMs * 10) / 10,
+        idleMaxEventLoopStallMs: Math.round(idle.maxMs * 10) / 10,
+        idleP99EventLoopDelayMs: Math.round(idle.p99Ms * 10) / 10,
+        archiveBytes: collected.archiveBytes,
+        what: "provider: from the 'collecting' state to 'finished' (getArchive stream parsed, canonical tar written to disk and blake2b-hashed; container removal not counted); bare: `docker cp CONTAINER:/out - > /dev/null` of the same bytes from a tmpfs volume (CLI process included); bare node drain: the same archive read through the runner's dockerode connection and dropped; RSS and stall measured in this (the provider's) process; idle stall: the same histogram over as long with this process doing nothing (the machine's scheduling noise)",
       },
     };
     console.log(JSON.stringify(out, null, 2));

@@ -24,6 +24,25 @@ export function blake2b256Hex(data: Uint8Array | string): string {
   return Buffer.from(blake2b256(data)).toString("hex");
 }
 
+/** blake2b-256 over data given piece by piece (results of any size hash in constant memory). */
+export class Blake2b256Stream {
+  private readonly state = Buffer.alloc(sodium.crypto_generichash_STATEBYTES);
+
+  constructor() {
+    sodium.crypto_generichash_init(this.state, null, 32);
+  }
+
+  update(data: Uint8Array): void {
+    sodium.crypto_generichash_update(this.state, asBuffer(data));
+  }
+
+  hex(): string {
+    const out = Buffer.alloc(32);
+    sodium.crypto_generichash_final(this.state, out);
+    return out.toString("hex");
+  }
+}
+
 /** True when `signature` is `publicKey`'s Ed25519 signature of `message`; false for any malformed input. */
 export function ed25519Verify(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean {
   if (signature.length !== 64 || publicKey.length !== 32) return false;

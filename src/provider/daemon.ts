@@ -1,10 +1,9 @@
-import { writeFile } from "node:fs/promises";
 import { Wallet } from "ethers";
 import { isNtxError, NtxError } from "../../offchain/errors.js";
 import { escrowRef, signCompletionProof, type CompletionProofFields } from "../../offchain/proof.js";
-import { checkEscrow } from "./escrow-check.js";
+import { checkEscrow, type EscrowExpectation } from "./escrow-check.js";
 import type { ProofKey } from "./keys.js";
-import { JobPhase, type JobRecord, type JobStateStore } from "./state-store.js";
+import { JobPhase, type BidTerms, type EscrowTerms, type JobRecord, type JobStateStore } from "./state-store.js";
 import type { EscrowGateway, EventSink, JobRunner, ObservedEscrow, OutRef, ResultStore, RunRequest, RunResult } from "./types.js";
 
 export interface ProviderDaemonParams {
@@ -23,6 +22,10 @@ export interface ProviderDaemonParams {
   /** Runs that fail for a reason of the host (engine down…) are retried this many times. */
   maxAttempts?: number;
   signProof?: (fields: CompletionProofFields) => Promise<string>;
+  /** This provider's escrow terms (as signed in its offers); the default accepts no arbiter. */
+  terms?: EscrowTerms;
+  /** Wall clock for the lock window (a market time, not a chain time); tests move it. */
+  clock?: () => number;
   onError?: (error: unknown, jobHash?: string) => void;
   /** Progress of result uploads (they can be large). */
   onUploadProgress?: (jobHash: string, sent: number, total: number) => void;
@@ -32,12 +35,38 @@ export interface AcceptParams {
   request: RunRequest;
   price: bigint;
   deadline: number;
+  /** The escrow terms the buyer's bid signed: the datum must say exactly these. */
+  bidTerms: BidTerms;
+  /** This provider's terms in the matched offer (default: the daemon's). */
+  terms?: EscrowTerms;
   matchId?: string;
+  matchedAt?: number;
 }
 
-const OPEN_PHASES: readonly string[] = [JobPhase.AwaitingEscrow, JobPhase.Running, JobPhase.Ran, JobPhase.Completed];
-/** Refusals that no retry can fix: the job or its escrow is wrong. */
-const REFUSAL_CODES = new Set(["IMAGE_NOT_PINNED", "IMAGE_NOT_ALLOWED", "IMAGE_NOT_FOUND", "IMAGE_DIGEST_MISMATCH", "IMAGE_REFERENCE_INVALID", "RUN_REQUEST_INVALID"]);
+/** No arbiter, a day of challenge window, a week of deadline horizon, ten minutes to lock (config.ts's defaults). */
+export const DEFAULT_ESCROW_TERMS: EscrowTerms = { arbiters: [], maxChallengeWindowMs: 24 * 3_600_000, maxDeadlineMs: 7 * 24 * 3_600_000, lockWindowMs: 10 * 60_000 };
+/** Claim this long after the window's end: the claim's lower validity bound is rounded down to a 1 s slot. */
+const CLAIM_SLACK_MS = 1_000;
+
+const OPEN_PHASES: readonly string[] = [JobPhase.AwaitingEscrow, JobPhase.Locked, JobPhase.Running, JobPhase.Ran, JobPhase.Completed];
+/**
+ * Errors a rerun would only repeat (the job, its image or its outputs are wrong): the job fails at once with its
+ * reason, never retried into a loop. Anything else (engine down…) is retried up to maxAttempts.
+ */
+const FINAL_CODES = new Set([
+  "IMAGE_NOT_PINNED",
+  "IMAGE_NOT_ALLOWED",
+  "IMAGE_NOT_FOUND",
+  "IMAGE_DIGEST_MISMATCH",
+  "IMAGE_REFERENCE_INVALID",
+  "IMAGE_VOLUME_REFUSED",
+  "RUN_REQUEST_INVALID",
+  "RESULT_ARCHIVE_INVALID",
+]);
+
+function isFinal(error: unknown): error is NtxError {
+  return isNtxError(error) && FINAL_CODES.has(error.code);
+}
 
 function refText(ref: OutRef): string {
   return `${ref.txHash}#${ref.outputIndex}`;
@@ -55,10 +84,15 @@ export class ProviderDaemon {
   private ticking: Promise<void> | undefined;
   private readonly signProof: (fields: CompletionProofFields) => Promise<string>;
   private readonly waiters = new Map<string, Array<(r: JobRecord) => void>>();
+  private readonly claimTimers = new Map<string, NodeJS.Timeout>();
 
   constructor(private readonly params: ProviderDaemonParams) {
     const wallet = new Wallet(params.proofKey.privateKey);
     this.signProof = params.signProof ?? ((fields) => signCompletionProof(wallet, fields));
+  }
+
+  private clock(): number {
+    return (this.params.clock ?? Date.now)();
   }
 
   get providerId(): string {
@@ -74,10 +108,19 @@ export class ProviderDaemon {
     const jobHash = params.request.jobHash;
     const known = this.params.store.get(jobHash);
     if (known) return known;
-    const now = Date.now();
+    const now = this.clock();
     const record: JobRecord = {
       jobHash,
-      desired: { request: params.request, price: params.price.toString(), deadline: params.deadline, ...(params.matchId ? { matchId: params.matchId } : {}), acceptedAt: now },
+      desired: {
+        request: params.request,
+        price: params.price.toString(),
+        deadline: params.deadline,
+        ...(params.matchId ? { matchId: params.matchId } : {}),
+        acceptedAt: now,
+        matchedAt: params.matchedAt ?? now,
+        terms: params.terms ?? this.params.terms ?? DEFAULT_ESCROW_TERMS,
+        bidTerms: params.bidTerms,
+      },
       observed: { phase: JobPhase.AwaitingEscrow, attempts: 0, updatedAt: now },
     };
     await this.params.store.put(record);
@@ -111,6 +154,8 @@ export class ProviderDaemon {
   async stop(options: { waitForRuns?: boolean } = {}): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    for (const t of this.claimTimers.values()) clearTimeout(t);
+    this.claimTimers.clear();
     await this.ticking;
     if (options.waitForRuns) await Promise.allSettled(this.running.values());
   }
@@ -128,6 +173,7 @@ export class ProviderDaemon {
       try {
         switch (record.observed.phase) {
           case JobPhase.AwaitingEscrow:
+          case JobPhase.Locked:
             await this.checkEscrowAndRun(record);
             break;
           case JobPhase.Running:
@@ -182,6 +228,20 @@ export class ProviderDaemon {
     return found.find((e) => e.proofKey === this.providerId && e.payout === this.params.payoutAddress) ?? null;
   }
 
+  private expectation(record: JobRecord, now: number, needMs: number): EscrowExpectation {
+    return {
+      jobHash: record.jobHash,
+      price: BigInt(record.desired.price),
+      payout: this.params.payoutAddress,
+      proofKey: this.providerId,
+      now,
+      needMs,
+      terms: record.desired.terms,
+      bid: record.desired.bidTerms,
+      matchedAt: record.desired.matchedAt,
+    };
+  }
+
   private async checkEscrowAndRun(record: JobRecord): Promise<void> {
     const { gateway } = this.params;
     const now = await gateway.now();
@@ -191,21 +251,25 @@ export class ProviderDaemon {
     }
     let escrow: ObservedEscrow;
     try {
-      escrow = checkEscrow(await gateway.findEscrows(record.jobHash), {
-        jobHash: record.jobHash,
-        price: BigInt(record.desired.price),
-        payout: this.params.payoutAddress,
-        proofKey: this.providerId,
-        now,
-        needMs: record.desired.request.limits.timeoutMs + (this.params.completeMarginMs ?? 60_000),
-      });
+      escrow = checkEscrow(await gateway.findEscrows(record.jobHash), this.expectation(record, now, record.desired.request.limits.timeoutMs + (this.params.completeMarginMs ?? 60_000)));
     } catch (error) {
-      if (isNtxError(error, "ESCROW_NOT_FOUND")) return;
+      if (isNtxError(error, "ESCROW_NOT_FOUND")) {
+        // A confirmed match holds capacity for free until it is locked: only for the lock window.
+        const lockBy = record.desired.acceptedAt + record.desired.terms.lockWindowMs;
+        if (record.observed.phase === JobPhase.AwaitingEscrow && this.clock() >= lockBy) {
+          await this.finish(record.jobHash, { phase: JobPhase.Released, error: { code: "LOCK_WINDOW_PASSED", message: `no escrow within the lock window of ${record.desired.terms.lockWindowMs} ms` } }, `released: no escrow locked within ${Math.round(record.desired.terms.lockWindowMs / 1000)} s`);
+        }
+        return;
+      }
       if (isNtxError(error)) {
-        await this.finish(record.jobHash, { phase: JobPhase.Refused, error: { code: error.code, message: error.message } }, `refused: ${error.message}`);
+        await this.finish(record.jobHash, { phase: JobPhase.Refused, error: { code: error.code, message: error.message } }, `released: ${error.message}`);
         return;
       }
       throw error;
+    }
+    if (record.observed.phase === JobPhase.AwaitingEscrow) {
+      const locked = await this.params.store.observe(record.jobHash, { phase: JobPhase.Locked, escrow: escrow.outRef });
+      await this.publishPhase(locked, `escrow ${refText(escrow.outRef)} holds ${escrow.ntxInValue} NTX`);
     }
     if (this.running.size >= (this.params.maxConcurrentJobs ?? 1)) return;
     const next = await this.params.store.observe(record.jobHash, { phase: JobPhase.Running, escrow: escrow.outRef });
@@ -221,6 +285,7 @@ export class ProviderDaemon {
       try {
         await this.params.store.observe(jobHash, { attempts: record.observed.attempts + 1 });
         const result = await this.params.runner.run(request, {
+          archiveFile: this.params.store.resultFile(jobHash),
           onEvent: (event) => void Promise.resolve(this.params.events?.publish(event)).catch(() => undefined),
           onStarted: async (handle) => { await this.params.store.observe(jobHash, { handle }); },
         });
@@ -228,7 +293,7 @@ export class ProviderDaemon {
       } catch (error) {
         this.params.onError?.(error, jobHash);
         const attempts = this.params.store.get(jobHash)?.observed.attempts ?? 0;
-        if (isNtxError(error) && (REFUSAL_CODES.has(error.code) || attempts >= (this.params.maxAttempts ?? 3))) {
+        if (isFinal(error) || (isNtxError(error) && attempts >= (this.params.maxAttempts ?? 3))) {
           await this.finish(jobHash, { phase: JobPhase.Failed, handle: undefined, error: { code: error.code, message: error.message } }, `failed: ${error.message}`);
         } else {
           await this.params.store.observe(jobHash, { handle: undefined });
@@ -247,12 +312,25 @@ export class ProviderDaemon {
     if (handle) {
       this.inflight.add(record.jobHash);
       try {
-        const result = await this.params.runner.resume(handle, record.desired.request, { onEvent: (e) => void this.params.events?.publish(e) });
+        const result = await this.params.runner.resume(handle, record.desired.request, { archiveFile: this.params.store.resultFile(record.jobHash), onEvent: (e) => void this.params.events?.publish(e) });
         await this.params.store.observe(record.jobHash, { handle: undefined });
         if (result) {
           await this.saveResult(record.jobHash, result);
           return;
         }
+      } catch (error) {
+        // Collecting again after a restart must not crash-loop: a final error ends the job; any other is counted
+        // as an attempt (the runner discarded the container, so the next pass runs it again or gives up).
+        this.params.onError?.(error, record.jobHash);
+        const attempts = record.observed.attempts + 1;
+        if (isFinal(error) || attempts >= (this.params.maxAttempts ?? 3)) {
+          const code = isNtxError(error) ? error.code : "RESUME_FAILED";
+          const message = error instanceof Error ? error.message : String(error);
+          await this.finish(record.jobHash, { phase: JobPhase.Failed, handle: undefined, attempts, error: { code, message } }, `failed: ${message}`);
+        } else {
+          await this.params.store.observe(record.jobHash, { handle: undefined, attempts });
+        }
+        return;
       } finally {
         this.inflight.delete(record.jobHash);
       }
@@ -266,11 +344,10 @@ export class ProviderDaemon {
   }
 
   private async saveResult(jobHash: string, result: RunResult): Promise<void> {
-    const archiveFile = this.params.store.resultFile(jobHash);
-    await writeFile(archiveFile, result.outputs.archive, { mode: 0o600 });
+    const archiveFile = result.outputs.archiveFile;
     let stored: string | undefined;
     if (this.params.results) {
-      stored = await this.params.results.put(jobHash, result.outputs.archive, (sent, total) => this.params.onUploadProgress?.(jobHash, sent, total));
+      stored = await this.params.results.put(jobHash, archiveFile, (sent, total) => this.params.onUploadProgress?.(jobHash, sent, total));
     }
     const next = await this.params.store.observe(jobHash, {
       phase: JobPhase.Ran,
@@ -314,12 +391,22 @@ export class ProviderDaemon {
       await this.finish(record.jobHash, { phase: JobPhase.Failed, error: { code: "ESCROW_DEADLINE_PASSED", message: "the escrow deadline passed before completion" } }, "deadline passed");
       return;
     }
+    // Checked again before signing: the escrow found now may not be the one checked before the run.
+    try {
+      checkEscrow([escrow], this.expectation(record, now, 0));
+    } catch (error) {
+      if (!isNtxError(error)) throw error;
+      await this.finish(record.jobHash, { phase: JobPhase.Failed, error: { code: error.code, message: error.message } }, `not completing: ${error.message}`);
+      return;
+    }
     this.inflight.add(record.jobHash);
     try {
       const signature = await this.signProof({ escrowRef: escrowRef(escrow.outRef), jobHash: record.jobHash, resultHash: result.resultHash });
       const { txHash, completed } = await this.params.gateway.submitComplete({ escrow, resultHash: result.resultHash, signature });
       const next = await this.params.store.observe(record.jobHash, { phase: JobPhase.Completed, escrow: completed, completeTx: txHash });
       await this.publishPhase(next, `completed in ${txHash}`, { resultHash: result.resultHash, txHash });
+      // The window's end is known once the Completed output is read: the next pass finds it and sets the timer.
+      this.wakeForClaim(record.jobHash, 0);
     } finally {
       this.inflight.delete(record.jobHash);
     }
@@ -334,7 +421,26 @@ export class ProviderDaemon {
     }
     if (escrow.state.kind !== "completed") return null;
     const now = await this.params.gateway.now();
-    return now > escrow.state.completedAt + escrow.challengeWindow ? escrow : null;
+    const due = escrow.state.completedAt + escrow.challengeWindow;
+    if (now > due) return escrow;
+    this.wakeForClaim(record.jobHash, due - now + CLAIM_SLACK_MS);
+    return null;
+  }
+
+  /**
+   * Ticks again when a challenge window ends rather than on the next poll: the claim goes out when it can. The
+   * delay is measured on the chain's clock; a timer per job, replaced when the job is seen again.
+   */
+  private wakeForClaim(jobHash: string, inMs: number): void {
+    if (this.timer === undefined) return; // not started: the caller drives ticks
+    const old = this.claimTimers.get(jobHash);
+    if (old) clearTimeout(old);
+    const timer = setTimeout(() => {
+      this.claimTimers.delete(jobHash);
+      void this.tick().catch((error: unknown) => this.params.onError?.(error, jobHash));
+    }, Math.min(inMs, 2 ** 31 - 1));
+    timer.unref?.();
+    this.claimTimers.set(jobHash, timer);
   }
 
   private async finish(jobHash: string, change: Partial<JobRecord["observed"]>, message: string): Promise<void> {

@@ -24,9 +24,9 @@ export { detectResources, gpuModelToken, type DetectedResources, type DetectedGp
 export { loadProviderConfig, parseProviderConfig, providerConfigSchema, type ProviderConfig, type ProviderConfigInput } from "./config.js";
 export { loadProofKey, loadPaymentKey, generateProofKeyFile, proofKeyFromHex, readSecretFile, writeSecretFile, type ProofKey } from "./keys.js";
 export { checkImageAllowed, parseImageReference, isPinned } from "./image-policy.js";
-export { packOutputs, emptyOutputs } from "./result/pack.js";
+export { collectOutputs, collectBuffer, writeEmptyOutputs, type Collected, type CollectLimits } from "./result/collect.js";
 export { blake2b256Hex } from "../crypto/sodium.js";
-export { parseTar, writeDeterministicTar, type TarEntry } from "./result/tar.js";
+export { parseTar, writeDeterministicTar, TarParser, compareTreeOrder, type TarHeader, type ParsedEntry, type MemoryEntry } from "./result/tar.js";
 export { checkEscrow, type EscrowExpectation } from "./escrow-check.js";
 export { runRequestFromSpec } from "./job-request.js";
 export { JobStateStore, JobPhase, type JobRecord } from "./state-store.js";

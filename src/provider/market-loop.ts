@@ -14,6 +14,7 @@ import type { MarketClient } from "../nats/index.js";
 import type { ProviderConfig } from "./config.js";
 import type { ProviderDaemon } from "./daemon.js";
 import { gpuModelToken, type DetectedResources } from "./detect.js";
+import { checkImageAllowed } from "./image-policy.js";
 import { runRequestFromSpec } from "./job-request.js";
 import type { ProofKey } from "./keys.js";
 import { JobPhase } from "./state-store.js";
@@ -34,6 +35,9 @@ export function offerResources(detected: DetectedResources, config: ProviderConf
   };
 }
 
+/** Phases in which a job holds this provider's capacity. */
+const HOLDING_PHASES: readonly string[] = [JobPhase.AwaitingEscrow, JobPhase.Locked, JobPhase.Running];
+
 export interface MarketLoopParams {
   client: MarketClient;
   config: ProviderConfig;
@@ -42,6 +46,8 @@ export interface MarketLoopParams {
   payoutAddress: string;
   daemon: ProviderDaemon;
   onError?: (error: unknown) => void;
+  /** Checks a job's image on this host before confirming (the Docker runner's preflight); throws NtxError to decline. */
+  preflight?: (image: string) => Promise<void>;
   /** Called for each match this provider confirmed or declined (tests, CLI progress). */
   onDecision?: (jobHash: string, decision: "confirmed" | "declined", reason?: string) => void;
 }
@@ -59,7 +65,7 @@ export class MarketLoop {
   constructor(private readonly params: MarketLoopParams) {}
 
   private busy() {
-    const open = this.params.daemon.status().filter((r) => r.observed.phase === JobPhase.AwaitingEscrow || r.observed.phase === JobPhase.Running);
+    const open = this.params.daemon.status().filter((r) => HOLDING_PHASES.includes(r.observed.phase));
     return open.reduce(
       (sum, r) => ({ cpuCores: sum.cpuCores + Math.ceil(r.desired.request.resources.cpuCores), memoryMiB: sum.memoryMiB + r.desired.request.resources.memoryMiB, gpus: sum.gpus + r.desired.request.resources.gpus }),
       { cpuCores: 0, memoryMiB: 0, gpus: 0 },
@@ -131,19 +137,40 @@ export class MarketLoop {
     if (computeJobHash(match.bid.spec) !== match.jobHash) return decline("jobHash does not match the bid's spec");
     const ownPrice = jobPrice(config.prices, match.bid.spec.resources, match.bid.spec.maxDurationMs);
     if (match.price < ownPrice) return decline(`price ${match.price} is below this provider's ${ownPrice}`);
+    // The terms the match was made on must be this provider's own, and the bid's within them: the escrow is
+    // checked against these later, so a match outside them would only be confirmed to be refused.
+    const terms = config.terms;
+    const offered = match.offer.terms;
+    if (offered.arbiters.join() !== terms.arbiters.join() || offered.maxChallengeWindowMs !== terms.maxChallengeWindowMs || offered.maxDeadlineMs !== terms.maxDeadlineMs || offered.lockWindowMs !== terms.lockWindowMs) {
+      return decline("the match's offer terms are not this provider's current terms");
+    }
+    const bidTerms = match.bid.terms;
+    if (bidTerms.arbiter !== undefined && !terms.arbiters.includes(bidTerms.arbiter)) return decline(`arbiter ${bidTerms.arbiter} is not one this provider accepts`);
+    if (bidTerms.challengeWindowMs > terms.maxChallengeWindowMs) return decline(`challenge window ${bidTerms.challengeWindowMs} ms exceeds ${terms.maxChallengeWindowMs} ms`);
+    if (match.bid.deadline > match.matchedAt + terms.maxDeadlineMs) return decline(`deadline lies beyond this provider's horizon of ${terms.maxDeadlineMs} ms`);
     let request;
     try {
-      request = runRequestFromSpec({ spec: match.bid.spec, jobHash: match.jobHash, limits: config.limits });
+      // The allow-list before confirming: once confirmed, the buyer locks money for it.
+      checkImageAllowed(match.bid.spec.image, config.images);
+      await this.params.preflight?.(match.bid.spec.image);
+      request = runRequestFromSpec({ spec: match.bid.spec, jobHash: match.jobHash, limits: config.limits, gpuIndices: match.reserved.gpuIndices });
     } catch (error) {
       if (isNtxError(error)) return decline(error.message);
       throw error;
     }
-    if (!this.params.config.images.length) throw new NtxError("PROVIDER_CONFIG_INVALID", "no images allowed");
     const known = daemon.status().find((r) => r.jobHash === match.jobHash);
     if (!known) {
-      const open = daemon.status().filter((r) => r.observed.phase === JobPhase.AwaitingEscrow || r.observed.phase === JobPhase.Running).length;
+      const open = daemon.status().filter((r) => HOLDING_PHASES.includes(r.observed.phase)).length;
       if (open >= config.limits.maxConcurrentJobs) return decline("no free capacity");
-      await daemon.accept({ request, price: match.price, deadline: match.bid.deadline, matchId: match.matchId });
+      await daemon.accept({
+        request,
+        price: match.price,
+        deadline: match.bid.deadline,
+        matchId: match.matchId,
+        matchedAt: match.matchedAt,
+        terms: { arbiters: [...terms.arbiters], maxChallengeWindowMs: terms.maxChallengeWindowMs, maxDeadlineMs: terms.maxDeadlineMs, lockWindowMs: terms.lockWindowMs },
+        bidTerms: { challengeWindowMs: bidTerms.challengeWindowMs, ...(bidTerms.arbiter !== undefined ? { arbiter: bidTerms.arbiter } : {}) },
+      });
     }
     const confirm = signProviderConfirm(proofKey.privateKey, { v: PROTOCOL_VERSION, type: "provider-confirm", matchId: match.matchId, jobHash: match.jobHash, providerId: proofKey.providerId, confirmedAt: Date.now() });
     await this.params.client.publishConfirm(match.jobHash, confirm);
@@ -155,11 +182,14 @@ export class MarketLoop {
 const KIND_OF_STATE: Record<string, JobEventKind | null> = { preparing: "pulling", running: "running", collecting: "output", finished: null, failed: "failed" };
 const KIND_OF_PHASE: Record<string, JobEventKind | null> = {
   [JobPhase.AwaitingEscrow]: "confirmed",
+  [JobPhase.Locked]: "locked",
   [JobPhase.Running]: "started",
   [JobPhase.Ran]: "output",
   [JobPhase.Completed]: "completed",
   [JobPhase.Settled]: "completed",
-  [JobPhase.Refused]: "failed",
+  // Refusing an escrow gives the match up before running anything: the matcher frees its capacity.
+  [JobPhase.Refused]: "released",
+  [JobPhase.Released]: "released",
   [JobPhase.Failed]: "failed",
 };
 

@@ -86,6 +86,7 @@ export async function startProviderNode(params: ProviderNodeParams): Promise<Pro
     events: sink,
     results: createNatsResultStore(nc),
     maxConcurrentJobs: config.limits.maxConcurrentJobs,
+    terms: { ...config.terms, arbiters: [...config.terms.arbiters] },
     completeMarginMs: config.limits.completeMarginMs,
     ...(params.onError ? { onError: params.onError } : {}),
     onUploadProgress: (jobHash, sent, total) => progress(`uploading result of ${jobHash.slice(0, 12)}…: ${Math.round((100 * sent) / total)}%`),
@@ -97,7 +98,7 @@ export async function startProviderNode(params: ProviderNodeParams): Promise<Pro
     if (!referenced.has(handle.containerId)) await runner.discard(handle);
   }
 
-  const market = new MarketLoop({ client: createMarketClient(nc), config, detected, proofKey, payoutAddress, daemon, ...(params.onError ? { onError: params.onError } : {}) });
+  const market = new MarketLoop({ client: createMarketClient(nc), config, detected, proofKey, payoutAddress, daemon, preflight: (image) => runner.preflight(image), ...(params.onError ? { onError: params.onError } : {}) });
   daemon.start(config.pollIntervalMs);
   await market.start();
   progress(`provider ${proofKey.providerId} running, payouts to ${payoutAddress}`);

@@ -13,17 +13,31 @@ import { runRequestSchema } from "./types.js";
 
 export const JobPhase = {
   AwaitingEscrow: "awaiting-escrow",
+  /** A valid escrow is on-chain; the job waits for a free slot or is starting. */
+  Locked: "locked",
   Running: "running",
   Ran: "ran",
   Completed: "completed",
   Settled: "settled",
+  /** The escrow was refused (outside this provider's terms or the bid's). */
   Refused: "refused",
+  /** No escrow within the lock window: the match is given up and its capacity freed. */
+  Released: "released",
   Failed: "failed",
 } as const;
 export type JobPhase = (typeof JobPhase)[keyof typeof JobPhase];
 
 const outRef = z.object({ txHash: z.string().regex(/^[0-9a-f]{64}$/), outputIndex: z.number().int().nonnegative() });
 const bigintString = z.string().regex(/^(0|[1-9][0-9]*)$/);
+const keyHash = z.string().regex(/^[0-9a-f]{56}$/);
+const ms = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+
+/** The provider's escrow terms as signed in the offer the job was matched on (kept: config may change later). */
+export const escrowTermsSchema = z.object({ arbiters: z.array(keyHash).max(16), maxChallengeWindowMs: ms, maxDeadlineMs: ms, lockWindowMs: ms });
+export type EscrowTerms = z.infer<typeof escrowTermsSchema>;
+/** What the buyer's signed bid asked the escrow to say. */
+export const bidTermsSchema = z.object({ challengeWindowMs: ms, arbiter: keyHash.optional() });
+export type BidTerms = z.infer<typeof bidTermsSchema>;
 
 export const jobRecordSchema = z.object({
   jobHash: z.string().regex(/^[0-9a-f]{64}$/),
@@ -34,6 +48,10 @@ export const jobRecordSchema = z.object({
     deadline: z.number().int(),
     matchId: z.string().optional(),
     acceptedAt: z.number().int(),
+    /** When the match was made (the deadline horizon counts from it). */
+    matchedAt: z.number().int(),
+    terms: escrowTermsSchema,
+    bidTerms: bidTermsSchema,
   }),
   observed: z.object({
     phase: z.nativeEnum(JobPhase),

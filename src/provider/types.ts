@@ -14,7 +14,9 @@ export const runResourcesSchema = z.object({
   memoryMiB: z.number().int().min(8).max(4 * 1024 * 1024),
   pids: z.number().int().min(8).max(1_000_000).default(256),
   gpus: z.number().int().min(0).max(64).default(0),
-});
+  /** The GPUs the match reserved (device indices or UUIDs): the container gets exactly these, never "any n". */
+  gpuDevices: z.array(z.string().regex(/^[A-Za-z0-9-]{1,64}$/)).max(64).optional(),
+}).refine((r) => r.gpuDevices === undefined || r.gpuDevices.length === r.gpus, "gpuDevices must name exactly `gpus` devices");
 export type RunResources = z.infer<typeof runResourcesSchema>;
 
 export const runLimitsSchema = z.object({
@@ -57,10 +59,12 @@ export type RunEvent =
   | { kind: "log"; jobHash: string; stream: "stdout" | "stderr"; line: string; at: number };
 
 export interface RunOutputs {
-  /** Deterministic tar of `/out` (sorted entries, fixed mtimes/owners): what `resultHash` is computed over. */
-  archive: Uint8Array;
-  /** blake2b-256 of `archive`, lowercase hex. */
+  /** File holding the canonical tar of `/out` (tree-ordered entries, fixed times/owners): what `resultHash` hashes. */
+  archiveFile: string;
+  archiveBytes: number;
+  /** blake2b-256 of the archive, lowercase hex. */
   resultHash: string;
+  /** Regular files (hard links not counted) and the bytes of their data. */
   files: number;
   bytes: number;
 }
@@ -93,6 +97,8 @@ export interface RunHandle {
 }
 
 export interface RunOptions {
+  /** Where the canonical result archive is written (default: a file in the OS temp folder). */
+  archiveFile?: string;
   onEvent?: (event: RunEvent) => void;
   /** Called once the job's process is running, with what it takes to find it again after a restart. */
   onStarted?: (handle: RunHandle) => void | Promise<void>;
@@ -129,6 +135,11 @@ export interface ObservedEscrow {
   proofKey: string;
   deadline: number;
   challengeWindow: number;
+  /** Arbiter key hash named in the datum (it can settle a dispute with any split), or null. */
+  arbiter: string | null;
+  /** Lovelace the output holds, and the least it must hold for every later state (Completed, Disputed, payout). */
+  lovelace: bigint;
+  minLovelace: bigint;
   state: { kind: "locked" } | { kind: "completed"; resultHash: string; completedAt: number } | { kind: "disputed" };
 }
 
@@ -167,5 +178,6 @@ export type ProviderJobEvent = {
 
 /** Where results go (NATS object store by default); returns a locator the buyer can fetch. */
 export interface ResultStore {
-  put(jobHash: string, archive: Uint8Array, onProgress?: (sent: number, total: number) => void): Promise<string>;
+  /** Uploads the archive in `archiveFile` (streamed: results can be large). */
+  put(jobHash: string, archiveFile: string, onProgress?: (sent: number, total: number) => void): Promise<string>;
 }

@@ -81,12 +81,12 @@ async function bidMatchLock(command: string[], deadlineInMs: number): Promise<{ 
   const bid: UnsignedBid = {
     v: 1,
     type: "bid",
-    spec: { image: "ntx-test/busybox:1", command, env: {}, resources: { cpuCores: 1, memoryMiB: 64, diskGiB: 0 }, maxDurationMs: 20_000, outputs: ["/out"], network: "none" },
+    spec: { image: "ntx-test/busybox:1", command, env: {}, resources: { cpuCores: 1, memoryMiB: 64, diskGiB: 0 }, maxDurationMs: 40_000, outputs: ["/out"], network: "none" },
     maxPrice: "100000000",
     deadline: now + deadlineInMs,
     expiresAt: now + 60_000,
     buyer: { key: buyerEd },
-    terms: { challengeWindowMs: 60_000 },
+    terms: { challengeWindowMs: 2_000 },
     nonce: String(BigInt(now) * 1000n + BigInt(Math.floor(Math.random() * 1000))),
   };
   const jobHash = specHash(bid.spec);
@@ -182,7 +182,8 @@ describe("provider end to end on the devnet chain", () => {
     // Job 2: the provider is SIGKILLed while it runs, and started again.
     const running: string[] = [];
     const sub = nc.subscribe(`ntx.jobs.*.events`, { callback: (_e, m) => { const ev = JSON.parse(new TextDecoder().decode(m.data)); if (ev.kind === "running") running.push(ev.jobHash); } });
-    const second = await bidMatchLock(["sh", "-c", "sleep 12; echo survived > /out/r.txt"], 100_000);
+    // Long enough to be still running when the restarted provider looks (a loaded machine restarts slowly).
+    const second = await bidMatchLock(["sh", "-c", "sleep 25; echo survived > /out/r.txt"], 160_000);
     await waitFor("job 2 running", () => running.includes(second.jobHash), 60_000);
     await stopChild(provider, "SIGKILL");
     sub.unsubscribe();

@@ -64,7 +64,7 @@ describe("ProviderDaemon", () => {
   it("waits for the escrow, runs, completes with a valid proof, and claims several jobs in one batch", async () => {
     const { d, store, runner } = await daemon();
     const reqs = [request(["a"]), request(["b"]), request(["c"])];
-    for (const r of reqs) await d.accept({ request: r, price: 500n, deadline: chain.time + 2 * HOUR });
+    for (const r of reqs) await d.accept({ request: r, price: 500n, deadline: chain.time + 2 * HOUR, bidTerms: { challengeWindowMs: HOUR } });
     await settle(d);
     expect(store.all().map((r) => r.observed.phase)).toEqual(["awaiting-escrow", "awaiting-escrow", "awaiting-escrow"]);
     expect(runner.runs).toHaveLength(0);
@@ -93,7 +93,7 @@ describe("ProviderDaemon", () => {
     const foreign = request();
     const late = request();
     const never = request();
-    for (const r of [short, foreign, late, never]) await d.accept({ request: r, price: 500n, deadline: chain.time + HOUR });
+    for (const r of [short, foreign, late, never]) await d.accept({ request: r, price: 500n, deadline: chain.time + HOUR, bidTerms: { challengeWindowMs: HOUR } });
     lockFor(short, { ntxInValue: 499n });
     lockFor(foreign, { proofKey: proofKeyFromHex(randomBytes(32).toString("hex")).providerId });
     lockFor(late, { deadline: chain.time + 30_000 });
@@ -111,7 +111,7 @@ describe("ProviderDaemon", () => {
   it("never completes or claims twice across crashes between submit and save", async () => {
     const first = await daemon();
     const req = request();
-    await first.d.accept({ request: req, price: 500n, deadline: chain.time + 2 * HOUR });
+    await first.d.accept({ request: req, price: 500n, deadline: chain.time + 2 * HOUR, bidTerms: { challengeWindowMs: HOUR } });
     lockFor(req);
     chain.crashAfter = "complete";
     await first.d.tick();
@@ -138,7 +138,7 @@ describe("ProviderDaemon", () => {
   it("settles without claiming when the buyer already paid out the escrow", async () => {
     const { d, store } = await daemon();
     const req = request();
-    await d.accept({ request: req, price: 500n, deadline: chain.time + 2 * HOUR });
+    await d.accept({ request: req, price: 500n, deadline: chain.time + 2 * HOUR, bidTerms: { challengeWindowMs: HOUR } });
     lockFor(req);
     await settleUntil(d, () => store.get(req.jobHash)!.observed.phase === "completed");
     const rec = store.get(req.jobHash)!;
@@ -153,11 +153,81 @@ describe("ProviderDaemon", () => {
   it("re-runs a job whose run was lost with the previous process", async () => {
     const first = await daemon();
     const req = request();
-    await first.d.accept({ request: req, price: 500n, deadline: chain.time + 2 * HOUR });
+    await first.d.accept({ request: req, price: 500n, deadline: chain.time + 2 * HOUR, bidTerms: { challengeWindowMs: HOUR } });
     await first.store.observe(req.jobHash, { phase: "running", escrow: lockFor(req).outRef, handle: { jobHash: req.jobHash, containerId: "gone", volumeName: "", startedAt: 1 } });
     const second = await daemon();
     await settleUntil(second.d, () => second.store.get(req.jobHash)!.observed.phase === "completed");
     expect(second.runner.runs).toHaveLength(1);
     expect(second.store.get(req.jobHash)!.observed.phase).toBe("completed");
+  });
+
+  it("claims when the challenge window ends, not at the next poll", async () => {
+    // The chain clock follows the wall clock here; the daemon polls once a minute, the window is 1.5 s.
+    const follow = setInterval(() => { chain.time = Date.now(); }, 5);
+    chain.time = Date.now();
+    const { d, store } = await daemon();
+    try {
+      const req = request();
+      await d.accept({ request: req, price: 500n, deadline: chain.time + 2 * HOUR, bidTerms: { challengeWindowMs: 1500 } });
+      lockFor(req, { challengeWindow: 1500 });
+      d.start(60_000);
+      const until = Date.now() + 30_000;
+      while (store.get(req.jobHash)?.observed.phase !== "settled" && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      expect(store.get(req.jobHash)?.observed.phase).toBe("settled");
+      expect(chain.claims).toEqual([[req.jobHash]]);
+    } finally {
+      await d.stop({ waitForRuns: true });
+      clearInterval(follow);
+    }
+  });
+
+  it("refuses escrows outside its terms or the bid's, and re-checks before Complete", async () => {
+    const arbiter = "ab".repeat(28);
+    const { d, store, runner } = await daemon();
+    const terms = { arbiters: [arbiter], maxChallengeWindowMs: HOUR, maxDeadlineMs: 3 * HOUR, lockWindowMs: 600_000 };
+    const cases = {
+      strangerArbiter: { bid: { challengeWindowMs: HOUR, arbiter }, lock: { arbiter: "cd".repeat(28) } },
+      noArbiterInBid: { bid: { challengeWindowMs: HOUR }, lock: { arbiter } },
+      windowOverMax: { bid: { challengeWindowMs: 2 * HOUR }, lock: { challengeWindow: 2 * HOUR } },
+      shortLovelace: { bid: { challengeWindowMs: HOUR }, lock: { lovelace: 1_000_000n, minLovelace: 1_200_000n } },
+      farDeadline: { bid: { challengeWindowMs: HOUR }, lock: { deadline: Date.now() + 4 * HOUR } },
+    };
+    const reqs: Record<string, RunRequest> = {};
+    for (const [name, c] of Object.entries(cases)) {
+      const req = request();
+      reqs[name] = req;
+      const deadline = "deadline" in c.lock ? (c.lock.deadline as number) : chain.time + 2 * HOUR;
+      await d.accept({ request: req, price: 500n, deadline, bidTerms: c.bid, terms, matchedAt: "deadline" in c.lock ? Date.now() : chain.time });
+      lockFor(req, { ...c.lock, deadline });
+    }
+    await settle(d);
+    for (const name of Object.keys(cases)) expect(store.get(reqs[name]!.jobHash)!.observed.phase, name).toBe("refused");
+    expect(runner.runs).toHaveLength(0);
+  });
+
+  it("a result error that a rerun would repeat fails the job once, in a run or in a resume after a restart", async () => {
+    const { NtxError } = await import("../../offchain/errors.js");
+    const invalid = () => new NtxError("RESULT_ARCHIVE_INVALID", "result archive: entries out of order");
+    let runs = 0;
+    let resumes = 0;
+    const runner = new NoopRunner();
+    const broken = Object.assign(Object.create(runner) as NoopRunner, {
+      run: async () => { runs++; throw invalid(); },
+      resume: async () => { resumes++; throw invalid(); },
+    });
+    const { d, store } = await daemon(broken);
+    const ran = request();
+    await d.accept({ request: ran, price: 500n, deadline: chain.time + 2 * HOUR, bidTerms: { challengeWindowMs: HOUR } });
+    lockFor(ran);
+    const resumed = request();
+    await d.accept({ request: resumed, price: 500n, deadline: chain.time + 2 * HOUR, bidTerms: { challengeWindowMs: HOUR } });
+    await store.observe(resumed.jobHash, { phase: "running", escrow: lockFor(resumed).outRef, handle: { jobHash: resumed.jobHash, containerId: "c", execId: "e", volumeName: "v", startedAt: 1 } });
+    await settleUntil(d, () => ["failed"].includes(store.get(ran.jobHash)!.observed.phase) && store.get(resumed.jobHash)!.observed.phase === "failed");
+    await settle(d, 6);
+    expect(store.get(ran.jobHash)!.observed).toMatchObject({ phase: "failed", error: { code: "RESULT_ARCHIVE_INVALID" } });
+    expect(store.get(resumed.jobHash)!.observed).toMatchObject({ phase: "failed", error: { code: "RESULT_ARCHIVE_INVALID" } });
+    expect(runs).toBe(1);
+    expect(resumes).toBe(1);
+    expect(chain.completes).toBe(0);
   });
 });

@@ -3,6 +3,7 @@ import { spawn } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isNtxError } from "../../offchain/errors.js";
 import { DockerRunner } from "../../src/provider/docker/index.js";
+import { readFileSync } from "node:fs";
 import { parseTar } from "../../src/provider/result/tar.js";
 import type { RunEvent, RunHandle, RunRequestInput } from "../../src/provider/types.js";
 import { dockerAnswers, dockerCli, dockerTestRun, ensureDocker, imageId, TEST_IMAGE } from "../helpers/docker.js";
@@ -26,9 +27,9 @@ function request(command: string[], overrides: Partial<RunRequestInput> = {}): R
   };
 }
 
-function files(archive: Uint8Array): Record<string, string> {
+function files(archiveFile: string): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const e of parseTar(archive)) out[e.path] = e.type === "file" ? Buffer.from(e.data).toString("utf8") : e.type;
+  for (const e of parseTar(readFileSync(archiveFile))) out[e.path.toString("utf8")] = e.type === "file" ? e.data.toString("utf8") : e.type;
   return out;
 }
 
@@ -58,7 +59,7 @@ describe("DockerRunner against the real engine", () => {
     expect(first.result.timedOut).toBe(false);
     expect(first.lines).toContain("wrote hello");
     expect(first.states).toEqual(["preparing", "running", "collecting", "finished"]);
-    expect(files(first.result.outputs.archive)).toEqual({ "a.txt": "hello\n", "sub/": "dir", "sub/b": "x" });
+    expect(files(first.result.outputs.archiveFile)).toEqual({ "a.txt": "hello\n", "sub/": "dir", "sub/b": "x" });
     expect(first.result.outputs.resultHash).toMatch(/^[0-9a-f]{64}$/);
     expect(first.result.imageId).toBe(await imageId(TEST_IMAGE));
 
@@ -164,12 +165,22 @@ describe("DockerRunner against the real engine", () => {
     await new Promise((r) => setTimeout(r, 500));
     const result = await runner.resume(handle, finished);
     expect(result?.exitCode).toBe(0);
-    expect(files(result!.outputs.archive)).toEqual({ "r.txt": "resumed\n" });
+    expect(files(result!.outputs.archiveFile)).toEqual({ "r.txt": "resumed\n" });
 
     const long = request(["sleep", "60"]);
     const longHandle = await startAndDie(long);
     expect(await runner.resume(longHandle, long)).toBeNull();
     expect((await runner.list()).map((h) => h.containerId)).not.toContain(longHandle.containerId);
+  });
+
+  it("finds an outputs volume orphaned by a crash before its container existed, so a restart removes it", async () => {
+    const name = `ntx-out-orphan-${Date.now()}`;
+    const labels = Object.entries({ ...testRun.labels, "ntx.managed": "1", "ntx.job": "ab".repeat(32) }).flatMap(([k, v]) => ["--label", `${k}=${v}`]);
+    await dockerCli(["volume", "create", ...labels, name]);
+    const orphan = (await runner.list()).find((h) => h.volumeName === name);
+    expect(orphan).toMatchObject({ containerId: "", volumeName: name });
+    await runner.discard(orphan!);
+    expect((await runner.list()).map((h) => h.volumeName)).not.toContain(name);
   });
 
   it("leaves the host healthy: docker answers, nothing of this run is left", async () => {
@@ -182,10 +193,11 @@ describe("DockerRunner against the real engine", () => {
 describe("DockerRunner extras", () => {
   it("keeps hard-linked and symlinked outputs", async () => {
     const result = await runner.run(request(["sh", "-c", "echo data > /out/a; ln /out/a /out/b; ln -s a /out/c"]));
-    const entries = parseTar(result.outputs.archive);
-    expect(entries.map((e) => [e.path, e.type, e.type === "file" ? Buffer.from(e.data).toString() : e.linkName])).toEqual([
+    const entries = parseTar(readFileSync(result.outputs.archiveFile));
+    // Links stay links: a hard link is a header naming its target, never a second copy of the data.
+    expect(entries.map((e) => [e.path.toString(), e.type, e.type === "file" ? e.data.toString() : e.linkName.toString()])).toEqual([
       ["a", "file", "data\n"],
-      ["b", "file", "data\n"],
+      ["b", "hardlink", "a"],
       ["c", "symlink", "a"],
     ]);
   });

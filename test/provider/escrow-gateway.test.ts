@@ -49,9 +49,12 @@ describe("provider daemon on the escrow validator", () => {
       onError: (e) => errors.push(e),
     });
     const jobs = [world.job(), world.job(), world.job()];
+    // The emulator world locks with its arbiter and a 10 min window: the bid asked for them, the offer accepts them.
+    const bidTerms = { challengeWindowMs: jobs[0]!.challengeWindow, arbiter: world.parties.arbiter.keyHash };
+    const terms = { arbiters: [world.parties.arbiter.keyHash], maxChallengeWindowMs: 3_600_000, maxDeadlineMs: 2 * 3_600_000, lockWindowMs: 600_000 };
     const price = jobs[0]!.amount;
-    for (const j of jobs.slice(0, 2)) await daemon.accept({ request: request(j.jobHash), price, deadline: j.deadline });
-    await daemon.accept({ request: request(jobs[2]!.jobHash), price: price + 1n, deadline: jobs[2]!.deadline });
+    for (const j of jobs.slice(0, 2)) await daemon.accept({ request: request(j.jobHash), price, deadline: j.deadline, bidTerms, terms });
+    await daemon.accept({ request: request(jobs[2]!.jobHash), price: price + 1n, deadline: jobs[2]!.deadline, bidTerms, terms });
     await world.lock(jobs);
     world.as("provider");
     const before = await world.balance("provider", world.ntxUnit);

@@ -21,8 +21,8 @@ export class FakeEscrow implements EscrowGateway {
     return `${ref.txHash}#${ref.outputIndex}`;
   }
 
-  lock(e: Omit<ObservedEscrow, "outRef" | "state"> & { state?: ObservedEscrow["state"] }): ObservedEscrow {
-    const escrow: ObservedEscrow = { ...e, state: e.state ?? { kind: "locked" }, outRef: { txHash: randomBytes(32).toString("hex"), outputIndex: 0 } };
+  lock(e: Omit<ObservedEscrow, "outRef" | "state" | "arbiter" | "lovelace" | "minLovelace"> & Partial<Pick<ObservedEscrow, "state" | "arbiter" | "lovelace" | "minLovelace">>): ObservedEscrow {
+    const escrow: ObservedEscrow = { arbiter: null, lovelace: 3_000_000n, minLovelace: 2_000_000n, ...e, state: e.state ?? { kind: "locked" }, outRef: { txHash: randomBytes(32).toString("hex"), outputIndex: 0 } };
     this.utxos.set(this.key(escrow.outRef), escrow);
     return escrow;
   }

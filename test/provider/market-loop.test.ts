@@ -3,13 +3,14 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { JobEvent, jobEventDigest } from "../../src/market/index.js";
 import { ed25519PrivateKeyObject, ed25519RawPublicKey, jobHash, offerDigest, providerConfirmDigest, signBid, verifyProviderDigest, type UnsignedBid } from "../../src/market/index.js";
 import type { MarketClient } from "../../src/nats/index.js";
 import { parseProviderConfig } from "../../src/provider/config.js";
 import { ProviderDaemon } from "../../src/provider/daemon.js";
 import type { DetectedResources } from "../../src/provider/detect.js";
 import { proofKeyFromHex } from "../../src/provider/keys.js";
-import { MarketLoop, offerResources } from "../../src/provider/market-loop.js";
+import { jobEventEncoder, MarketLoop, offerResources } from "../../src/provider/market-loop.js";
 import { NoopRunner } from "../../src/provider/noop/noop-runner.js";
 import { JobStateStore } from "../../src/provider/state-store.js";
 import { FakeEscrow } from "./fake-escrow.js";
@@ -50,20 +51,20 @@ beforeEach(async () => {
 });
 afterEach(async () => { await rm(dir, { recursive: true, force: true }); });
 
-function match(spec: Partial<UnsignedBid["spec"]> = {}, over: { price?: bigint; providerId?: string; jobHash?: string } = {}) {
+function match(spec: Partial<UnsignedBid["spec"]> = {}, over: { price?: bigint; providerId?: string; jobHash?: string; terms?: UnsignedBid["terms"]; deadlineInMs?: number; gpuIndices?: number[]; offerTerms?: Record<string, unknown> } = {}) {
   const now = Date.now();
   const bid: UnsignedBid = {
     v: 1,
     type: "bid",
     spec: { image: "ntx-test/busybox:1", command: ["true"], env: {}, resources: { cpuCores: 1, memoryMiB: 64, diskGiB: 0 }, maxDurationMs: 10_000, outputs: ["/out"], network: "none", ...spec },
     maxPrice: "100000000",
-    deadline: now + 600_000,
+    deadline: now + (over.deadlineInMs ?? 600_000),
     expiresAt: now + 60_000,
     buyer: { key: buyerKey },
     nonce: "1",
-    terms: { challengeWindowMs: 60_000 },
+    terms: over.terms ?? { challengeWindowMs: 60_000 },
   };
-  const offer = { ...offers[0]!, providerId: over.providerId ?? key.providerId };
+  const offer = { ...offers[0]!, providerId: over.providerId ?? key.providerId, ...(over.offerTerms ? { terms: { ...(offers[0]!.terms as object), ...over.offerTerms } } : {}) };
   const hash = over.jobHash ?? jobHash(bid.spec);
   return new TextEncoder().encode(
     JSON.stringify({
@@ -75,7 +76,7 @@ function match(spec: Partial<UnsignedBid["spec"]> = {}, over: { price?: bigint; 
       bid: signBid(buyerSeed, bid),
       offer,
       price: String(over.price ?? 10_000n),
-      reserved: { cpuCores: 1, memoryMiB: 64, diskGiB: 0, gpuIndices: [] },
+      reserved: { cpuCores: 1, memoryMiB: 64, diskGiB: 0, gpuIndices: over.gpuIndices ?? [] },
       matcherId: "m1",
       matchedAt: now,
       confirmBy: now + 10_000,
@@ -107,6 +108,9 @@ describe("market loop", () => {
     expect(job?.observed.phase).toBe("awaiting-escrow");
     expect(job?.desired.price).toBe("10000");
     expect(job?.desired.request.limits.timeoutMs).toBe(10_000);
+    // Every writable path together stays within the job's disk (0 GiB asked: the 128 MiB minimum).
+    const { workDirBytes, outputBytes } = job!.desired.request.limits;
+    expect(workDirBytes + outputBytes).toBe(128 * 1024 * 1024);
   });
 
   it("declines matches it would not serve, and ignores other providers' matches", async () => {
@@ -121,5 +125,47 @@ describe("market loop", () => {
     expect(await loop.onMatch(new TextEncoder().encode("{not json"))).toBe("ignored");
     expect(confirms).toHaveLength(0);
     expect(daemon.status()).toHaveLength(0);
+  });
+
+  it("declines before confirming what it would refuse later: unlisted images, terms outside its own, unreserved GPUs", async () => {
+    await loop.publishOffers();
+    // Not on the allow-list: declined now, before the buyer locks money for it.
+    expect(await loop.onMatch(match({ image: "evil/miner:1" }))).toBe("declined");
+    // The default terms accept no arbiter, a 24 h window at most, a 7 d deadline horizon.
+    expect(await loop.onMatch(match({}, { terms: { challengeWindowMs: 60_000, arbiter: "ab".repeat(28) } }))).toBe("declined");
+    expect(await loop.onMatch(match({}, { terms: { challengeWindowMs: 25 * 3_600_000 } }))).toBe("declined");
+    expect(await loop.onMatch(match({}, { deadlineInMs: 8 * 24 * 3_600_000 }))).toBe("declined");
+    // An offer whose terms are not this provider's (a matcher that rewrote them).
+    expect(await loop.onMatch(match({}, { offerTerms: { arbiters: ["ab".repeat(28)] } }))).toBe("declined");
+    expect(confirms).toHaveLength(0);
+    expect(daemon.status()).toHaveLength(0);
+  });
+
+  it("hands a GPU job the devices the match reserved, and keeps the bid's terms for the escrow check", async () => {
+    const decisions: string[] = [];
+    const gpuLoop = new MarketLoop({ onDecision: (_j, d, r) => decisions.push(`${d}: ${r ?? ""}`), client: { publishOffer: async () => undefined, publishConfirm: async (_j: string, c: Record<string, unknown>) => { confirms.push(c); }, onMatch: () => () => undefined } as unknown as MarketClient, config: { ...config, limits: { ...config.limits, maxGpus: 2 } }, detected, proofKey: key, payoutAddress: PAYOUT, daemon });
+    await loop.publishOffers();
+    const gpuSpec = { resources: { cpuCores: 1, memoryMiB: 64, diskGiB: 0, gpu: { count: 1 } } };
+    // A GPU job whose match reserved no device is declined: "any GPU" could be a card another job holds.
+    expect(await gpuLoop.onMatch(match(gpuSpec, { price: 10_000_000n }))).toBe("declined");
+    expect(decisions[0]).toMatch(/reserved 0 distinct GPU/);
+    expect(await gpuLoop.onMatch(match(gpuSpec, { price: 10_000_000n, gpuIndices: [1] }))).toBe("confirmed");
+    const [job] = daemon.status();
+    expect(job?.desired.request.resources).toMatchObject({ gpus: 1, gpuDevices: ["1"] });
+    expect(job?.desired.bidTerms).toEqual({ challengeWindowMs: 60_000 });
+    expect(job?.desired.terms.arbiters).toEqual([]);
+  });
+
+  it("publishes a seen escrow as a signed 'locked' event and a refused escrow or a lapsed lock as 'released'", () => {
+    const encode = jobEventEncoder(key);
+    const kindOf = (phase: string, message?: string) => {
+      const bytes = encode({ kind: "job", jobHash: "ab".repeat(32), phase, at: Date.now(), ...(message ? { message } : {}) });
+      const event = JobEvent.parse(JSON.parse(new TextDecoder().decode(bytes!)));
+      expect(verifyProviderDigest(jobEventDigest(event as never), event.signature, key.providerId)).toBe(true);
+      return [event.kind, event.message];
+    };
+    expect(kindOf("locked")).toEqual(["locked", undefined]);
+    expect(kindOf("refused", "released: arbiter x is not one this provider accepts")).toEqual(["released", "released: arbiter x is not one this provider accepts"]);
+    expect(kindOf("released", "released: no escrow locked within 600 s")[0]).toBe("released");
   });
 });

@@ -49,7 +49,7 @@ describe("provider → NATS", () => {
       { onEvent: (e) => sink.publish(e) },
     );
     await sink.drain();
-    const location = await createNatsResultStore(nc).put(jobHash, result.outputs.archive);
+    const location = await createNatsResultStore(nc).put(jobHash, result.outputs.archiveFile);
     await nc.flush();
     await new Promise((r) => setTimeout(r, 200));
 

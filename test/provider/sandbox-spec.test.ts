@@ -2,7 +2,10 @@ import { describe, expect, it } from "vitest";
 import { isNtxError } from "../../offchain/errors.js";
 import { containerOptions, execOptions, hostConfig, KEEPER_PATH, LogSplitter, MAX_LINE, parseRunRequest } from "../../src/provider/docker/index.js";
 import { checkImageAllowed, isPinned, parseImageReference } from "../../src/provider/image-policy.js";
-import { packOutputs } from "../../src/provider/result/pack.js";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { collectBuffer } from "../../src/provider/result/collect.js";
 import { parseTar, writeDeterministicTar } from "../../src/provider/result/tar.js";
 
 const base = parseRunRequest({
@@ -30,15 +33,33 @@ describe("container spec", () => {
       Binds: [`/bin/busybox:${KEEPER_PATH}:ro`],
       Mounts: [{ Type: "volume", Source: "vol", Target: "/out" }],
     });
-    expect(hc.Tmpfs?.["/work"]).toContain(`size=${1 << 20}`);
+    // The job's disk is shared between /work and /dev/shm: an eighth for shm, the rest for /work.
+    expect(hc.ShmSize).toBe((1 << 20) / 8);
+    expect(hc.Tmpfs?.["/work"]).toContain(`size=${(1 << 20) - (1 << 20) / 8}`);
     expect(hc.Tmpfs?.["/work"]).toContain("uid=65534,gid=65534");
     expect(hc.DeviceRequests).toBeUndefined();
     expect(hc.Privileged).toBeUndefined();
   });
 
   it("asks for NVIDIA GPUs only when the job does", () => {
-    const gpu = parseRunRequest({ ...base, resources: { ...base.resources, gpus: 2 } });
-    expect(hostConfig(gpu, "vol", "/bin/busybox").DeviceRequests).toEqual([{ Driver: "nvidia", Count: 2, Capabilities: [["gpu", "compute", "utility"]] }]);
+    const gpu = parseRunRequest({ ...base, resources: { ...base.resources, gpus: 2, gpuDevices: ["1", "3"] } });
+    expect(hostConfig(gpu, "vol", "/bin/busybox").DeviceRequests).toEqual([{ Driver: "nvidia", DeviceIDs: ["1", "3"], Capabilities: [["gpu", "compute", "utility"]] }]);
+    // "Any two GPUs" is never asked for: without the reserved devices the run is refused.
+    expect(() => hostConfig(parseRunRequest({ ...base, resources: { ...base.resources, gpus: 2 } }), "vol", "/bin/busybox")).toThrow(/reserved devices/);
+    expect(() => parseRunRequest({ ...base, resources: { ...base.resources, gpus: 2, gpuDevices: ["1"] } })).toThrow();
+  });
+
+  it("covers every VOLUME the image declares with a tmpfs sharing the job's disk, and disables its HEALTHCHECK", () => {
+    const options = containerOptions({ request: base, imageId: "sha256:x", imageVolumes: ["/data/", "/var/lib/db", "/work"], volumeName: "vol", keeperBinary: "/bin/busybox", name: "n", startedAt: 5 });
+    const hc = options.HostConfig!;
+    expect(Object.keys(hc.Tmpfs ?? {}).sort()).toEqual(["/data", "/var/lib/db", "/work"]);
+    const sizes = Object.values(hc.Tmpfs ?? {}).map((o) => Number(/size=(\d+)/.exec(o)?.[1]));
+    expect(sizes.reduce((a, b) => a + b, 0) + (hc.ShmSize ?? 0)).toBeLessThanOrEqual(base.limits.workDirBytes);
+    expect(options.Healthcheck).toEqual({ Test: ["NONE"] });
+    expect(hc.Mounts).toEqual([{ Type: "volume", Source: "vol", Target: "/out" }]);
+    for (const bad of [["/out"], ["/out/x"], ["/"], ["/.ntx"], ["/dev/shm"], Array.from({ length: 9 }, (_, i) => `/v${i}`)]) {
+      expect(() => hostConfig(base, "vol", "/bin/busybox", bad)).toThrow(/VOLUME|volumes/);
+    }
   });
 
   it("labels the container with the job and its escrow, and runs the job as an unprivileged exec", () => {
@@ -73,26 +94,29 @@ describe("image policy", () => {
 });
 
 describe("result packing", () => {
-  const file = (path: string, text: string, mode = 0o644) => ({ path, type: "file" as const, mode, data: Buffer.from(text), linkName: "" });
+  const file = (path: string, text: string, mode = 0o644) => ({ path, type: "file" as const, mode, data: Buffer.from(text) });
+  const dir = mkdtempSync(join(tmpdir(), "ntx-pack-"));
+  let n = 0;
+  const pack = (archive: Uint8Array) => collectBuffer(archive, "/out", join(dir, `${n++}.tar`));
 
   it("is independent of entry order, timestamps and owners, and round-trips", () => {
     const a = writeDeterministicTar([file("b", "2"), file("a", "1", 0o600)]);
     const b = writeDeterministicTar([file("a", "1", 0o640), file("b", "2")]);
     expect(Buffer.compare(Buffer.from(a), Buffer.from(b))).toBe(0);
-    expect(parseTar(a).map((e) => [e.path, Buffer.from(e.data).toString()])).toEqual([["a", "1"], ["b", "2"]]);
+    expect(parseTar(a).map((e) => [e.path.toString(), e.data.toString()])).toEqual([["a", "1"], ["b", "2"]]);
   });
 
   it("keeps long paths through PAX records", () => {
     const long = `${"d".repeat(120)}/${"f".repeat(150)}`;
-    expect(parseTar(writeDeterministicTar([file(long, "x")]))[0]?.path).toBe(long);
+    expect(parseTar(writeDeterministicTar([file(long, "x")]))[0]?.path.toString()).toBe(long);
   });
 
-  it("strips the outputs folder and hashes the content", () => {
-    const docker = writeDeterministicTar([{ path: "out", type: "dir", mode: 0o755, data: new Uint8Array(0), linkName: "" }, file("out/x", "1")]);
-    const packed = packOutputs(docker, "/out");
-    expect(parseTar(packed.archive).map((e) => e.path)).toEqual(["x"]);
-    expect(packed.resultHash).not.toBe(packOutputs(writeDeterministicTar([file("out/x", "2")]), "/out").resultHash);
-    expect(packed.resultHash).toBe(packOutputs(writeDeterministicTar([file("out/x", "1")]), "/out").resultHash);
+  it("strips the outputs folder and hashes the content", async () => {
+    const docker = writeDeterministicTar([{ path: "out", type: "dir", mode: 0o755 }, file("out/x", "1")]);
+    const packed = await pack(docker);
+    expect(parseTar(readFileSync(packed.archiveFile)).map((e) => e.path.toString())).toEqual(["x"]);
+    expect(packed.resultHash).not.toBe((await pack(writeDeterministicTar([file("out/x", "2")]))).resultHash);
+    expect(packed.resultHash).toBe((await pack(writeDeterministicTar([file("out/x", "1")]))).resultHash);
   });
 });
 

@@ -9,6 +9,7 @@ import {
   type EscrowUtxo,
 } from "../../../offchain/index.js";
 import type { LucidEvolution } from "../../../offchain/chain/index.js";
+import { minLovelaceOfLaterStates } from "../../../offchain/min-ada.js";
 import type { EscrowGateway, ObservedEscrow, OutRef } from "../types.js";
 
 export interface LucidEscrowGatewayParams {
@@ -17,9 +18,17 @@ export interface LucidEscrowGatewayParams {
   deployment: EscrowDeployment;
   /** Clock used for validity ranges; the builders default to the local clock too. */
   now?: () => number;
+  /**
+   * How long a Complete transaction stays valid. Its upper bound becomes `completedAt`, so the challenge window
+   * (and the claim) starts that much after the real completion: kept short, long enough to reach a block.
+   */
+  completeValidForMs?: number;
 }
 
-export function toObserved(e: EscrowUtxo): ObservedEscrow {
+/** Long enough for a Complete to reach a block on a real network (~20 s blocks), short enough not to delay claims. */
+export const COMPLETE_VALID_FOR_MS = 90_000;
+
+export function toObserved(e: EscrowUtxo, minLovelace: bigint): ObservedEscrow {
   return {
     outRef: { txHash: e.utxo.txHash, outputIndex: e.utxo.outputIndex },
     ntxInValue: e.ntxHeld,
@@ -29,6 +38,9 @@ export function toObserved(e: EscrowUtxo): ObservedEscrow {
     proofKey: e.datum.proofKey,
     deadline: e.datum.deadline,
     challengeWindow: e.datum.challengeWindow,
+    arbiter: e.datum.arbiter,
+    lovelace: e.utxo.assets.lovelace ?? 0n,
+    minLovelace,
     state: e.datum.state,
   };
 }
@@ -41,6 +53,7 @@ export function toObserved(e: EscrowUtxo): ObservedEscrow {
 export function createLucidEscrowGateway(params: LucidEscrowGatewayParams): EscrowGateway {
   const { lucid, deployment } = params;
   const clock = params.now ?? Date.now;
+  const observe = (e: EscrowUtxo) => toObserved(e, minLovelaceOfLaterStates(lucid, e));
   const fetch = async (ref: OutRef): Promise<EscrowUtxo | null> => {
     try {
       return await getEscrowUtxo(lucid, deployment.script, ref);
@@ -52,11 +65,11 @@ export function createLucidEscrowGateway(params: LucidEscrowGatewayParams): Escr
   return {
     async findEscrows(jobHash) {
       const scan = await readEscrowUtxos(lucid, deployment.script);
-      return scan.escrows.filter((e) => e.datum.jobHash === jobHash).map(toObserved);
+      return scan.escrows.filter((e) => e.datum.jobHash === jobHash).map(observe);
     },
     async getEscrow(ref) {
       const e = await fetch(ref);
-      return e ? toObserved(e) : null;
+      return e ? observe(e) : null;
     },
     async now() {
       return clock();
@@ -64,7 +77,7 @@ export function createLucidEscrowGateway(params: LucidEscrowGatewayParams): Escr
     async submitComplete({ escrow, resultHash, signature }) {
       const current = await fetch(escrow.outRef);
       if (!current) throw new NtxError("ESCROW_NOT_FOUND", `escrow ${escrow.outRef.txHash}#${escrow.outRef.outputIndex} is spent`);
-      const tx = await buildCompleteTx(lucid, { deployment, escrow: current, resultHash, signature, now: clock() });
+      const tx = await buildCompleteTx(lucid, { deployment, escrow: current, resultHash, signature, now: clock(), validForMs: params.completeValidForMs ?? COMPLETE_VALID_FOR_MS });
       const txHash = await submitTx(lucid, tx);
       // buildCompleteTx puts the continuing (Completed) escrow at output 0.
       return { txHash, completed: { txHash, outputIndex: 0 } };

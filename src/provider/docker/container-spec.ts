@@ -1,4 +1,5 @@
 import type Docker from "dockerode";
+import { NtxError } from "../../../offchain/errors.js";
 import type { RunRequest } from "../types.js";
 
 /**
@@ -24,9 +25,46 @@ export const Labels = {
   Managed: "ntx.managed",
 } as const;
 
+/** More declared volumes than this and the image is refused: each one takes a share of the job's disk. */
+export const MAX_IMAGE_VOLUMES = 8;
+const MiB = 1024 * 1024;
+
+/** The VOLUMEs an image declares, normalised; refuses any that would cover a path the sandbox needs, or too many. */
+export function checkImageVolumes(imageVolumes: readonly string[]): string[] {
+  const volumes = [...new Set(imageVolumes.map((v) => v.replace(/\/+$/, "") || "/"))].filter((v) => v !== WORK_DIR).sort();
+  for (const v of volumes) {
+    if (!v.startsWith("/") || v === "/" || v === OUTPUT_DIR || v.startsWith(`${OUTPUT_DIR}/`) || v === "/.ntx" || v.startsWith("/.ntx/") || v.startsWith("/dev") || v.startsWith("/proc") || v.startsWith("/sys") || v.split("/").includes("..")) {
+      throw new NtxError("IMAGE_VOLUME_REFUSED", `the image declares VOLUME ${v}, which would cover a path the sandbox needs`);
+    }
+  }
+  if (volumes.length > MAX_IMAGE_VOLUMES) throw new NtxError("IMAGE_VOLUME_REFUSED", `the image declares ${volumes.length} volumes (at most ${MAX_IMAGE_VOLUMES})`);
+  return volumes;
+}
+
+/**
+ * Every path the job can write, and how big each may grow. The job's disk (`workDirBytes`) is shared out between
+ * /dev/shm, /work and each VOLUME the image declares (a size-limited tmpfs over each, so nothing lands on host disk
+ * and the sizes add up to the disk the job bought); `/out` is its own tmpfs of `outputBytes`. All of them are
+ * tmpfs, so they are also charged to the memory limit, which hostConfig raises by exactly these sizes.
+ */
+export function writablePaths(request: RunRequest, imageVolumes: readonly string[]): { tmpfs: Record<string, string>; shmSize: number } {
+  const volumes = checkImageVolumes(imageVolumes);
+  const budget = request.limits.workDirBytes;
+  // Floors to 4 KiB pages; the sum never passes the budget.
+  const page = (n: number) => Math.max(4096, Math.floor(n / 4096) * 4096);
+  const shmSize = page(Math.min(64 * MiB, budget / 8));
+  const share = page((budget - shmSize) / (volumes.length + 1));
+  const opts = (size: number) => `rw,noexec,nosuid,nodev,size=${size},uid=65534,gid=65534,mode=0755`;
+  const tmpfs: Record<string, string> = { [WORK_DIR]: opts(share) };
+  for (const v of volumes) tmpfs[v] = opts(share);
+  return { tmpfs, shmSize };
+}
+
 export interface ContainerSpecParams {
   request: RunRequest;
   imageId: string;
+  /** Paths the image declares as VOLUME (each gets a tmpfs instead of an anonymous volume on host disk). */
+  imageVolumes?: readonly string[];
   volumeName: string;
   keeperBinary: string;
   name: string;
@@ -55,7 +93,8 @@ export function jobLabels(request: RunRequest, volumeName: string, startedAt: nu
   };
 }
 
-export function hostConfig(request: RunRequest, volumeName: string, keeperBinary: string): Docker.HostConfig {
+export function hostConfig(request: RunRequest, volumeName: string, keeperBinary: string, imageVolumes: readonly string[] = []): Docker.HostConfig {
+  const writable = writablePaths(request, imageVolumes);
   // tmpfs pages are charged to the container's memory cgroup: add the two tmpfs sizes on top of what the job
   // bought, or a job filling its disk would lose its memory (and the other way round).
   const memory = request.resources.memoryMiB * 1024 * 1024 + request.limits.workDirBytes + request.limits.outputBytes;
@@ -69,7 +108,8 @@ export function hostConfig(request: RunRequest, volumeName: string, keeperBinary
     MemorySwap: memory,
     NanoCpus: Math.round(request.resources.cpuCores * 1e9),
     PidsLimit: request.resources.pids,
-    Tmpfs: { [WORK_DIR]: `rw,noexec,nosuid,nodev,size=${request.limits.workDirBytes},uid=65534,gid=65534,mode=0755` },
+    Tmpfs: writable.tmpfs,
+    ShmSize: writable.shmSize,
     Binds: [`${keeperBinary}:${KEEPER_PATH}:ro`],
     Mounts: [{ Type: "volume", Source: volumeName, Target: OUTPUT_DIR }],
     // The engine's json-file log only ever holds the keeper's (empty) output; keep it bounded anyway.
@@ -79,7 +119,12 @@ export function hostConfig(request: RunRequest, volumeName: string, keeperBinary
     RestartPolicy: { Name: "no" },
   };
   if (request.resources.gpus > 0) {
-    config.DeviceRequests = [{ Driver: "nvidia", Count: request.resources.gpus, Capabilities: [["gpu", "compute", "utility"]] }];
+    // Exactly the devices the match reserved: `Count` would let the driver pick any, and two jobs share a card.
+    const devices = request.resources.gpuDevices;
+    if (devices === undefined || devices.length !== request.resources.gpus) {
+      throw new NtxError("RUN_REQUEST_INVALID", `a job with ${request.resources.gpus} GPU(s) must name the reserved devices`);
+    }
+    config.DeviceRequests = [{ Driver: "nvidia", DeviceIDs: [...devices], Capabilities: [["gpu", "compute", "utility"]] }];
   }
   return config;
 }
@@ -101,7 +146,9 @@ export function containerOptions(params: ContainerSpecParams): Docker.ContainerC
     Tty: false,
     OpenStdin: false,
     StopSignal: "SIGKILL",
-    HostConfig: hostConfig(request, params.volumeName, params.keeperBinary),
+    // The image's HEALTHCHECK would run inside the job, uncounted, for as long as it lives.
+    Healthcheck: { Test: ["NONE"] },
+    HostConfig: hostConfig(request, params.volumeName, params.keeperBinary, params.imageVolumes),
   };
 }
 

@@ -1,9 +1,11 @@
 import { randomBytes } from "node:crypto";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { Readable } from "node:stream";
 import Docker from "dockerode";
 import { NtxError } from "../../../offchain/errors.js";
 import { checkImageAllowed } from "../image-policy.js";
-import { emptyOutputs, packOutputs } from "../result/pack.js";
+import { collectOutputs, writeEmptyOutputs, type Collected } from "../result/collect.js";
 import {
   runRequestSchema,
   RunState,
@@ -16,7 +18,7 @@ import {
   type RunRequestInput,
   type RunResult,
 } from "../types.js";
-import { containerOptions, execOptions, Labels, OUTPUT_DIR, volumeOptions } from "./container-spec.js";
+import { checkImageVolumes, containerOptions, execOptions, Labels, OUTPUT_DIR, volumeOptions } from "./container-spec.js";
 import { LogSplitter } from "./log-splitter.js";
 
 export interface DockerRunnerParams {
@@ -131,7 +133,7 @@ export class DockerRunner implements JobRunner {
   }
 
   /** Resolves an allowed, pinned reference to a local image ID, checking a requested digest really matches. */
-  async resolveImage(image: string): Promise<{ id: string; argv: string[] }> {
+  async resolveImage(image: string): Promise<{ id: string; argv: string[]; volumes: string[] }> {
     const ref = checkImageAllowed(image, this.allowImages);
     let info: Docker.ImageInspectInfo;
     try {
@@ -145,7 +147,16 @@ export class DockerRunner implements JobRunner {
       if (!matches) throw new NtxError("IMAGE_DIGEST_MISMATCH", `image ${image} resolved to ${info.Id}, which does not carry digest ${ref.digest}`);
     }
     const list = (v: string | string[] | null | undefined): string[] => (v == null ? [] : typeof v === "string" ? [v] : v);
-    return { id: info.Id, argv: [...list(info.Config?.Entrypoint), ...list(info.Config?.Cmd)] };
+    return { id: info.Id, argv: [...list(info.Config?.Entrypoint), ...list(info.Config?.Cmd)], volumes: Object.keys(info.Config?.Volumes ?? {}) };
+  }
+
+  /**
+   * What can be known of an image before a match is confirmed: allowed, pinned, on this host, digest right, and
+   * no VOLUME where the sandbox needs its own mounts. Throws the same NtxError the run would.
+   */
+  async preflight(image: string): Promise<void> {
+    const resolved = await this.resolveImage(image);
+    checkImageVolumes(resolved.volumes);
   }
 
   /** Loads an image from a `docker save` tarball (no registry is used), reporting bytes read. */
@@ -195,7 +206,7 @@ export class DockerRunner implements JobRunner {
     let oom: OomWatch | undefined;
     try {
       container = await this.docker.createContainer(
-        containerOptions({ request, imageId, volumeName, keeperBinary: this.keeperBinary, name: `ntx-${request.jobHash.slice(0, 12)}-${suffix}`, startedAt: createdAt, extraLabels: this.labels }),
+        containerOptions({ request, imageId, imageVolumes: image.volumes, volumeName, keeperBinary: this.keeperBinary, name: `ntx-${request.jobHash.slice(0, 12)}-${suffix}`, startedAt: createdAt, extraLabels: this.labels }),
       );
       oom = await OomWatch.start(this.docker, container.id);
       await container.start();
@@ -211,13 +222,16 @@ export class DockerRunner implements JobRunner {
       const exitCode = killed ? null : await this.exitCodeOf(exec);
       if (exitCode === 137 && oom) await oom.waitFor(OOM_EVENT_GRACE_MS);
 
-      let outputs: RunOutputs = emptyOutputs();
+      const archiveFile = options.archiveFile ?? defaultArchiveFile(request.jobHash);
+      let outputs: RunOutputs;
       let outputTooLarge = false;
       if (!killed) {
         state(RunState.Collecting);
-        const collected = await this.collect(container, request);
-        outputs = collected.outputs;
+        const collected = await this.collect(container, request, archiveFile);
+        outputs = collected;
         outputTooLarge = collected.tooLarge;
+      } else {
+        outputs = await writeEmptyOutputs(archiveFile);
       }
       const keeperOom = await container.inspect().then((i) => i.State.OOMKilled === true, () => false);
       const result: RunResult = {
@@ -311,22 +325,25 @@ export class DockerRunner implements JobRunner {
     return null;
   }
 
-  private async collect(container: Docker.Container, request: RunRequest): Promise<{ outputs: RunOutputs; tooLarge: boolean }> {
+  /**
+   * Streams `/out` out of the container through the canonical tar writer into `archiveFile`: memory stays bounded
+   * whatever the output's size or number of entries (see result/collect.ts).
+   */
+  private async collect(container: Docker.Container, request: RunRequest, archiveFile: string): Promise<Collected> {
     let archive: NodeJS.ReadableStream;
     try {
       archive = await container.getArchive({ path: OUTPUT_DIR });
     } catch (error) {
       // The keeper died (OOM of PID 1): the tmpfs went with it, nothing to collect.
-      if (isNotFound(error) || /not running|is not running/i.test(String(error))) return { outputs: emptyOutputs(), tooLarge: false };
+      if (isNotFound(error) || /not running|is not running/i.test(String(error))) return { ...(await writeEmptyOutputs(archiveFile)), tooLarge: false };
       throw dockerError("getArchive", error);
     }
-    // Headers of up to MAX_OUTPUT_FILES entries (PAX records included) on top of the data itself.
-    const cap = request.limits.outputBytes + 4096 * 2048 + 1024 * 1024;
-    const { bytes, overflow } = await readCapped(archive, cap);
-    if (overflow) return { outputs: emptyOutputs(), tooLarge: true };
-    const outputs = packOutputs(bytes, OUTPUT_DIR);
-    if (outputs.bytes > request.limits.outputBytes) return { outputs: emptyOutputs(), tooLarge: true };
-    return { outputs, tooLarge: false };
+    const source = archive as Readable;
+    try {
+      return await collectOutputs(source, { folder: OUTPUT_DIR, archivePath: archiveFile, limits: outputLimits(request) });
+    } finally {
+      source.destroy();
+    }
   }
 
   async resume(handle: RunHandle, input: RunRequestInput, options: RunOptions = {}): Promise<RunResult | null> {
@@ -350,7 +367,7 @@ export class DockerRunner implements JobRunner {
     try {
       options.onEvent?.({ kind: "state", jobHash: request.jobHash, state: RunState.Collecting, at: now(), detail: "resumed after restart" });
       const oom = await OomWatch.start(this.docker, handle.containerId, handle.startedAt);
-      const collected = await this.collect(container, request);
+      const collected = await this.collect(container, request, options.archiveFile ?? defaultArchiveFile(request.jobHash));
       const result: RunResult = {
         jobHash: request.jobHash,
         imageId: info.Image,
@@ -360,7 +377,7 @@ export class DockerRunner implements JobRunner {
         logTruncated: false,
         logBytes: 0,
         outputTooLarge: collected.tooLarge,
-        outputs: collected.outputs,
+        outputs: collected,
         startedAt: handle.startedAt,
         finishedAt: now(),
       };
@@ -372,15 +389,22 @@ export class DockerRunner implements JobRunner {
     }
   }
 
+  /** Containers of this runner on the host, and its volumes that no container holds (left by a crash). */
   async list(): Promise<RunHandle[]> {
     const label = [`${Labels.Managed}=1`, ...Object.entries(this.labels).map(([k, v]) => `${k}=${v}`)];
     const containers = await this.docker.listContainers({ all: true, filters: { label } });
-    return containers.map((c) => ({
+    const handles = containers.map((c) => ({
       jobHash: c.Labels[Labels.Job] ?? "",
       containerId: c.Id,
       volumeName: c.Labels[Labels.Volume] ?? "",
       startedAt: Number(c.Labels[Labels.StartedAt] ?? 0),
     }));
+    const held = new Set(handles.map((h) => h.volumeName));
+    const { Volumes } = await this.docker.listVolumes({ filters: { label } });
+    for (const v of Volumes ?? []) {
+      if (!held.has(v.Name)) handles.push({ jobHash: v.Labels?.[Labels.Job] ?? "", containerId: "", volumeName: v.Name, startedAt: 0 });
+    }
+    return handles;
   }
 
   async discard(handle: RunHandle): Promise<void> {
@@ -395,6 +419,21 @@ export class DockerRunner implements JobRunner {
       });
     }
   }
+}
+
+/** Most entries a result may have (each costs at least a 512-byte header; hard links cost nothing else). */
+export const MAX_RESULT_ENTRIES = 1_000_000;
+
+/**
+ * What collection may read: the file data fits the outputs tmpfs anyway; headers (hard links are only headers)
+ * may add as much again, so a folder of links to one file cannot make an archive without bound.
+ */
+export function outputLimits(request: RunRequest) {
+  return { maxDataBytes: request.limits.outputBytes, maxArchiveBytes: 2 * request.limits.outputBytes + 1024 * 1024, maxEntries: MAX_RESULT_ENTRIES };
+}
+
+function defaultArchiveFile(jobHash: string): string {
+  return join(tmpdir(), `ntx-result-${jobHash.slice(0, 16)}-${randomBytes(4).toString("hex")}.tar`);
 }
 
 export function describe(result: RunResult): string {

@@ -1,5 +1,9 @@
 import { NtxError } from "../../../offchain/errors.js";
 import { checkImageAllowed } from "../image-policy.js";
+import { randomBytes } from "node:crypto";
+import { writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { blake2b256Hex } from "../../crypto/sodium.js";
 import { writeDeterministicTar } from "../result/tar.js";
 import { runRequestSchema, RunState, type JobRunner, type RunHandle, type RunOptions, type RunRequestInput, type RunResult } from "../types.js";
@@ -36,7 +40,9 @@ export class NoopRunner implements JobRunner {
     options.onEvent?.({ kind: "log", jobHash: request.jobHash, stream: "stdout", line: request.command.join(" "), at: Date.now() });
     await this.params.gate?.();
     const files = this.params.outputs?.(request.command) ?? { "command.txt": `${request.command.join(" ")}\n` };
-    const archive = writeDeterministicTar(Object.entries(files).map(([path, text]) => ({ path, type: "file" as const, mode: 0o644, data: Buffer.from(text), linkName: "" })));
+    const archive = writeDeterministicTar(Object.entries(files).map(([path, text]) => ({ path, type: "file" as const, mode: 0o644, data: Buffer.from(text) })));
+    const archiveFile = options.archiveFile ?? join(tmpdir(), `ntx-noop-${request.jobHash.slice(0, 16)}-${randomBytes(4).toString("hex")}.tar`);
+    await writeFile(archiveFile, archive, { mode: 0o600 });
     this.live.delete(handle.containerId);
     const result: RunResult = {
       jobHash: request.jobHash,
@@ -47,7 +53,7 @@ export class NoopRunner implements JobRunner {
       logTruncated: false,
       logBytes: request.command.join(" ").length + 1,
       outputTooLarge: false,
-      outputs: { archive, resultHash: blake2b256Hex(archive), files: Object.keys(files).length, bytes: Object.values(files).reduce((n, t) => n + Buffer.byteLength(t), 0) },
+      outputs: { archiveFile, archiveBytes: archive.length, resultHash: blake2b256Hex(archive), files: Object.keys(files).length, bytes: Object.values(files).reduce((n, t) => n + Buffer.byteLength(t), 0) },
       startedAt,
       finishedAt: Date.now(),
     };
