@@ -35,6 +35,7 @@ import { signBid } from "../../src/market/bid-signing.js";
 import { ed25519PrivateKeyObject, ed25519RawPublicKey, parseCoseSign1, sigStructure } from "../../src/market/cose.js";
 import { connectNats, createMarketClient, createNatsMarketTransport, ensureMarketInfrastructure, type NatsConnection } from "../../src/nats/index.js";
 import { startNatsServer } from "../../test/helpers/nats.js";
+import { bidTerms, offerTerms } from "../../test/market/fixtures.js";
 
 // Each phase starts clean of the one before: a full collection of its garbage (the throughput drains leave
 // hundreds of MB) and a flush of the JetStream files it wrote. Left alone, the kernel writes those back while
@@ -89,6 +90,7 @@ function makeBid(i: number, resources: UnsignedBid["spec"]["resources"]): { bid:
     expiresAt: Date.now() + 3_600_000,
     buyer: { key: buyer.key },
     nonce: nextNonce(),
+    terms: bidTerms,
   };
   return { bid: signBid(buyer.privateKey, unsigned), jobHash: jobHash(unsigned.spec) };
 }
@@ -104,6 +106,7 @@ function offerFields(providerId: string, i: number, cores: number): UnsignedOffe
     resources: { cpuCores: cores, memoryMiB: 1024 * (64 + r(192)), diskGiB: 1000, gpus: i % 5 === 0 ? [{ model: "a100", vramMiB: 81_920 }] : [] },
     prices: { cpuCoreHour: String(100 + r(5000)), memoryGiBHour: String(r(500)), diskGiBHour: String(r(10)), gpuHour: String(1000 + r(90_000)) },
     maxDurationMs: 86_400_000,
+    terms: offerTerms,
     expiresAt: Date.now() + 3_600_000,
     nonce: nextNonce(),
   };

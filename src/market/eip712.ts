@@ -21,8 +21,15 @@ export const OFFER_TYPES: Record<string, TypedDataField[]> = {
     { name: "resources", type: "Resources" },
     { name: "prices", type: "Prices" },
     { name: "maxDurationMs", type: "uint64" },
+    { name: "terms", type: "Terms" },
     { name: "expiresAt", type: "uint64" },
     { name: "nonce", type: "uint64" },
+  ],
+  Terms: [
+    { name: "arbiters", type: "bytes28[]" },
+    { name: "maxChallengeWindowMs", type: "uint64" },
+    { name: "maxDeadlineMs", type: "uint64" },
+    { name: "lockWindowMs", type: "uint64" },
   ],
   Attribute: [
     { name: "key", type: "string" },
@@ -90,6 +97,7 @@ function offerValue(offer: AnyOffer): Record<string, unknown> {
       gpuHour: BigInt(offer.prices.gpuHour),
     },
     maxDurationMs: offer.maxDurationMs,
+    terms: { ...offer.terms, arbiters: offer.terms.arbiters.map((a) => `0x${a}`) },
     expiresAt: offer.expiresAt,
     nonce: BigInt(offer.nonce),
   };

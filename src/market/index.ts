@@ -19,6 +19,9 @@ export {
   JobEventKind,
   DataSignature,
   ReservedResources,
+  OfferTerms,
+  BidEscrowTerms,
+  KeyHash,
 } from "./schemas.js";
 export type { OfferInput, BidInput, MatchInput, Gpu } from "./schemas.js";
 export { signOffer, signProviderConfirm, signJobEvent, providerIdOf, offerDigest, providerConfirmDigest, jobEventDigest, verifyProviderDigest, OFFER_TYPES, PROVIDER_CONFIRM_TYPES, JOB_EVENT_TYPES } from "./eip712.js";

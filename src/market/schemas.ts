@@ -12,13 +12,27 @@ export const HashHex = hex(32);
 export const ProviderId = z.string().regex(/^0[23][0-9a-f]{64}$/, "33-byte compressed secp256k1 key, lowercase hex");
 export const Ed25519KeyHex = hex(32);
 export const Eip712Signature = z.string().regex(/^0x[0-9a-f]{130}$/, "65-byte r||s||v signature, 0x-prefixed lowercase hex");
-/** A non-negative integer in base units, as a decimal string. */
-export const Amount = z
+/** 28-byte payment key hash (an arbiter, a buyer), lowercase hex. */
+export const KeyHash = hex(28);
+const AMOUNT_PATTERN = /^(0|[1-9][0-9]{0,38})$/;
+/**
+ * A non-negative integer in base units, as a decimal string. The pattern is tested inside the transform: in
+ * zod v4 a failed regex check does not stop a later transform or pipe, and `BigInt("1e308")` throws past
+ * `safeParse`, which once let one bid halt every verifier thread.
+ */
+export const Amount = z.string().transform((s, ctx) => {
+  if (!AMOUNT_PATTERN.test(s)) {
+    ctx.issues.push({ code: "custom", message: "decimal string of base units", input: s });
+    return z.NEVER;
+  }
+  return BigInt(s);
+});
+const U64_MAX = "18446744073709551615";
+/** A u64 nonce as a decimal string; compared as text so nothing here can throw on input. */
+export const Nonce = z
   .string()
-  .regex(/^(0|[1-9][0-9]{0,38})$/, "decimal string of base units")
-  .transform((s) => BigInt(s));
-/** A u64 nonce as a decimal string. */
-export const Nonce = z.string().regex(/^(0|[1-9][0-9]{0,19})$/, "decimal u64 nonce").refine((s) => BigInt(s) < 2n ** 64n, "nonce exceeds u64");
+  .regex(/^(0|[1-9][0-9]{0,19})$/, "decimal u64 nonce")
+  .refine((s) => s.length < U64_MAX.length || (s.length === U64_MAX.length && s <= U64_MAX), "nonce exceeds u64");
 export const TimeMs = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
 /** Region and attribute names double as NATS subject tokens, so they are restricted to subject-safe characters. */
 export const Token = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, "lowercase token [a-z0-9_-]");
@@ -44,6 +58,20 @@ export const Prices = z
   .strict();
 export type Prices = z.infer<typeof Prices>;
 
+/** What a provider accepts of an escrow, signed in its offer (DESIGN §4): the matcher and the provider hold bids to it. */
+export const OfferTerms = z
+  .object({
+    /** Arbiters it accepts in a datum; [] means it accepts no arbiter at all. */
+    arbiters: z.array(KeyHash).max(16),
+    maxChallengeWindowMs: TimeMs,
+    /** A bid's deadline may be at most this far after the match. */
+    maxDeadlineMs: TimeMs.positive(),
+    /** A confirmed match not locked on-chain within this is released. */
+    lockWindowMs: TimeMs.positive(),
+  })
+  .strict();
+export type OfferTerms = z.infer<typeof OfferTerms>;
+
 export const UnsignedOffer = z
   .object({
     v: Version,
@@ -55,6 +83,7 @@ export const UnsignedOffer = z
     resources: OfferResources,
     prices: Prices,
     maxDurationMs: TimeMs.positive(),
+    terms: OfferTerms,
     expiresAt: TimeMs,
     nonce: Nonce,
   })
@@ -105,6 +134,10 @@ export type JobSpec = z.infer<typeof JobSpec>;
 export const DataSignature = z.object({ signature: z.string().regex(/^([0-9a-f]{2}){1,4096}$/), key: z.string().regex(/^([0-9a-f]{2}){1,1024}$/) }).strict();
 export type DataSignature = z.infer<typeof DataSignature>;
 
+/** The escrow terms a bid asks for: the datum's challenge window and arbiter must equal these. */
+export const BidEscrowTerms = z.object({ challengeWindowMs: TimeMs, arbiter: KeyHash.optional() }).strict();
+export type BidEscrowTerms = z.infer<typeof BidEscrowTerms>;
+
 export const UnsignedBid = z
   .object({
     v: Version,
@@ -118,6 +151,7 @@ export const UnsignedBid = z
     expiresAt: TimeMs,
     buyer: z.object({ key: Ed25519KeyHex, address: z.string().regex(/^([0-9a-f]{2}){29,57}$/).optional() }).strict(),
     nonce: Nonce,
+    terms: BidEscrowTerms,
     regions: z.array(Token).max(32).optional(),
     attributes: Attributes.optional(),
   })
@@ -162,7 +196,12 @@ export const ProviderConfirm = UnsignedProviderConfirm.extend({ signature: Eip71
 export type UnsignedProviderConfirm = z.input<typeof UnsignedProviderConfirm>;
 export type ProviderConfirm = z.output<typeof ProviderConfirm>;
 
-export const JobEventKind = z.enum(["confirmed", "pulling", "started", "running", "output", "completed", "failed", "cancelled"]);
+/**
+ * `locked`: the provider saw a valid escrow for the job. `released`: it gave the match up before running (lock
+ * window passed, escrow refused; `message` says why). The matcher frees the reservation on `released` and on
+ * the terminal kinds.
+ */
+export const JobEventKind = z.enum(["confirmed", "locked", "released", "pulling", "started", "running", "output", "completed", "failed", "cancelled"]);
 export type JobEventKind = z.infer<typeof JobEventKind>;
 
 /** A provider's report of what it observed about a job, on `ntx.jobs.<jobHash>.events`; `seq` orders them. */

@@ -32,6 +32,14 @@ export const providerLimitsSchema = z.object({
 });
 export type ProviderLimits = z.infer<typeof providerLimitsSchema>;
 
+/** The escrow terms signed into every offer (DESIGN §4); the defaults accept no arbiter. */
+export const providerTermsSchema = z.object({
+  arbiters: z.array(z.string().regex(/^[0-9a-f]{56}$/, "28-byte key hash, lowercase hex")).max(16).default([]),
+  maxChallengeWindowMs: z.number().int().nonnegative().default(24 * 60 * 60 * 1000),
+  maxDeadlineMs: z.number().int().positive().default(7 * 24 * 60 * 60 * 1000),
+  lockWindowMs: z.number().int().positive().default(10 * 60 * 1000),
+});
+
 export const providerConfigSchema = z.object({
   regions: z.array(token).min(1).default(["local"]),
   attributes: z.record(token, z.string().max(128)).default({}),
@@ -40,6 +48,7 @@ export const providerConfigSchema = z.object({
   images: z.array(z.string().min(1)).min(1),
   keys: z.object({ proofKeyFile: z.string().min(1), paymentKeyFile: z.string().min(1) }),
   limits: providerLimitsSchema,
+  terms: providerTermsSchema.prefault({}),
   stateDir: z.string().min(1).default(".ntx/provider"),
   /** Where job data lands on the host; its free space is what `detect` reports as disk. */
   dockerRoot: z.string().min(1).default("/var/lib/docker"),

@@ -86,6 +86,7 @@ export class MarketLoop {
           gpuHour: config.prices.gpuHour.toString(),
         },
         maxDurationMs: config.limits.maxDurationMs,
+        terms: config.terms,
         expiresAt: Date.now() + 3 * config.offerIntervalMs,
         nonce: (this.nonce++).toString(),
       };

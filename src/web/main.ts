@@ -357,6 +357,7 @@ async function submitBid(event: SubmitEvent): Promise<void> {
       expiresAt: now + Math.min(10 * 60_000, refundAfterMs - maxDurationMs),
       buyer: { key, address: c.addressHex },
       nonce: randomNonce(),
+      terms: { challengeWindowMs: state.config!.escrow.challengeWindowMs },
     };
     const prepared = await api<{ jobHash: string; payload: string }>("POST", "/api/bids/prepare", { bid });
     let signature: { signature: string; key: string };

@@ -30,6 +30,7 @@ export function unsignedWalletBid(wallet: TestWallet, key: string, specOver: Par
     expiresAt: Date.now() + 600_000,
     buyer: { key, address: wallet.addressHex },
     nonce: (nonce++).toString(),
+    terms: { challengeWindowMs: 3_600_000 },
     ...over,
   };
 }

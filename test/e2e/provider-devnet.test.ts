@@ -86,6 +86,7 @@ async function bidMatchLock(command: string[], deadlineInMs: number): Promise<{ 
     deadline: now + deadlineInMs,
     expiresAt: now + 60_000,
     buyer: { key: buyerEd },
+    terms: { challengeWindowMs: 60_000 },
     nonce: String(BigInt(now) * 1000n + BigInt(Math.floor(Math.random() * 1000))),
   };
   const jobHash = specHash(bid.spec);

@@ -21,6 +21,7 @@ function randomOffer() {
     resources: { cpuCores: rand(4096), memoryMiB: BigInt(rand(2 ** 31)) * 1_000n, diskGiB: rand(100_000), gpus: Array.from({ length: rand(3) }, () => ({ model: text(), vramMiB: rand(200_000) })) },
     prices: { cpuCoreHour: BigInt(rand(2 ** 31)) ** 4n, memoryGiBHour: 0n, diskGiBHour: BigInt(rand(1000)), gpuHour: 2n ** 255n + BigInt(rand(1000)) },
     maxDurationMs: rand(2 ** 31),
+    terms: { arbiters: Array.from({ length: rand(4) }, () => hex(28)), maxChallengeWindowMs: rand(2 ** 40), maxDeadlineMs: rand(2 ** 40), lockWindowMs: rand(2 ** 31) },
     expiresAt: Date.now() + rand(1e9),
     nonce: 2n ** 64n - 1n - BigInt(rand(1000)),
   };

@@ -29,6 +29,10 @@ export function newProvider(): Provider {
 let nonceCounter = BigInt(Date.now()) * 1000n;
 export const nextNonce = () => (nonceCounter++).toString();
 
+/** Terms every fixture offer signs unless told otherwise: accepts no arbiter, the fixture bid's terms fit. */
+export const offerTerms = { arbiters: [], maxChallengeWindowMs: 86_400_000, maxDeadlineMs: 7 * 86_400_000, lockWindowMs: 600_000 };
+export const bidTerms = { challengeWindowMs: 3_600_000 };
+
 export function unsignedOffer(provider: Provider, over: Partial<UnsignedOffer> = {}): UnsignedOffer {
   return {
     v: 1,
@@ -40,6 +44,7 @@ export function unsignedOffer(provider: Provider, over: Partial<UnsignedOffer> =
     resources: { cpuCores: 8, memoryMiB: 16384, diskGiB: 100, gpus: [] },
     prices: { cpuCoreHour: "1000", memoryGiBHour: "100", diskGiBHour: "1", gpuHour: "50000" },
     maxDurationMs: 24 * 3_600_000,
+    terms: offerTerms,
     expiresAt: Date.now() + 3_600_000,
     nonce: nextNonce(),
     ...over,
@@ -69,6 +74,7 @@ export function unsignedBid(buyer: Buyer, over: Partial<UnsignedBid> = {}, specO
     expiresAt: Date.now() + 600_000,
     buyer: { key: buyer.key },
     nonce: nextNonce(),
+    terms: bidTerms,
     ...over,
   };
 }

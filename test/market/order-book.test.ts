@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { OrderBook, type BookEntry } from "../../src/market/order-book.js";
 import { jobPrice } from "../../src/market/pricing.js";
+import { bidTerms, offerTerms } from "./fixtures.js";
 import { Bid, Offer, type Bid as BidT, type Offer as OfferT } from "../../src/market/schemas.js";
 
 // The book is fed already-verified offers; signatures are covered elsewhere, so these are schema-valid fakes.
@@ -17,6 +18,7 @@ function offer(over: Partial<Record<string, unknown>> = {}, prices: Partial<Reco
     resources: { cpuCores: 8, memoryMiB: 16384, diskGiB: 100, gpus: [], ...resources },
     prices: { cpuCoreHour: "1000", memoryGiBHour: "100", diskGiBHour: "1", gpuHour: "50000", ...prices },
     maxDurationMs: 86_400_000,
+    terms: offerTerms,
     expiresAt: Date.now() + 3_600_000,
     nonce: "1",
     signature: `0x${"11".repeat(65)}`,
@@ -33,6 +35,7 @@ function bid(resources: Partial<Record<string, unknown>> = {}, over: Partial<Rec
     expiresAt: Date.now() + 600_000,
     buyer: { key: "00".repeat(32) },
     nonce: "1",
+    terms: bidTerms,
     signature: { signature: "00", key: "00" },
     ...over,
   });

@@ -61,6 +61,7 @@ function match(spec: Partial<UnsignedBid["spec"]> = {}, over: { price?: bigint; 
     expiresAt: now + 60_000,
     buyer: { key: buyerKey },
     nonce: "1",
+    terms: { challengeWindowMs: 60_000 },
   };
   const offer = { ...offers[0]!, providerId: over.providerId ?? key.providerId };
   const hash = over.jobHash ?? jobHash(bid.spec);
