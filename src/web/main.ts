@@ -262,6 +262,8 @@ interface JobStatus {
 }
 
 const jobsKey = (address: string) => `ntx-market:jobs:${address}`;
+/** The lock transaction this browser submitted for a job: how a refunded job is told from one never locked. */
+const lockKey = (jobHash: string) => `ntx-market:lock:${jobHash}`;
 function rememberedJobs(address: string): string[] {
   try {
     const list = JSON.parse(localStorage.getItem(jobsKey(address)) ?? "[]") as unknown;
@@ -332,6 +334,11 @@ async function submitBid(event: SubmitEvent): Promise<void> {
     banner("The refund time must be later than the max duration: the provider needs that long to run the job.");
     return;
   }
+  const arbiter = String(form.get("arbiter") ?? "").trim().toLowerCase();
+  if (arbiter && !/^[0-9a-f]{56}$/.test(arbiter)) {
+    banner("The arbiter must be a payment key hash: 56 hex characters (or leave it empty).");
+    return;
+  }
   busy(button, "Checking your funds…");
   try {
     if (!(await checkFunds(c, maxPrice))) return;
@@ -357,7 +364,7 @@ async function submitBid(event: SubmitEvent): Promise<void> {
       expiresAt: now + Math.min(10 * 60_000, refundAfterMs - maxDurationMs),
       buyer: { key, address: c.addressHex },
       nonce: randomNonce(),
-      terms: { challengeWindowMs: state.config!.escrow.challengeWindowMs },
+      terms: { challengeWindowMs: state.config!.escrow.challengeWindowMs, ...(arbiter ? { arbiter } : {}) },
     };
     const prepared = await api<{ jobHash: string; payload: string }>("POST", "/api/bids/prepare", { bid });
     let signature: { signature: string; key: string };
@@ -442,7 +449,8 @@ async function refreshStatus(): Promise<void> {
   if (!jobHash) return;
   let status: JobStatus;
   try {
-    status = await api<JobStatus>("GET", `/api/jobs/${jobHash}/status`);
+    const lockTx = localStorage.getItem(lockKey(jobHash));
+    status = await api<JobStatus>("GET", `/api/jobs/${jobHash}/status${lockTx ? `?lockTx=${lockTx}` : ""}`);
   } catch (error) {
     $("job-next").textContent = `(status unavailable: ${plainError(error)})`;
     return;
@@ -519,7 +527,8 @@ async function waitConfirmed(txHash: string, info: HTMLElement, what: string): P
 async function lock(): Promise<void> {
   const c = state.connected;
   const s = state.status;
-  if (!c || !state.jobHash || !s?.lockable || !s.price) return;
+  const jobHash = state.jobHash;
+  if (!c || !jobHash || !s?.lockable || !s.price) return;
   banner(null);
   const button = $<HTMLButtonElement>("lock-button");
   const info = $("lock-info");
@@ -527,7 +536,7 @@ async function lock(): Promise<void> {
   busy(button, "Building the transaction…");
   try {
     const utxos = (await c.api.getUtxos()) ?? [];
-    const built = await api<{ tx: string; txHash: string; fee: string; escrow: { amount: string; lovelace?: string } }>("POST", "/api/tx/lock", { address: c.addressHex, utxos, jobHash: state.jobHash, expectedAmount: s.price });
+    const built = await api<{ tx: string; txHash: string; fee: string; escrow: { amount: string; lovelace?: string } }>("POST", "/api/tx/lock", { address: c.addressHex, utxos, jobHash, expectedAmount: s.price });
     const cost = $("lock-cost");
     cost.hidden = false;
     cost.textContent = `This lock pays ${ntx(built.escrow.amount)} into the escrow with its min-ADA (returned to you when the job settles) and a network fee of ${formatAda(built.fee)}.`;
@@ -541,6 +550,7 @@ async function lock(): Promise<void> {
     }
     busy(button, "Submitting…");
     const { txHash } = await api<{ txHash: string }>("POST", "/api/tx/submit", { tx: built.tx, witnessSet });
+    localStorage.setItem(lockKey(jobHash), txHash);
     await waitConfirmed(txHash, info, "Lock transaction");
     button.hidden = true;
     info.replaceChildren(text(`Locked ${ntx(built.escrow.amount)} in escrow · tx `), el("code", { id: "lock-tx" }, txHash));
@@ -567,7 +577,8 @@ async function settle(action: "accept" | "dispute" | "refund"): Promise<void> {
   busy(button, `${doing}…`);
   try {
     const built = await api<{ tx: string; fee: string; escrow: { amount: string; lovelace: string } }>("POST", `/api/tx/${action}`, { address: c.addressHex, utxos: (await c.api.getUtxos()) ?? [], jobHash: state.jobHash });
-    info.textContent = `${doing} ${ntx(built.escrow.amount)} · network fee ${formatAda(built.fee)}: confirm in the wallet…`;
+    const back = action === "dispute" ? "the escrow stays locked until the arbiter decides" : `the escrow's ${formatAda(built.escrow.lovelace)} comes back to you`;
+    info.textContent = `${doing} ${ntx(built.escrow.amount)} · network fee ${formatAda(built.fee)}${action === "accept" ? ", plus the min-ADA the provider's payment output carries" : ""}; ${back}. Confirm in the wallet…`;
     let witnessSet: string;
     try {
       witnessSet = await c.api.signTx(built.tx, true);

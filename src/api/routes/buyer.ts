@@ -68,7 +68,9 @@ function cheapestFit(ctx: ApiContext, resources: JobResources, durationMs: numbe
   return best;
 }
 
-async function jobStatus(ctx: ApiContext, jobHash: string): Promise<JobStatusResponse> {
+export const StatusQuery = z.object({ lockTx: HashHex.optional() }).strict();
+
+async function jobStatus(ctx: ApiContext, jobHash: string, lockTx?: string): Promise<JobStatusResponse> {
   const [{ record, match }, bidMsg, history] = await Promise.all([jobState(ctx, jobHash), ctx.feed.lastBid(jobHash), ctx.feed.history(StreamNames.jobEvents, jobEventsSubject(jobHash), 500)]);
   const escrows = await escrowsOfJob(ctx, jobHash);
   if (!record && !bidMsg && escrows.length === 0) throw new NtxError("JOB_NOT_FOUND", `no bid or job ${jobHash} is known to the market or the chain`);
@@ -79,15 +81,20 @@ async function jobStatus(ctx: ApiContext, jobHash: string): Promise<JobStatusRes
   const escrow = escrows.find((e) => e.funded) ?? escrows[0] ?? null;
   const view = escrow ? escrowView(escrow) : null;
   const now = ctx.now();
+  const parsedMatch = match ? Match.safeParse(jsonOf(match.data)) : undefined;
+  const current = parsedMatch?.success && parsedMatch.data.matchId === record?.matchId ? parsedMatch.data : null;
+  // The page names the lock it submitted: once its escrow is spent, that is how a refund is told from "never locked".
+  const lockedBefore = !escrow && lockTx !== undefined && (await ctx.chain.txStatus(lockTx).catch(() => null))?.state === "confirmed";
+  const lockWindowMs = current?.offer.terms?.lockWindowMs;
   const phase = jobPhase({
+    lockedBefore,
+    lockBy: record?.state === "confirmed" && record.confirmedAt !== undefined && lockWindowMs !== undefined ? record.confirmedAt + lockWindowMs : null,
     now,
     record: record ? { state: record.state, confirmBy: record.confirmBy, confirmedAt: record.confirmedAt } : null,
     bid: bid ? { expiresAt: bid.expiresAt, deadline: bid.deadline } : null,
     events: kinds,
     escrow: escrow && view ? { state: escrow.datum.state.kind as "locked" | "completed" | "disputed", funded: escrow.funded, deadline: escrow.datum.deadline, claimableAt: view.claimableAt, arbiter: escrow.datum.arbiter } : null,
   });
-  const parsedMatch = match ? Match.safeParse(jsonOf(match.data)) : undefined;
-  const current = parsedMatch?.success && parsedMatch.data.matchId === record?.matchId ? parsedMatch.data : null;
   const price = record?.price ?? current?.price.toString() ?? null;
   let bestOfferPrice: string | null = null;
   if (bid && (phase.phase === "waiting" || phase.phase === "lapsed" || phase.phase === "expired")) {
@@ -197,7 +204,8 @@ export function buyerRoutes(ctx: ApiContext): Router {
 
   router.get("/jobs/:jobHash/status", async (req, res) => {
     const { jobHash } = parseRequest(JobHashParams, req.params, "params");
-    res.json(await jobStatus(ctx, jobHash));
+    const { lockTx } = parseRequest(StatusQuery, req.query, "query");
+    res.json(await jobStatus(ctx, jobHash, lockTx));
   });
 
   router.get("/jobs/:jobHash/result", async (req, res) => {

@@ -36,6 +36,10 @@ export interface PhaseInputs {
   events: string[];
   /** The job's escrows on the chain now (normally none or one). */
   escrow: { state: "locked" | "completed" | "disputed"; funded: boolean; deadline: number; claimableAt?: number | undefined; arbiter: string | null } | null;
+  /** The chain confirmed a lock of this job earlier (its escrow may be spent since). */
+  lockedBefore?: boolean;
+  /** A confirmed match not locked by then is released (confirmation time + the offer's lock window). */
+  lockBy?: number | null;
 }
 
 export interface PhaseView {
@@ -74,7 +78,7 @@ export function jobPhase(input: PhaseInputs): PhaseView {
     return { phase: "locked", next: "NTX locked; the provider starts the container once it sees the escrow", at: escrow.deadline, actions: [] };
   }
   // No escrow on the chain now: either never locked, or settled (spent).
-  const lockedOnce = has("locked") || events.some((k) => RUNNING.has(k) || k === "pulling");
+  const lockedOnce = input.lockedBefore === true || has("locked") || events.some((k) => RUNNING.has(k) || k === "pulling");
   if (has("completed")) return { phase: "paid", next: "Settled: the provider was paid", at: null, actions: [] };
   if (lockedOnce) return { phase: "refunded", next: "Settled: the escrow was returned to you", at: null, actions: [] };
   if (has("released")) return { phase: "released", next: "The provider gave up this match before the lock; post the bid again", at: null, actions: [] };
@@ -89,7 +93,8 @@ export function jobPhase(input: PhaseInputs): PhaseView {
       if (bid && now >= bid.expiresAt) return { phase: "expired", next: "No provider confirmed this job before the bid expired", at: bid.expiresAt, actions: [] };
       return { phase: "lapsed", next: "The provider did not confirm in time; the market is looking for another", at: bid?.expiresAt ?? null, actions: [] };
     case "confirmed":
-      return { phase: "confirmed", next: "The provider confirmed: lock the NTX so it starts", at: bid?.expiresAt ?? null, actions: ["lock"] };
+      if (input.lockBy && now >= input.lockBy) return { phase: "released", next: "The lock window passed without a lock: the provider is free again; post the bid again", at: input.lockBy, actions: [] };
+      return { phase: "confirmed", next: "The provider confirmed: lock the NTX so it starts", at: input.lockBy ?? bid?.expiresAt ?? null, actions: ["lock"] };
     case "expired":
       return { phase: "expired", next: "No provider took this job before the bid expired", at: bid?.expiresAt ?? null, actions: [] };
   }
