@@ -45,6 +45,7 @@ export const JobStatusResponse = z.object({
 });
 export type JobStatusResponse = z.infer<typeof JobStatusResponse>;
 
+const SETTLED_RECHECK_MS = 1_500;
 /** Largest result archive this API hands out in one response (the provider's output cap is far below). */
 const MAX_RESULT_BYTES = 64 * 1024 * 1024;
 /** ADA kept aside for a transaction's fee when checking funds before a bid (a lock's fee is ~0.2 ADA). */
@@ -70,7 +71,7 @@ function cheapestFit(ctx: ApiContext, resources: JobResources, durationMs: numbe
 
 export const StatusQuery = z.object({ lockTx: HashHex.optional() }).strict();
 
-async function jobStatus(ctx: ApiContext, jobHash: string, lockTx?: string): Promise<JobStatusResponse> {
+async function jobStatus(ctx: ApiContext, jobHash: string, lockTx?: string, settledCheck = true): Promise<JobStatusResponse> {
   const [{ record, match }, bidMsg, history] = await Promise.all([jobState(ctx, jobHash), ctx.feed.lastBid(jobHash), ctx.feed.history(StreamNames.jobEvents, jobEventsSubject(jobHash), 500)]);
   const escrows = await escrowsOfJob(ctx, jobHash);
   if (!record && !bidMsg && escrows.length === 0) throw new NtxError("JOB_NOT_FOUND", `no bid or job ${jobHash} is known to the market or the chain`);
@@ -100,6 +101,12 @@ async function jobStatus(ctx: ApiContext, jobHash: string, lockTx?: string): Pro
   if (bid && (phase.phase === "waiting" || phase.phase === "lapsed" || phase.phase === "expired")) {
     const best = cheapestFit(ctx, bid.spec.resources, bid.spec.maxDurationMs);
     if (best !== null && best > bid.maxPrice) bestOfferPrice = best.toString();
+  }
+  // "Paid" and "refunded" are read from an escrow's absence: a read taken while a Complete replaces the escrow
+  // can miss it, so a settled answer is only given when a second read a moment later agrees.
+  if (settledCheck && (phase.phase === "paid" || phase.phase === "refunded")) {
+    await new Promise((r) => setTimeout(r, SETTLED_RECHECK_MS));
+    return jobStatus(ctx, jobHash, lockTx, false);
   }
   const eventResult = events.map((e) => (typeof e?.resultHash === "string" ? e.resultHash : null)).filter(Boolean).pop() ?? null;
   return {
