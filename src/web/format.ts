@@ -24,10 +24,11 @@ export function parseNtx(text: string, decimals: number): bigint | null {
   return BigInt(m[1]!) * 10n ** BigInt(decimals) + BigInt(fraction.padEnd(decimals, "0") || "0");
 }
 
+/** Lovelace as ADA to the cent, rounded to nearest ("1.97 ADA"). */
 export function formatAda(lovelace: string | bigint): string {
-  const l = BigInt(lovelace);
-  const whole = (l / 1_000_000n).toLocaleString("en-US");
-  const fraction = (l % 1_000_000n).toString().padStart(6, "0").replace(/0+$/, "").slice(0, 2);
+  const cents = (BigInt(lovelace) + 5_000n) / 10_000n;
+  const whole = (cents / 100n).toLocaleString("en-US");
+  const fraction = (cents % 100n).toString().padStart(2, "0").replace(/0+$/, "");
   return `${whole}${fraction ? `.${fraction}` : ""} ADA`;
 }
 

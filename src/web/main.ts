@@ -425,6 +425,7 @@ function openJob(jobHash: string): void {
   on("record", (e) => {
     const r = data(e) as { state?: string };
     if (r.state === "lapsed") logLine("the provider did not confirm in time; the market looks for another");
+    if (r.state === "expired") logLine("the bid expired before a provider took it");
   });
   on("confirm", () => logLine("the provider confirmed the match"));
   on("event", (e) => {
@@ -456,10 +457,14 @@ async function refreshStatus(): Promise<void> {
     return;
   }
   if (state.jobHash !== jobHash) return;
-  const before = state.status?.phase;
+  const previous = state.status;
   state.status = status;
   renderStatus(status);
-  if (before && before !== status.phase) logLine(`now: ${PHASE_TITLE[status.phase] ?? status.phase}`);
+  const was = previous?.provider?.providerId;
+  const is = status.provider?.providerId;
+  // A re-match can follow a lapse faster than one poll: a new provider is how the page knows it happened.
+  if (was && is && was !== is) logLine(`provider ${short(was, 8)} did not confirm in time; the market re-matched the job with provider ${short(is, 8)}`);
+  if (previous && previous.phase !== status.phase) logLine(`now: ${PHASE_TITLE[status.phase] ?? status.phase}`);
 }
 
 function renderStatus(s: JobStatus): void {
