@@ -24,6 +24,7 @@ const STATUS: Record<string, number> = {
   MARKET_EXPIRED: 422,
   MARKET_REPLAYED: 409,
   MARKET_OVERSIZED: 413,
+  MARKET_OUT_OF_BOUNDS: 422,
   NATS_BAD_SUBJECT: 400,
   // Jobs and escrows.
   JOB_NOT_FOUND: 404,

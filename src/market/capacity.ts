@@ -6,7 +6,9 @@
  * provider costs one KV write per batch instead of one per bid.
  *
  * What counts against an offer: pending reservations until their confirmation window ends, and confirmed
- * ones until the provider publishes a newer offer (whose free resources already leave them out).
+ * ones until the provider publishes a newer offer (whose free resources already leave them out), and never
+ * past their own end: the lock window after the confirmation (the offer's `lockWindowMs`), or the bid's
+ * deadline once the provider reports the escrow `locked`. A `released` or finished job ends it at once.
  */
 import { z } from "zod/v4";
 import { isNtxError, NtxError } from "../../offchain/errors.js";
@@ -16,13 +18,19 @@ import type { MarketKv } from "./transport.js";
 
 export const Reservation = z.object({
   matchId: z.string(),
-  offerNonce: z.string(),
+  offerNonce: z.string().regex(/^[0-9]{1,20}$/),
   cpuCores: z.number().int().nonnegative(),
   memoryMiB: z.number().int().nonnegative(),
   diskGiB: z.number().int().nonnegative(),
   gpuIndices: z.array(z.number().int().nonnegative()),
+  /** Pending: the confirmation deadline. Confirmed: the lock window's end, or the bid's deadline once locked. */
   until: z.number().int(),
   state: z.enum(["pending", "confirmed"]),
+  /** The bid's deadline: no reservation outlives it. */
+  deadline: z.number().int().optional(),
+  /** The matched offer's lock window. */
+  lockWindowMs: z.number().int().nonnegative().optional(),
+  locked: z.boolean().optional(),
 });
 export type Reservation = z.infer<typeof Reservation>;
 
@@ -30,9 +38,18 @@ export const CapacityRecord = z.object({ v: z.literal(1), providerId: z.string()
 export type CapacityRecord = z.infer<typeof CapacityRecord>;
 
 function counts(r: Reservation, offerNonce: string, now: number): boolean {
-  if (r.state === "pending") return r.until > now;
-  return BigInt(r.offerNonce) >= BigInt(offerNonce);
+  if (r.until <= now) return false;
+  return r.state === "pending" || BigInt(r.offerNonce) >= BigInt(offerNonce);
 }
+
+/** How long a match may stay between reservation and lock: the terms of the offer and of the bid. */
+export interface Hold {
+  deadline: number;
+  lockWindowMs: number;
+}
+
+/** The end of a confirmed, not yet locked reservation: the lock window from the confirmation, within the deadline. */
+const lockBy = (confirmedAt: number, hold: Partial<Hold>) => Math.min(confirmedAt + (hold.lockWindowMs ?? 0), hold.deadline ?? Number.MAX_SAFE_INTEGER);
 
 export function countedUsage(record: CapacityRecord | undefined, offerNonce: string, now: number): Usage {
   const usage: Usage = { cpuCores: 0, memoryMiB: 0, diskGiB: 0, gpuIndices: [] };
@@ -48,9 +65,11 @@ export function countedUsage(record: CapacityRecord | undefined, offerNonce: str
 }
 
 type Op =
-  | { kind: "reserve"; jobHash: string; matchId: string; usage: Usage; until: number; resolve: (ok: boolean) => void }
-  | { kind: "release"; jobHash: string; matchId: string; resolve: (ok: boolean) => void }
-  | { kind: "confirm"; jobHash: string; matchId: string; usage: Usage; resolve: (ok: boolean) => void };
+  | { kind: "reserve"; jobHash: string; matchId: string; usage: Usage; until: number; hold: Hold; resolve: (ok: boolean) => void }
+  /** matchId undefined: whatever reservation the job has (a provider's report names the job, not the match). */
+  | { kind: "release"; jobHash: string; matchId: string | undefined; resolve: (ok: boolean) => void }
+  | { kind: "confirm"; jobHash: string; matchId: string; usage: Usage; at: number; hold: Hold; resolve: (ok: boolean) => void }
+  | { kind: "lock"; jobHash: string; resolve: (ok: boolean) => void };
 
 interface Cached {
   record: CapacityRecord;
@@ -60,6 +79,13 @@ interface Cached {
 const MAX_CAS_ROUNDS = 50;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+
+function pickDefined(r: Reservation): Partial<Hold> {
+  const out: Partial<Hold> = {};
+  if (r.deadline !== undefined) out.deadline = r.deadline;
+  if (r.lockWindowMs !== undefined) out.lockWindowMs = r.lockWindowMs;
+  return out;
+}
 
 export class CapacityLedger {
   readonly #kv: MarketKv;
@@ -104,20 +130,26 @@ export class CapacityLedger {
     this.#publishToBook(providerId);
   }
 
-  reserve(providerId: string, jobHash: string, matchId: string, usage: Usage, until: number): Promise<boolean> {
-    return new Promise((resolve) => this.#enqueue(providerId, { kind: "reserve", jobHash, matchId, usage, until, resolve }));
+  reserve(providerId: string, jobHash: string, matchId: string, usage: Usage, until: number, hold: Hold): Promise<boolean> {
+    return new Promise((resolve) => this.#enqueue(providerId, { kind: "reserve", jobHash, matchId, usage, until, hold, resolve }));
   }
 
-  release(providerId: string, jobHash: string, matchId: string): Promise<boolean> {
+  release(providerId: string, jobHash: string, matchId: string | undefined): Promise<boolean> {
     return new Promise((resolve) => this.#enqueue(providerId, { kind: "release", jobHash, matchId, resolve }));
   }
 
   /**
-   * Marks a reservation confirmed. A confirmation that arrives after the window (the reservation has stopped
-   * counting and may be collected) only succeeds if the resources are still free; false means the match is off.
+   * Marks a reservation confirmed, as of `at` (when the server stored the confirmation), until the lock window
+   * ends. One whose reservation was already collected only succeeds if the resources are still free; false
+   * means the match is off.
    */
-  confirm(providerId: string, jobHash: string, matchId: string, usage: Usage): Promise<boolean> {
-    return new Promise((resolve) => this.#enqueue(providerId, { kind: "confirm", jobHash, matchId, usage, resolve }));
+  confirm(providerId: string, jobHash: string, matchId: string, usage: Usage, at: number, hold: Hold): Promise<boolean> {
+    return new Promise((resolve) => this.#enqueue(providerId, { kind: "confirm", jobHash, matchId, usage, at, hold, resolve }));
+  }
+
+  /** The provider saw the escrow: the confirmed reservation now lasts until the bid's deadline. */
+  lock(providerId: string, jobHash: string): Promise<boolean> {
+    return new Promise((resolve) => this.#enqueue(providerId, { kind: "lock", jobHash, resolve }));
   }
 
   #publishToBook(providerId: string): void {
@@ -172,15 +204,17 @@ export class CapacityLedger {
       const cached = this.#cache.get(providerId);
       const base: CapacityRecord = cached ? structuredClone(cached.record) : { v: 1, providerId, reservations: {} };
       const offerNonce = entry?.offer.nonce ?? "0";
-      // Garbage-collect what no longer counts, so records stay small.
-      for (const [k, r] of Object.entries(base.reservations)) if (!counts(r, offerNonce, now)) delete base.reservations[k];
+      // Garbage-collect what no longer counts, so records stay small; not a reservation this batch confirms:
+      // its confirmation may have been stored in time and only be handled now.
+      const confirming = new Set(ops.filter((op) => op.kind === "confirm").map((op) => op.jobHash));
+      for (const [k, r] of Object.entries(base.reservations)) if (!confirming.has(k) && !counts(r, offerNonce, now)) delete base.reservations[k];
       const used = countedUsage(base, offerNonce, now);
       const usedGpus = new Set(used.gpuIndices);
       const outcome: boolean[] = [];
       let dirty = false;
       for (const op of ops) {
         const existing = base.reservations[op.jobHash];
-        const lateConfirm = op.kind === "confirm" && (!existing || (existing.matchId === op.matchId && !counts(existing, offerNonce, now)));
+        const lateConfirm = op.kind === "confirm" && !existing;
         if (op.kind === "reserve" || lateConfirm) {
           const res = entry?.offer.resources;
           const fits =
@@ -199,8 +233,10 @@ export class CapacityLedger {
               memoryMiB: op.usage.memoryMiB,
               diskGiB: op.usage.diskGiB,
               gpuIndices: op.usage.gpuIndices,
-              until: op.kind === "reserve" ? op.until : now,
+              until: op.kind === "reserve" ? op.until : lockBy(op.at, op.hold),
               state: op.kind === "reserve" ? "pending" : "confirmed",
+              deadline: op.hold.deadline,
+              lockWindowMs: op.hold.lockWindowMs,
             };
             used.cpuCores += op.usage.cpuCores;
             used.memoryMiB += op.usage.memoryMiB;
@@ -211,17 +247,25 @@ export class CapacityLedger {
           outcome.push(fits);
         } else if (op.kind === "release") {
           // Gone already (lapsed and collected above) counts as released.
-          const ok = !existing || existing.matchId === op.matchId;
+          const ok = !existing || op.matchId === undefined || existing.matchId === op.matchId;
           if (existing && ok) {
             delete base.reservations[op.jobHash];
+            dirty = true;
+          }
+          outcome.push(ok);
+        } else if (op.kind === "lock") {
+          const ok = !!existing && existing.state === "confirmed";
+          if (ok && !existing.locked) {
+            base.reservations[op.jobHash] = { ...existing, locked: true, until: existing.deadline ?? existing.until };
             dirty = true;
           }
           outcome.push(ok);
         } else {
           const ok = !!existing && existing.matchId === op.matchId;
           if (ok && existing.state !== "confirmed") {
-            // Counted until the provider's next offer, which is expected to leave this job's resources out.
-            base.reservations[op.jobHash] = { ...existing, state: "confirmed", offerNonce };
+            // Counted until the provider's next offer, which is expected to leave this job's resources out, and
+            // at most until the lock window ends.
+            base.reservations[op.jobHash] = { ...existing, state: "confirmed", offerNonce, until: lockBy(op.at, { ...op.hold, ...pickDefined(existing) }) };
             dirty = true;
           }
           outcome.push(ok);

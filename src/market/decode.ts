@@ -9,8 +9,8 @@ import { bidSigningPayload } from "./bid-signing.js";
 import { verifyDataSignature } from "./cose.js";
 import { jobEventDigest, offerDigest, providerConfirmDigest, verifyProviderDigest } from "./eip712.js";
 import { jobHashOfValidSpec } from "./job-hash.js";
-import { MAX_MESSAGE_BYTES, RejectReason } from "./protocol.js";
-import { Bid, JobEvent, Offer, ProviderConfirm, type JobEvent as JobEventT, type Offer as OfferT, type ProviderConfirm as ProviderConfirmT, type Bid as BidT } from "./schemas.js";
+import { MAX_BID_DEADLINE_MS, MAX_BID_EXPIRY_MS, MAX_MESSAGE_BYTES, MAX_OFFER_EXPIRY_MS, RejectReason } from "./protocol.js";
+import { Bid, JobEvent, Offer, ProviderConfirm, type BidEscrowTerms, type JobEvent as JobEventT, type Offer as OfferT, type ProviderConfirm as ProviderConfirmT, type Bid as BidT } from "./schemas.js";
 
 export type Decoded<T> = { ok: true; value: T } | { ok: false; reason: RejectReason; message: string };
 
@@ -26,8 +26,11 @@ export interface VerifiedBid {
 export interface BidTerms {
   spec: Pick<BidT["spec"], "resources" | "maxDurationMs">;
   maxPrice: bigint;
+  deadline: number;
   expiresAt: number;
   nonce: string;
+  /** The escrow terms the bid asks for; offers whose terms refuse them are not matched. */
+  terms: BidEscrowTerms;
   buyer: { key: string };
   regions?: string[] | undefined;
   attributes?: Record<string, string> | undefined;
@@ -42,8 +45,10 @@ export function bidTerms(bid: BidT): BidTerms {
   return {
     spec: { resources: bid.spec.resources, maxDurationMs: bid.spec.maxDurationMs },
     maxPrice: bid.maxPrice,
+    deadline: bid.deadline,
     expiresAt: bid.expiresAt,
     nonce: bid.nonce,
+    terms: bid.terms,
     buyer: { key: bid.buyer.key },
     regions: bid.regions,
     attributes: bid.attributes,
@@ -54,6 +59,20 @@ export function bidTerms(bid: BidT): BidTerms {
 export function decodeBidTerms(bytes: Uint8Array | string, options: DecodeOptions): Decoded<VerifiedBidTerms> {
   const decoded = decodeBid(bytes, options);
   return decoded.ok ? { ok: true, value: { terms: bidTerms(decoded.value.bid), jobHash: decoded.value.jobHash } } : decoded;
+}
+
+/**
+ * The last line of "no parser throws": whatever a check below might still throw on (a library's edge case),
+ * the message is a malformed one with a reason, never an exception that could kill a verifier thread.
+ */
+function guarded<A extends unknown[], T>(kind: string, decode: (...args: A) => Decoded<T>): (...args: A) => Decoded<T> {
+  return (...args) => {
+    try {
+      return decode(...args);
+    } catch (error) {
+      return reject(RejectReason.Malformed, `${kind}: ${error instanceof Error ? error.message.slice(0, 200) : "unreadable"}`);
+    }
+  };
 }
 
 export interface VerifiedOffer {
@@ -96,7 +115,7 @@ export interface DecodeOptions {
   now: number;
 }
 
-export function decodeBid(bytes: Uint8Array | string, options: DecodeOptions): Decoded<VerifiedBid> {
+export const decodeBid = guarded("decodeBid", function decodeBid(bytes: Uint8Array | string, options: DecodeOptions): Decoded<VerifiedBid> {
   const raw = parseRaw(bytes);
   if (!raw.ok) return raw;
   if (isUnsigned(raw.value)) return reject(RejectReason.Unsigned, "bid carries no signature");
@@ -105,6 +124,8 @@ export function decodeBid(bytes: Uint8Array | string, options: DecodeOptions): D
   const bid = parsed.data;
   if (bid.expiresAt > bid.deadline) return reject(RejectReason.Malformed, "bid expires after its deadline");
   if (bid.expiresAt <= options.now) return reject(RejectReason.Expired, "bid has expired");
+  if (bid.deadline > options.now + MAX_BID_DEADLINE_MS) return reject(RejectReason.OutOfBounds, `bid deadline is more than ${MAX_BID_DEADLINE_MS} ms ahead`);
+  if (bid.expiresAt > options.now + MAX_BID_EXPIRY_MS) return reject(RejectReason.OutOfBounds, `bid expires more than ${MAX_BID_EXPIRY_MS} ms ahead`);
   const hash = jobHashOfValidSpec(bid.spec);
   try {
     verifyDataSignature(
@@ -119,9 +140,9 @@ export function decodeBid(bytes: Uint8Array | string, options: DecodeOptions): D
     return reject(RejectReason.BadSignature, "signature does not verify");
   }
   return { ok: true, value: { bid, jobHash: hash } };
-}
+});
 
-export function decodeOffer(bytes: Uint8Array | string, options: DecodeOptions): Decoded<VerifiedOffer> {
+export const decodeOffer = guarded("decodeOffer", function decodeOffer(bytes: Uint8Array | string, options: DecodeOptions): Decoded<VerifiedOffer> {
   const raw = parseRaw(bytes);
   if (!raw.ok) return raw;
   if (isUnsigned(raw.value)) return reject(RejectReason.Unsigned, "offer carries no signature");
@@ -129,12 +150,13 @@ export function decodeOffer(bytes: Uint8Array | string, options: DecodeOptions):
   if (!parsed.success) return reject(RejectReason.Malformed, `offer: ${parsed.error.issues[0]?.path.join(".")}: ${parsed.error.issues[0]?.message}`);
   const offer = parsed.data;
   if (offer.expiresAt <= options.now) return reject(RejectReason.Expired, "offer has expired");
+  if (offer.expiresAt > options.now + MAX_OFFER_EXPIRY_MS) return reject(RejectReason.OutOfBounds, `offer expires more than ${MAX_OFFER_EXPIRY_MS} ms ahead`);
   const digest = offerDigest(offer);
   if (!verifyProviderDigest(digest, offer.signature, offer.providerId)) return reject(RejectReason.BadSignature, "offer signature is not the provider's");
   return { ok: true, value: { offer, digest } };
-}
+});
 
-export function decodeProviderConfirm(bytes: Uint8Array | string): Decoded<ProviderConfirmT> {
+export const decodeProviderConfirm = guarded("decodeProviderConfirm", function decodeProviderConfirm(bytes: Uint8Array | string): Decoded<ProviderConfirmT> {
   const raw = parseRaw(bytes);
   if (!raw.ok) return raw;
   if (isUnsigned(raw.value)) return reject(RejectReason.Unsigned, "confirmation carries no signature");
@@ -142,9 +164,9 @@ export function decodeProviderConfirm(bytes: Uint8Array | string): Decoded<Provi
   if (!parsed.success) return reject(RejectReason.Malformed, `confirmation: ${parsed.error.issues[0]?.message}`);
   if (!verifyProviderDigest(providerConfirmDigest(parsed.data), parsed.data.signature, parsed.data.providerId)) return reject(RejectReason.BadSignature, "confirmation signature is not the provider's");
   return { ok: true, value: parsed.data };
-}
+});
 
-export function decodeJobEvent(bytes: Uint8Array | string): Decoded<JobEventT> {
+export const decodeJobEvent = guarded("decodeJobEvent", function decodeJobEvent(bytes: Uint8Array | string): Decoded<JobEventT> {
   const raw = parseRaw(bytes);
   if (!raw.ok) return raw;
   if (isUnsigned(raw.value)) return reject(RejectReason.Unsigned, "job event carries no signature");
@@ -152,7 +174,7 @@ export function decodeJobEvent(bytes: Uint8Array | string): Decoded<JobEventT> {
   if (!parsed.success) return reject(RejectReason.Malformed, `job event: ${parsed.error.issues[0]?.message}`);
   if (!verifyProviderDigest(jobEventDigest(parsed.data), parsed.data.signature, parsed.data.providerId)) return reject(RejectReason.BadSignature, "job event signature is not the provider's");
   return { ok: true, value: parsed.data };
-}
+});
 
 /** Stored message bytes as JSON, or undefined when they are not JSON (the caller says what that means). */
 export function jsonOf(data: Uint8Array): unknown {

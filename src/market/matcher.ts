@@ -12,9 +12,9 @@
 import { randomBytes } from "node:crypto";
 import { pino, type Logger } from "pino";
 import { isNtxError } from "../../offchain/errors.js";
-import { offerSubject, subjectToken } from "../nats/subjects.js";
+import { bidSubject, offerSubject, subjectToken } from "../nats/subjects.js";
 import { CapacityLedger } from "./capacity.js";
-import { decodeProviderConfirm, type BidTerms, type Decoded, type VerifiedBidTerms } from "./decode.js";
+import { decodeJobEvent, decodeProviderConfirm, type BidTerms, type Decoded, type VerifiedBidTerms } from "./decode.js";
 import type { JobRecord } from "./job-record.js";
 import { readJobState } from "./job-state.js";
 import { createMarketMetrics, type MarketMetrics } from "./metrics.js";
@@ -35,12 +35,17 @@ export interface MatcherParams {
   /** Redelivery timeout of an unacked bid; longer than the confirm window. */
   ackWaitMs?: number;
   maxAckPending?: number;
-  /** Delay before a bid that fits no offer is tried again. */
+  /**
+   * A bid that fits no offer is parked (it holds no slot of the bids consumer) and tried again when the book
+   * changes, and at least this often. Also the redelivery delay if parking itself fails.
+   */
   noFitRetryMs?: number;
   /** Matches tried (lapses included) before a bid is given up. */
   maxAttempts?: number;
   /** How many buyer nonces are remembered against reuse (oldest forgotten first). Default 250,000. */
   maxRememberedNonces?: number;
+  /** Deliveries of one bid whose handling failed for a reason of ours before it is terminated and counted. Default 10. */
+  maxDeliveries?: number;
   /** Verification threads; 0 = inline. Default: one per core. */
   verifyWorkers?: number;
   reputation?: (providerId: string) => number;
@@ -66,6 +71,8 @@ export interface MatcherStats {
   awaitingConfirm: number;
   inFlight: number;
   rememberedNonces: number;
+  /** Bids waiting for an offer that fits, outside the bids consumer. */
+  parked: number;
 }
 
 export interface Matcher {
@@ -94,6 +101,47 @@ interface BidWork {
   chain?: Promise<unknown>;
 }
 
+/** A bid set aside because no offer fits it yet, as every instance holds it (from the parked stream). */
+interface ParkedBid {
+  bidBytes: Uint8Array;
+  bid: BidTerms;
+  jobHash: string;
+  bidSeq: number;
+  /** Providers its job record excludes (lapsed before), so a sweep skips what match() would skip. */
+  excluded: string[];
+}
+
+/**
+ * A parked bid taken up again, seen by the matching code as a delivery: ack/term take it out of the parked
+ * stream for good, nak puts it back among the parked. Its identity is the bid's original stream sequence.
+ */
+class ParkedMessage implements InboundMessage {
+  readonly subject: string;
+  readonly data: Uint8Array;
+  readonly seq: number;
+  /** Above 1: the job is continued from its stored state, as a redelivery is. */
+  readonly deliveryCount = 2;
+  constructor(
+    readonly parked: ParkedBid,
+    private readonly done: (jobHash: string) => void,
+    private readonly again: (parked: ParkedBid) => void,
+  ) {
+    this.subject = bidSubject(parked.jobHash);
+    this.data = parked.bidBytes;
+    this.seq = parked.bidSeq;
+  }
+  ack(): void {
+    this.done(this.parked.jobHash);
+  }
+  term(): void {
+    this.done(this.parked.jobHash);
+  }
+  nak(): void {
+    this.again(this.parked);
+  }
+  working(): void {}
+}
+
 function serial<T>(work: BidWork, fn: () => Promise<T>): Promise<T> {
   const next = (work.chain ?? Promise.resolve()).then(fn, fn);
   work.chain = next.catch(() => undefined);
@@ -101,6 +149,8 @@ function serial<T>(work: BidWork, fn: () => Promise<T>): Promise<T> {
 }
 
 const OFFER_KEY = Buffer.from(`,"offer":`);
+/** Lock window of a match whose offer has left the book (the offer schema requires one, so rarely used). */
+const DEFAULT_LOCK_WINDOW_MS = 10 * 60_000;
 
 /** The verifier's UTF-8 decoding drops a leading BOM; embedded in a match it would break the JSON. */
 function withoutBom(data: Uint8Array): Uint8Array {
@@ -143,6 +193,7 @@ export function createMatcher(params: MatcherParams): Matcher {
   const ackWaitMs = params.ackWaitMs ?? confirmWindowMs + 30_000;
   const noFitRetryMs = params.noFitRetryMs ?? 2_000;
   const maxAttempts = params.maxAttempts ?? 5;
+  const maxDeliveries = Math.max(1, params.maxDeliveries ?? 10);
   const maxRememberedNonces = Math.max(1, params.maxRememberedNonces ?? 250_000);
   const metrics = params.metrics ?? createMarketMetrics();
   const log = params.logger ?? pino({ level: process.env.NTX_LOG_LEVEL ?? "warn" });
@@ -156,6 +207,15 @@ export function createMatcher(params: MatcherParams): Matcher {
    * only lets a buyer reuse it; a replayed bid is still the same job, which the job's stored state turns away.
    */
   const nonces = new Map<string, { jobHash: string; until: number }>();
+  /** Parked bids by jobHash: every instance holds them all, from the parked stream. */
+  const parked = new Map<string, ParkedBid>();
+  /** Bumped when offers or capacity change: parked bids are worth another look. */
+  let bookVersion = 0;
+  let sweptVersion = 0;
+  let lastFullSweep = 0;
+  let parkedCursor: Iterator<ParkedBid> | undefined;
+  /** Revision of each verified-book key this instance has seen: its writes there are compare-and-set. */
+  const bookRevisions = new Map<string, number>();
   let pool: VerifyPool | undefined;
   const watches: Watch[] = [];
   let sweeper: NodeJS.Timeout | undefined;
@@ -164,13 +224,29 @@ export function createMatcher(params: MatcherParams): Matcher {
   const offerDecodes = new Set<Promise<void>>();
 
   // ---------- offers ----------
-  const onOffer = (subject: string, data: Uint8Array) => {
+  /**
+   * The verified book: a newer offer read from the raw stream is written to the `ntx-offer-book` KV, which only
+   * matchers may write, so what a restarted matcher (or the API) loads is never another provider's forgery.
+   */
+  const recordOffer = async (key: string, data: Uint8Array) => {
+    const revision = bookRevisions.get(key);
+    try {
+      bookRevisions.set(key, revision === undefined ? await transport.offerBook.create(key, data) : await transport.offerBook.update(key, data, revision));
+    } catch (error) {
+      // Another instance wrote it first; its write reaches this one through the watch.
+      if (!isNtxError(error, "KV_EXISTS") && !isNtxError(error, "KV_CONFLICT")) log.warn({ err: error, key }, "offer not written to the verified book");
+    }
+  };
+
+  const onOffer = (subject: string, data: Uint8Array, bookRevision?: number) => {
     const p = pool!
       .decodeOffer(data, now())
       .then((r) => {
         if (!r.ok) return metrics.reject("offer", r.reason);
         const { offer, digest } = r.value;
         if (subject !== offerSubject(offer.region, offer.providerId)) return metrics.reject("offer", RejectReason.Malformed);
+        const key = `${offer.region}.${offer.providerId}`;
+        if (bookRevision !== undefined && bookRevision > (bookRevisions.get(key) ?? 0)) bookRevisions.set(key, bookRevision);
         const existing = book.get(offer.providerId);
         if (existing && BigInt(existing.offer.nonce) >= BigInt(offer.nonce)) {
           // Redelivery of the offer we hold is not a replay; an older or equal nonce with other content is.
@@ -178,6 +254,8 @@ export function createMatcher(params: MatcherParams): Matcher {
           return;
         }
         book.upsert(offer, digest, now(), ledger.usageFor(offer.providerId, offer.nonce));
+        bookVersion++;
+        if (bookRevision === undefined) return recordOffer(key, data);
       })
       .catch((error: unknown) => log.error({ err: error }, "offer handling failed"))
       .finally(() => offerDecodes.delete(p));
@@ -235,7 +313,7 @@ export function createMatcher(params: MatcherParams): Matcher {
       book.hold(providerId, usage);
       let reserved: boolean;
       try {
-        reserved = await ledger.reserve(providerId, work.jobHash, matchId, usage, confirmBy);
+        reserved = await ledger.reserve(providerId, work.jobHash, matchId, usage, confirmBy, { deadline: bid.deadline, lockWindowMs: candidate.entry.offer.terms.lockWindowMs });
       } finally {
         book.unhold(providerId, usage);
       }
@@ -279,7 +357,89 @@ export function createMatcher(params: MatcherParams): Matcher {
       return;
     }
     metrics.noFit.inc();
-    finish(work, "nak", noFitRetryMs);
+    await park(work);
+  };
+
+  // ---------- parked bids ----------
+  const unpark = (jobHash: string) => {
+    parked.delete(jobHash);
+    transport.unpark(jobHash).catch((error: unknown) => log.warn({ err: error, jobHash }, "parked bid not taken out; it will be found matched or expired later"));
+  };
+  const repark = (p: ParkedBid) => {
+    if (!stopping) parked.set(p.jobHash, p);
+  };
+
+  /** No offer fits: the bid waits in the parked stream, and this delivery is acked, freeing its consumer slot. */
+  const park = async (work: BidWork) => {
+    const entry: ParkedBid = { bidBytes: work.bidBytes, bid: work.bid, jobHash: work.jobHash, bidSeq: work.msg.seq, excluded: work.record?.excluded ?? [] };
+    if (work.msg instanceof ParkedMessage) return finish(work, "nak");
+    try {
+      await transport.park(work.jobHash, work.bidBytes, work.msg.seq);
+    } catch (error) {
+      log.warn({ err: error, jobHash: work.jobHash }, "bid could not be parked; redelivered later instead");
+      return finish(work, "nak", noFitRetryMs);
+    }
+    parked.set(work.jobHash, entry);
+    finish(work, "ack");
+  };
+
+  /** Takes a parked bid up again as a delivery: from its stored job state, like a redelivered bid. */
+  const takeUp = (p: ParkedBid, then: (work: BidWork) => Promise<void>) => {
+    parked.delete(p.jobHash);
+    const work: BidWork = { msg: new ParkedMessage(p, unpark, repark), bidBytes: p.bidBytes, bid: p.bid, jobHash: p.jobHash, receivedAt: now(), matchSeq: 0 };
+    held.set(p.jobHash, work);
+    then(work).catch((error: unknown) => fail(work, error));
+  };
+
+  /**
+   * Parked bids get another look when the book changed (and at least every noFitRetryMs), a time-boxed slice
+   * per tick so a large parked set never stalls bids; only those the book can now serve are taken up.
+   */
+  const sweepParked = (t: number) => {
+    if (!parkedCursor) {
+      if (parked.size === 0 || (bookVersion === sweptVersion && t - lastFullSweep < noFitRetryMs)) return;
+      parkedCursor = parked.values();
+      sweptVersion = bookVersion;
+      lastFullSweep = t;
+    }
+    const stopAt = performance.now() + 8;
+    const find: FindOptions = { now: t };
+    if (params.reputation) find.reputation = params.reputation;
+    for (let i = 0; ; i++) {
+      if ((i & 63) === 0 && performance.now() > stopAt) return;
+      const next = parkedCursor.next();
+      if (next.done) {
+        parkedCursor = undefined;
+        return;
+      }
+      const p = next.value;
+      if (held.has(p.jobHash)) continue;
+      if (p.bid.expiresAt <= t) {
+        takeUp(p, giveUp);
+        continue;
+      }
+      if (p.excluded.length > 0) find.exclude = new Set(p.excluded);
+      else delete find.exclude;
+      if (book.findBest(p.bid, find)) takeUp(p, resume);
+    }
+  };
+
+  const onParked = (jobHash: string, data: Uint8Array | null, bidSeq: number) => {
+    if (!data) {
+      parked.delete(jobHash);
+      return;
+    }
+    if (parked.get(jobHash)?.bidSeq === bidSeq || held.has(jobHash)) return;
+    // Written by matchers only, and checked again all the same: it will be embedded in a match.
+    const p = pool!
+      .decodeBidTerms(data, now())
+      .then((r) => {
+        if (!r.ok || r.value.jobHash !== jobHash) return;
+        if (!held.has(jobHash)) parked.set(jobHash, { bidBytes: withoutBom(data), bid: r.value.terms, jobHash, bidSeq, excluded: [] });
+      })
+      .catch((error: unknown) => log.error({ err: error }, "parked bid handling failed"))
+      .finally(() => offerDecodes.delete(p));
+    offerDecodes.add(p);
   };
 
   const awaitConfirm = (work: BidWork) => {
@@ -303,20 +463,27 @@ export function createMatcher(params: MatcherParams): Matcher {
     await match(work);
   };
 
+  /** The lapse-time check: the job's last stored confirmation, under exactly the rules of a live one. */
   const confirmedInStream = async (work: BidWork): Promise<boolean> => {
-    const data = await transport.lastConfirm(work.jobHash);
-    if (!data) return false;
-    const decoded = decodeProviderConfirm(data);
+    const stored = await transport.lastConfirm(work.jobHash);
+    if (!stored) return false;
+    const decoded = decodeProviderConfirm(stored.data);
     if (!decoded.ok) return false;
-    return applyConfirm(work, decoded.value);
+    return applyConfirm(work, decoded.value, stored.storedAt);
   };
 
-  const applyConfirm = async (work: BidWork, confirm: ProviderConfirm): Promise<boolean> => {
+  /**
+   * A confirmation counts if it names this job, its current match and its provider, and the server stored it
+   * by `confirmBy`: however late this matcher reads it (a pause, a backlog), its stored time decides.
+   */
+  const applyConfirm = async (work: BidWork, confirm: ProviderConfirm, storedAt: number): Promise<boolean> => {
     const record = work.record;
-    if (!record || record.state !== "matched" || confirm.matchId !== record.matchId || confirm.providerId !== record.providerId) return false;
+    if (!record || record.state !== "matched" || confirm.jobHash !== work.jobHash || confirm.matchId !== record.matchId || confirm.providerId !== record.providerId) return false;
+    if (storedAt > (record.confirmBy ?? 0)) return false;
     if (work.timer) clearTimeout(work.timer);
     const usage = record.reserved ?? { cpuCores: 0, memoryMiB: 0, diskGiB: 0, gpuIndices: [] };
-    if (!(await ledger.confirm(record.providerId, work.jobHash, record.matchId, usage))) {
+    const hold = { deadline: work.bid.deadline, lockWindowMs: book.get(record.providerId)?.offer.terms.lockWindowMs ?? DEFAULT_LOCK_WINDOW_MS };
+    if (!(await ledger.confirm(record.providerId, work.jobHash, record.matchId, usage, storedAt, hold))) {
       // Confirmed too late: the capacity went to another bid. The match is off; this bid is matched again.
       await lapse(work, true);
       return true;
@@ -370,10 +537,20 @@ export function createMatcher(params: MatcherParams): Matcher {
     }
   };
 
+  /** Handling failed for a reason of ours: redelivered, a bounded number of times, then terminated and counted. */
+  const retryOrDrop = (msg: InboundMessage, error: unknown, jobHash?: string) => {
+    if (msg.deliveryCount >= maxDeliveries) {
+      log.error({ err: error, jobHash, deliveries: msg.deliveryCount }, "bid handling kept failing; bid dropped");
+      metrics.reject("bid", RejectReason.Unhandled);
+      return "term" as const;
+    }
+    log.error({ err: error, jobHash }, "bid handling failed; it will be redelivered");
+    return "nak" as const;
+  };
+
   const fail = (work: BidWork, error: unknown) => {
     if (stopping) return;
-    log.error({ err: error, jobHash: work.jobHash }, "bid handling failed; it will be redelivered");
-    finish(work, "nak", 1_000);
+    finish(work, retryOrDrop(work.msg, error, work.jobHash), 1_000);
   };
 
   // ---------- bids ----------
@@ -405,6 +582,7 @@ export function createMatcher(params: MatcherParams): Matcher {
       return msg.term();
     }
     const work: BidWork = { msg, bidBytes: withoutBom(msg.data), bid, jobHash, receivedAt, matchSeq: 0 };
+    parked.delete(jobHash);
     held.set(jobHash, work);
     try {
       if (msg.deliveryCount > 1) await resume(work);
@@ -424,13 +602,13 @@ export function createMatcher(params: MatcherParams): Matcher {
       .catch((error: unknown) => {
         // Stopping closes the pool under in-flight bids; they stay unacked and are redelivered elsewhere.
         if (stopping) return;
-        log.error({ err: error }, "bid verification failed");
-        msg.nak(1_000);
+        if (retryOrDrop(msg, error) === "term") msg.term();
+        else msg.nak(1_000);
       })
       .finally(() => inFlight--);
   };
 
-  const onConfirm = (subject: string, data: Uint8Array) => {
+  const onConfirm = (subject: string, data: Uint8Array, storedAt: number) => {
     const jobHash = subjectToken(subject, 2);
     const work = jobHash ? held.get(jobHash) : undefined;
     // Only the instance holding the bid checks the signature; the others skip it for free.
@@ -441,10 +619,23 @@ export function createMatcher(params: MatcherParams): Matcher {
         if (!r.ok) return metrics.reject("confirm", r.reason);
         if (r.value.jobHash !== jobHash) return metrics.reject("confirm", RejectReason.Malformed);
         await serial(work, async () => {
-          if (held.get(r.value.jobHash) === work) await applyConfirm(work, r.value);
+          if (held.get(r.value.jobHash) !== work) return;
+          if (!(await applyConfirm(work, r.value, storedAt)) && storedAt > (work.record?.confirmBy ?? 0)) metrics.reject("confirm", RejectReason.Expired);
         });
       })
       .catch((error: unknown) => fail(work, error));
+  };
+
+  // ---------- job events: what ends a reservation early, or keeps it until the deadline ----------
+  const ENDS_RESERVATION = new Set(["released", "completed", "failed", "cancelled"]);
+  const onJobEvent = (subject: string, data: Uint8Array) => {
+    const decoded = decodeJobEvent(data);
+    if (!decoded.ok) return metrics.reject("event", decoded.reason);
+    const event = decoded.value;
+    if (subjectToken(subject, 2) !== event.jobHash) return metrics.reject("event", RejectReason.Malformed);
+    // Signed by the provider: it can only speak for its own capacity record.
+    const done = event.kind === "locked" ? ledger.lock(event.providerId, event.jobHash) : ENDS_RESERVATION.has(event.kind) ? ledger.release(event.providerId, event.jobHash, undefined) : undefined;
+    void done?.catch((error: unknown) => log.warn({ err: error, jobHash: event.jobHash }, "reservation update from a job event failed"));
   };
 
   return {
@@ -455,14 +646,22 @@ export function createMatcher(params: MatcherParams): Matcher {
       pool = createVerifyPool(params.verifyWorkers === undefined ? {} : { workers: params.verifyWorkers });
       // Bids are taken only once they can be verified: a cold verifier thread takes a while to load.
       await pool.ready();
-      const capacityWatch = await transport.capacity.watch((key, record) => ledger.observe(key, record?.value ?? null, record?.revision ?? Number.MAX_SAFE_INTEGER));
+      const capacityWatch = await transport.capacity.watch((key, record) => {
+        ledger.observe(key, record?.value ?? null, record?.revision ?? Number.MAX_SAFE_INTEGER);
+        bookVersion++;
+      });
       watches.push(capacityWatch);
       await capacityWatch.ready;
       const offersWatch = await transport.watchOffers(onOffer);
       watches.push(offersWatch);
       await offersWatch.ready;
       while (offerDecodes.size > 0) await Promise.all([...offerDecodes]);
+      const parkedWatch = await transport.watchParked(onParked);
+      watches.push(parkedWatch);
+      await parkedWatch.ready;
+      while (offerDecodes.size > 0) await Promise.all([...offerDecodes]);
       watches.push(await transport.subscribeConfirms(onConfirm));
+      watches.push(await transport.subscribeJobEvents(onJobEvent));
       let tick = 0;
       sweeper = setInterval(() => {
         const t = now();
@@ -470,6 +669,7 @@ export function createMatcher(params: MatcherParams): Matcher {
         // 2,000 entries every 100 ms: a 100k book is swept every 5 s without a pause that bids would feel.
         book.sweep(t, 2_000);
         ledger.refreshExpired();
+        sweepParked(t);
         if (tick % 10 === 0) for (const [k, v] of nonces) if (v.until <= t) nonces.delete(k);
       }, 100);
       sweeper.unref?.();
@@ -486,6 +686,6 @@ export function createMatcher(params: MatcherParams): Matcher {
       held.clear();
       await pool?.close();
     },
-    stats: () => ({ book: book.size, awaitingConfirm: held.size, inFlight, rememberedNonces: nonces.size }),
+    stats: () => ({ book: book.size, awaitingConfirm: held.size, inFlight, rememberedNonces: nonces.size, parked: parked.size }),
   };
 }

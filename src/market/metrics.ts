@@ -1,7 +1,7 @@
 import { Counter, Histogram, Registry } from "prom-client";
 import type { RejectReason } from "./protocol.js";
 
-export type MessageKind = "bid" | "offer" | "confirm";
+export type MessageKind = "bid" | "offer" | "confirm" | "event";
 
 export interface MarketMetrics {
   registry: Registry;

@@ -157,6 +157,18 @@ function pickGpus(entry: BookEntry, req: JobResources): number[] | undefined {
   return out.length === want.count ? out : undefined;
 }
 
+/**
+ * Whether the provider's signed terms accept the bid's escrow terms (DESIGN §4): its arbiter (if any) is one
+ * the provider names, its challenge window is within the provider's maximum, and its deadline lies within the
+ * provider's horizon from now (the match time).
+ */
+export function termsAccept(offer: Offer, bid: Pick<BidTerms, "deadline" | "terms">, now: number): boolean {
+  const t = offer.terms;
+  if (bid.terms.challengeWindowMs > t.maxChallengeWindowMs) return false;
+  if (bid.deadline > now + t.maxDeadlineMs) return false;
+  return bid.terms.arbiter === undefined || t.arbiters.includes(bid.terms.arbiter);
+}
+
 function attributesHold(offer: Offer, wanted: Record<string, string> | undefined): boolean {
   if (!wanted) return true;
   for (const k in wanted) if (offer.attributes[k] !== wanted[k]) return false;
@@ -316,6 +328,7 @@ export class OrderBook {
         if (o.expiresAt <= options.now || o.maxDurationMs < duration) continue;
         if (options.exclude?.has(e.providerId)) continue;
         if (!attributesHold(o, bid.attributes)) continue;
+        if (!termsAccept(o, bid, options.now)) continue;
         const gpus = pickGpus(e, req);
         if (!gpus) continue;
         const price = jobPrice(o.prices, req, duration);

@@ -15,6 +15,12 @@ export const RejectReason = {
   Expired: "expired",
   Replayed: "replayed",
   Oversized: "oversized",
+  /** A time further ahead than the market allows (bid deadline/expiry, offer expiry). */
+  OutOfBounds: "out_of_bounds",
+  /** The message made a verifier thread die twice (alone the second time): dropped, never retried. */
+  VerifierCrash: "verifier_crash",
+  /** Handling it kept failing for a reason of ours (store unreachable); given up after a bounded number of deliveries. */
+  Unhandled: "unhandled",
 } as const;
 export type RejectReason = (typeof RejectReason)[keyof typeof RejectReason];
 
@@ -26,4 +32,16 @@ export const REJECT_CODES: Record<RejectReason, string> = {
   expired: "MARKET_EXPIRED",
   replayed: "MARKET_REPLAYED",
   oversized: "MARKET_OVERSIZED",
+  out_of_bounds: "MARKET_OUT_OF_BOUNDS",
+  verifier_crash: "MARKET_VERIFIER_CRASH",
+  unhandled: "MARKET_UNHANDLED",
 };
+
+/**
+ * Horizons: how far ahead a message's times may lie. A bid may ask for its job to be done within 30 days and
+ * wait at most a day to be matched; an offer (a heartbeat, normally a minute) lives at most a day. Without them
+ * a signed bid could sit in the market, and hold a provider, for ever.
+ */
+export const MAX_BID_DEADLINE_MS = 30 * 24 * 3_600_000;
+export const MAX_BID_EXPIRY_MS = 24 * 3_600_000;
+export const MAX_OFFER_EXPIRY_MS = 24 * 3_600_000;

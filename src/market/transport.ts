@@ -54,12 +54,32 @@ export interface StoredMatch {
 export interface MarketTransport {
   capacity: MarketKv;
   jobs: MarketKv;
+  /**
+   * The verified offer book, written by matchers only, keyed `<region>.<providerId>`: the raw offers stream keeps
+   * one message per subject, so whoever may publish there could replace a provider's stored offer with junk.
+   */
+  offerBook: MarketKv;
   consumeBids(options: BidConsumerOptions, onBid: (message: InboundMessage) => void): Promise<Watch>;
-  /** Latest offer per provider, then every new one. */
-  watchOffers(onOffer: (subject: string, data: Uint8Array) => void): Promise<Watch>;
-  subscribeConfirms(onConfirm: (subject: string, data: Uint8Array) => void): Promise<Watch>;
+  /**
+   * Latest offer per provider, then every new one: first the verified book (`bookRevision` set: the key's
+   * revision), then the raw offers stream (unset), whose last message per subject may be anyone's.
+   */
+  watchOffers(onOffer: (subject: string, data: Uint8Array, bookRevision?: number) => void): Promise<Watch>;
+  /** Sets a bid aside that fits nothing yet (one per job: a newer one replaces it). */
+  park(jobHash: string, data: Uint8Array, bidSeq: number): Promise<void>;
+  /** Takes a parked bid out (it was matched, expired, or turned away). */
+  unpark(jobHash: string): Promise<void>;
+  /** Every parked bid, then each change; `data` null = taken out. */
+  watchParked(onParked: (jobHash: string, data: Uint8Array | null, bidSeq: number) => void): Promise<Watch>;
+  /**
+   * Confirmations as the server stores them, with the time it stored each (POSIX ms): that time, not when a
+   * matcher gets round to one, says whether it came in time.
+   */
+  subscribeConfirms(onConfirm: (subject: string, data: Uint8Array, storedAt: number) => void): Promise<Watch>;
   /** The last confirmation stored for a job (to recover one that arrived while no matcher held the bid). */
-  lastConfirm(jobHash: string): Promise<Uint8Array | null>;
+  lastConfirm(jobHash: string): Promise<{ data: Uint8Array; storedAt: number } | null>;
+  /** Providers' job events as they are published (locked, released, finished: what frees a reservation). */
+  subscribeJobEvents(onEvent: (subject: string, data: Uint8Array) => void): Promise<Watch>;
   /**
    * Durably stores a match if the job's last stored match is still `expectedLastSeq` (0: the job has none), and
    * returns its sequence; throws NtxError MATCH_EXISTS otherwise. A retried publish of the same matchId is a no-op.

@@ -10,6 +10,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import { NtxError } from "../../offchain/errors.js";
 import { decodeBidTerms, decodeOffer, decodeProviderConfirm, type Decoded, type VerifiedBidTerms, type VerifiedOffer } from "./decode.js";
+import { RejectReason } from "./protocol.js";
 import type { ProviderConfirm } from "./schemas.js";
 import type { VerifyBatch } from "./verify-worker.js";
 
@@ -27,24 +28,44 @@ const MAX_BATCH = 256;
 type Kind = VerifyBatch["kind"];
 
 interface Pending {
+  kind: Kind;
   data: Uint8Array;
   resolve: (r: Decoded<never>) => void;
   reject: (error: Error) => void;
+  /** Already in a batch whose thread died: the next death with it alone in the batch drops it. */
+  retried?: boolean;
 }
 
-function startWorker(): Worker {
-  const js = fileURLToPath(new URL("./verify-worker.js", import.meta.url));
+/** The worker module without its extension: `.js` when built, `.ts` from sources. */
+const DEFAULT_WORKER = new URL("./verify-worker", import.meta.url);
+
+function startWorker(module: URL): Worker {
+  const js = fileURLToPath(`${module.href}.js`);
   if (existsSync(js)) return new Worker(js);
   // Running from TypeScript sources (tsx, vitest): node 20 does not apply `--import tsx` to a worker's entry
   // module, so a one-line bootstrap loads the worker through tsx's API instead.
   const api = pathToFileURL(createRequire(import.meta.url).resolve("tsx/esm/api")).href;
-  const file = fileURLToPath(new URL("./verify-worker.ts", import.meta.url));
+  const file = fileURLToPath(`${module.href}.ts`);
   return new Worker(`import(${JSON.stringify(api)}).then((m) => m.tsImport(${JSON.stringify(file)}, ${JSON.stringify(import.meta.url)}))`, { eval: true });
 }
 
-/** `workers: 0` verifies inline on the calling thread (small tools, tests of the matcher logic). */
-export function createVerifyPool(options: { workers?: number } = {}): VerifyPool {
+export interface VerifyPoolOptions {
+  /** Threads; 0 verifies inline on the calling thread (small tools, tests of the matcher logic). Default: one per core. */
+  workers?: number;
+  /** Another worker module (without extension) that speaks verify-worker's protocol: tests of thread deaths. */
+  workerModule?: URL;
+  /** Told of every message dropped because it took a thread down twice. */
+  onCrashDrop?: (kind: Kind) => void;
+}
+
+/**
+ * A thread that dies (a native crash, an OOM, a bug that throws past decode's guard) takes its batch with it.
+ * Each message of that batch is retried once, alone in its own batch, on a fresh thread; one that kills that
+ * thread too is the poison, and is answered as rejected (`verifier_crash`) so it is counted and terminated.
+ */
+export function createVerifyPool(options: VerifyPoolOptions = {}): VerifyPool {
   const count = options.workers ?? Math.max(1, availableParallelism());
+  const workerModule = options.workerModule ?? DEFAULT_WORKER;
   if (count === 0) {
     return {
       workers: 0,
@@ -55,7 +76,7 @@ export function createVerifyPool(options: { workers?: number } = {}): VerifyPool
       close: async () => undefined,
     };
   }
-  const workers = Array.from({ length: count }, startWorker);
+  const workers = Array.from({ length: count }, () => startWorker(workerModule));
   // A worker takes batches only once its module has loaded and said so.
   const ready = new Array<boolean>(count).fill(false);
   let allReady!: () => void;
@@ -66,10 +87,10 @@ export function createVerifyPool(options: { workers?: number } = {}): VerifyPool
   let nextId = 1;
   let closed = false;
   const queues: Record<Kind, Pending[]> = { bid: [], offer: [], confirm: [] };
+  /** Messages of a dead thread's batch, each sent alone. */
+  const solo: Pending[] = [];
   let scheduled = false;
 
-  // A worker that dies (a native crash, an OOM) fails its batches with an error, so the matcher leaves those
-  // bids unacked for redelivery (never "malformed": nothing is known about them), and is replaced.
   const attach = (index: number, w: Worker) => {
     workers[index] = w;
     ready[index] = false;
@@ -90,34 +111,62 @@ export function createVerifyPool(options: { workers?: number } = {}): VerifyPool
     w.on("error", () => undefined);
     w.on("exit", (code) => {
       if (closed) return;
+      // A thread works through its batches in the order they were posted (Map order: by id), so the first
+      // one still in flight is the one it died on; the rest had not started and go back without a mark.
+      let culprit = true;
       for (const [id, batch] of inflight) {
         if (owner.get(id) !== index) continue;
         inflight.delete(id);
         owner.delete(id);
-        for (const p of batch) p.reject(new NtxError("MARKET_VERIFIER_CRASHED", `signature verifier thread exited (${code})`, { retryable: true }));
+        const died = culprit;
+        culprit = false;
+        for (const p of batch) {
+          if (!died) solo.push(p);
+          else if (!p.retried) {
+            p.retried = true;
+            solo.push(p);
+          } else {
+            options.onCrashDrop?.(p.kind);
+            p.resolve({ ok: false, reason: RejectReason.VerifierCrash, message: `a verifier thread died on this ${p.kind} twice (exit ${code})` } as Decoded<never>);
+          }
+        }
       }
       load[index] = 0;
-      attach(index, startWorker());
+      attach(index, startWorker(workerModule));
     });
   };
   workers.forEach((w, index) => attach(index, w));
 
+  const pickWorker = () => {
+    let target = -1;
+    for (let i = 0; i < count; i++) if (ready[i] && (target < 0 || load[i]! < load[target]!)) target = i;
+    return target;
+  };
+
+  const send = (target: number, kind: Kind, items: Pending[], now: number) => {
+    const id = nextId++;
+    inflight.set(id, items);
+    owner.set(id, target);
+    load[target]! += items.length;
+    const batch: VerifyBatch = { id, kind, now, items: items.map((p) => p.data) };
+    workers[target]!.postMessage(batch);
+  };
+
   const flush = () => {
     scheduled = false;
     const now = Date.now();
+    while (solo.length > 0) {
+      const target = pickWorker();
+      if (target < 0) return;
+      const p = solo.shift()!;
+      send(target, p.kind, [p], now);
+    }
     for (const kind of ["confirm", "offer", "bid"] as const) {
       const queue = queues[kind];
       while (queue.length > 0) {
-        let target = -1;
-        for (let i = 0; i < count; i++) if (ready[i] && (target < 0 || load[i]! < load[target]!)) target = i;
+        const target = pickWorker();
         if (target < 0) return;
-        const items = queue.splice(0, MAX_BATCH);
-        const id = nextId++;
-        inflight.set(id, items);
-        owner.set(id, target);
-        load[target]! += items.length;
-        const batch: VerifyBatch = { id, kind, now, items: items.map((p) => p.data) };
-        workers[target]!.postMessage(batch);
+        send(target, kind, queue.splice(0, MAX_BATCH), now);
       }
     }
   };
@@ -125,7 +174,7 @@ export function createVerifyPool(options: { workers?: number } = {}): VerifyPool
   const submit = (kind: Kind, data: Uint8Array): Promise<Decoded<never>> => {
     if (closed) return Promise.reject(new NtxError("MARKET_CLOSED", "verify pool is closed"));
     return new Promise((resolve, reject) => {
-      queues[kind].push({ data, resolve, reject });
+      queues[kind].push({ kind, data, resolve, reject });
       if (queues[kind].length >= MAX_BATCH) flush();
       else if (!scheduled) {
         scheduled = true;
@@ -143,7 +192,7 @@ export function createVerifyPool(options: { workers?: number } = {}): VerifyPool
     async close() {
       closed = true;
       await Promise.all(workers.map((w) => w.terminate()));
-      for (const batch of inflight.values()) for (const p of batch) p.reject(new NtxError("MARKET_CLOSED", "verify pool is closed"));
+      for (const batch of [...inflight.values(), solo, ...Object.values(queues)]) for (const p of batch) p.reject(new NtxError("MARKET_CLOSED", "verify pool is closed"));
       inflight.clear();
     },
   };

@@ -8,8 +8,8 @@ import type { KV } from "@nats-io/kv";
 import { createInbox, type MsgHdrs, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import { NtxError } from "../../offchain/errors.js";
 import type { BidConsumerOptions, InboundMessage, KvRecord, MarketKv, MarketTransport, Watch } from "../market/transport.js";
-import { ensureMarketInfrastructure, StreamNames } from "./setup.js";
-import { confirmSubject, matchSubject, SubjectPatterns } from "./subjects.js";
+import { BucketNames, ensureMarketInfrastructure, StreamNames } from "./setup.js";
+import { confirmSubject, matchSubject, parkedSubject, SUBJECT_ROOT, SubjectPatterns } from "./subjects.js";
 
 const WRONG_LAST_SEQUENCE = 10071;
 /** On a stored match: the stream sequence of the bid it was made for (a replayed bid has another). */
@@ -296,14 +296,16 @@ export async function createNatsMarketTransport(nc: NatsConnection): Promise<Nat
     stops.push(w.stop);
     return w;
   };
+  const offerBook = new JsKv(store.offerBook, BucketNames.offerBook, js, jsm, pub);
   const lastBySubject = (stream: string, subject: string) =>
     jsm.streams.getMessage(stream, { last_by_subj: subject }).catch((error: unknown) => {
       if (error instanceof Error && /no message found/i.test(error.message)) return null;
       throw new NtxError("NATS_JS", `reading the last message of ${subject}: ${error instanceof Error ? error.message : String(error)}`, { retryable: true, cause: error });
     });
   return {
-    capacity: new JsKv(store.capacity, "ntx-capacity", js, jsm, pub),
-    jobs: new JsKv(store.jobs, "ntx-jobs", js, jsm, pub),
+    capacity: new JsKv(store.capacity, BucketNames.capacity, js, jsm, pub),
+    jobs: new JsKv(store.jobs, BucketNames.jobs, js, jsm, pub),
+    offerBook,
 
     async consumeBids(options: BidConsumerOptions, onBid: (m: InboundMessage) => void): Promise<Watch> {
       const config = {
@@ -330,17 +332,52 @@ export async function createNatsMarketTransport(nc: NatsConnection): Promise<Nat
     },
 
     async watchOffers(onOffer) {
-      return track(await replayLatest(js, jsm, StreamNames.offers, SubjectPatterns.offers, (subject, data) => onOffer(subject, data)));
+      // The verified book first, so a restarted reader holds every provider's real offer whatever the raw
+      // stream's last message per subject has become.
+      const book = track(await offerBook.watch((key, record) => {
+        if (record) onOffer(`${SUBJECT_ROOT}.offers.${key}`, record.value, record.revision);
+      }));
+      await book.ready;
+      const raw = track(await replayLatest(js, jsm, StreamNames.offers, SubjectPatterns.offers, (subject, data) => onOffer(subject, data)));
+      return { ready: raw.ready, stop: async () => { await raw.stop(); await book.stop(); } };
+    },
+
+    async park(jobHash, data, bidSeq) {
+      const ack = await pub.publish(parkedSubject(jobHash), data, wireHeaders({ [BID_SEQ_HEADER]: String(bidSeq) }));
+      if (ack.error) throw new NtxError("NATS_JS", `parking bid ${jobHash}: ${ackError(ack.error).message}`, { retryable: true });
+    },
+
+    async unpark(jobHash) {
+      // An empty message replaces the parked bid (one message per subject).
+      const ack = await pub.publish(parkedSubject(jobHash), new Uint8Array(0));
+      if (ack.error) throw new NtxError("NATS_JS", `unparking bid ${jobHash}: ${ackError(ack.error).message}`, { retryable: true });
+    },
+
+    async watchParked(onParked) {
+      const prefix = `${SUBJECT_ROOT}.parked.`;
+      return track(
+        await replayLatest(js, jsm, StreamNames.parked, SubjectPatterns.parked, (subject, data, _seq, headers) => {
+          const bidSeq = Number(headers?.get(BID_SEQ_HEADER));
+          onParked(subject.slice(prefix.length), data.length === 0 || !Number.isSafeInteger(bidSeq) ? null : data, bidSeq);
+        }),
+      );
     },
 
     async subscribeConfirms(onConfirm) {
-      const sub = nc.subscribe(SubjectPatterns.confirms, { callback: (_err, m) => onConfirm(m.subject, m.data) });
-      return track({ ready: nc.flush(), stop: async () => sub.unsubscribe() });
+      // An ordered consumer from now on: each message carries the time the server stored it.
+      const consumer = await js.consumers.get(StreamNames.matches, { filter_subjects: SubjectPatterns.confirms, deliver_policy: DeliverPolicy.New });
+      const messages = await consumer.consume({ callback: (m) => onConfirm(m.subject, m.data, m.time.getTime()) });
+      return track({ ready: Promise.resolve(), stop: async () => void (await messages.close().catch(() => undefined)) });
     },
 
     async lastConfirm(jobHash) {
       const m = await lastBySubject(StreamNames.matches, confirmSubject(jobHash));
-      return m ? m.data : null;
+      return m ? { data: m.data, storedAt: m.time.getTime() } : null;
+    },
+
+    async subscribeJobEvents(onEvent) {
+      const sub = nc.subscribe(SubjectPatterns.jobEvents, { callback: (_err, m) => onEvent(m.subject, m.data) });
+      return track({ ready: nc.flush(), stop: async () => sub.unsubscribe() });
     },
 
     async lastMatch(jobHash) {

@@ -16,28 +16,56 @@ export const StreamNames = {
   matches: "NTX_MATCHES",
   jobEvents: "NTX_JOB_EVENTS",
   jobLogs: "NTX_JOB_LOGS",
+  /** Bids that fit no offer yet, set aside by the matcher so they hold no slot of the bids consumer. */
+  parked: "NTX_PARKED",
 } as const;
 
 export const BucketNames = {
   capacity: "ntx-capacity",
   jobs: "ntx-jobs",
   results: "ntx-results",
+  /** The verified offer book: latest offer per `<region>.<providerId>`, written only by matchers. */
+  offerBook: "ntx-offer-book",
 } as const;
 
 const DAY_NS = 24 * 3600 * 1e9;
 const MINUTE_NS = 60 * 1e9;
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const GiB = 1024 * MiB;
+/** Largest market message (MAX_MESSAGE_BYTES); a match embeds a bid and an offer, so it may be three times that. */
+const MESSAGE = 64 * KiB;
 
+/**
+ * Every stream, bucket and store is bounded in age, messages, bytes, message size and, where one subject could
+ * be flooded, messages per subject (the README's configuration table lists them). Where a full stream must not
+ * lose what it holds (bids, matches, parked bids) it refuses new messages (discard new); logs, events and
+ * offers drop their oldest. The byte limits total about 32 GiB: JetStream reserves them against its store.
+ */
 export function marketStreamConfigs(): Partial<StreamConfig>[] {
+  const base = { storage: StorageType.File, retention: RetentionPolicy.Limits };
   return [
     // Latest offer per provider subject; a provider that stops re-publishing ages out of the stream.
-    { name: StreamNames.offers, subjects: [SubjectPatterns.offers], max_msgs_per_subject: 1, max_age: 15 * MINUTE_NS, discard: DiscardPolicy.Old, storage: StorageType.File, retention: RetentionPolicy.Limits },
+    { ...base, name: StreamNames.offers, subjects: [SubjectPatterns.offers], max_msgs_per_subject: 1, max_age: 15 * MINUTE_NS, max_msgs: 200_000, max_bytes: 1 * GiB, max_msg_size: MESSAGE, discard: DiscardPolicy.Old },
     // Bids are published with Nats-Msg-Id = jobHash, so a retried publish within the window is stored once.
-    { name: StreamNames.bids, subjects: [SubjectPatterns.bids], max_age: 7 * DAY_NS, duplicate_window: 2 * MINUTE_NS, storage: StorageType.File, retention: RetentionPolicy.Limits },
-    { name: StreamNames.matches, subjects: [SubjectPatterns.matchesAll], max_age: 30 * DAY_NS, duplicate_window: 2 * MINUTE_NS, storage: StorageType.File, retention: RetentionPolicy.Limits },
-    { name: StreamNames.jobEvents, subjects: [SubjectPatterns.jobEvents], max_age: 30 * DAY_NS, storage: StorageType.File, retention: RetentionPolicy.Limits },
-    { name: StreamNames.jobLogs, subjects: [SubjectPatterns.jobLogs], max_age: 7 * DAY_NS, max_bytes: 1024 ** 3, max_msg_size: 64 * 1024, discard: DiscardPolicy.Old, storage: StorageType.File, retention: RetentionPolicy.Limits },
+    { ...base, name: StreamNames.bids, subjects: [SubjectPatterns.bids], max_age: 7 * DAY_NS, max_msgs: 5_000_000, max_bytes: 4 * GiB, max_msg_size: MESSAGE, max_msgs_per_subject: 16, duplicate_window: 2 * MINUTE_NS, discard: DiscardPolicy.New },
+    { ...base, name: StreamNames.matches, subjects: [SubjectPatterns.matchesAll], max_age: 30 * DAY_NS, max_msgs: 10_000_000, max_bytes: 8 * GiB, max_msg_size: 3 * MESSAGE, max_msgs_per_subject: 32, duplicate_window: 2 * MINUTE_NS, discard: DiscardPolicy.New },
+    { ...base, name: StreamNames.jobEvents, subjects: [SubjectPatterns.jobEvents], max_age: 30 * DAY_NS, max_msgs: 20_000_000, max_bytes: 4 * GiB, max_msg_size: MESSAGE, max_msgs_per_subject: 1_000, discard: DiscardPolicy.Old },
+    { ...base, name: StreamNames.jobLogs, subjects: [SubjectPatterns.jobLogs], max_age: 7 * DAY_NS, max_msgs: 20_000_000, max_bytes: 1 * GiB, max_msg_size: MESSAGE, max_msgs_per_subject: 10_000, discard: DiscardPolicy.Old },
+    { ...base, name: StreamNames.parked, subjects: [SubjectPatterns.parked], max_age: 2 * DAY_NS, max_msgs: 1_000_000, max_bytes: 2 * GiB, max_msg_size: MESSAGE, max_msgs_per_subject: 1, discard: DiscardPolicy.New },
   ];
 }
+
+/** KV buckets and the object store, with their bounds (see marketStreamConfigs). */
+export const BUCKET_LIMITS = {
+  // History 1 on capacity: only the latest record matters and compare-and-set works on its revision.
+  // Outlives any reservation (a bid deadline is at most 30 days ahead).
+  capacity: { history: 1, max_bytes: 1 * GiB, maxValueSize: 1 * MiB, ttl: 31 * 24 * 3_600_000 },
+  jobs: { history: 5, max_bytes: 2 * GiB, maxValueSize: 16 * KiB, ttl: 30 * 24 * 3_600_000 },
+  offerBook: { history: 1, max_bytes: 1 * GiB, maxValueSize: MESSAGE, ttl: 24 * 3_600_000 },
+  /** The object store counts its ttl in nanoseconds. */
+  results: { max_bytes: 8 * GiB, ttl: 30 * DAY_NS },
+} as const;
 
 async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig>): Promise<void> {
   const name = config.name!;
@@ -60,6 +88,7 @@ async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig>
 export interface MarketStore {
   capacity: KV;
   jobs: KV;
+  offerBook: KV;
 }
 
 /** Creates (or finds) every market stream and bucket; returns the two KV buckets. */
@@ -68,11 +97,11 @@ export async function ensureMarketInfrastructure(nc: NatsConnection): Promise<Ma
     const jsm = await jetstreamManager(nc);
     for (const config of marketStreamConfigs()) await ensureStream(jsm, config);
     const kvm = new Kvm(nc);
-    // History 1 on capacity: only the latest record matters and compare-and-set works on its revision.
-    const capacity = await kvm.create(BucketNames.capacity, { history: 1, storage: StorageType.File });
-    const jobs = await kvm.create(BucketNames.jobs, { history: 5, storage: StorageType.File });
-    await new Objm(nc).create(BucketNames.results, { storage: StorageType.File });
-    return { capacity, jobs };
+    const capacity = await kvm.create(BucketNames.capacity, { ...BUCKET_LIMITS.capacity, storage: StorageType.File });
+    const jobs = await kvm.create(BucketNames.jobs, { ...BUCKET_LIMITS.jobs, storage: StorageType.File });
+    const offerBook = await kvm.create(BucketNames.offerBook, { ...BUCKET_LIMITS.offerBook, storage: StorageType.File });
+    await new Objm(nc).create(BucketNames.results, { ...BUCKET_LIMITS.results, storage: StorageType.File });
+    return { capacity, jobs, offerBook };
   } catch (error) {
     if (error instanceof NtxError) throw error;
     throw new NtxError("NATS_SETUP", `cannot set up the market's JetStream streams/buckets: ${error instanceof Error ? error.message : String(error)}`, { retryable: true, cause: error });
@@ -85,7 +114,7 @@ export async function ensureMarketInfrastructure(nc: NatsConnection): Promise<Ma
  */
 export async function openResultStore(nc: NatsConnection): Promise<ObjectStore> {
   try {
-    return await new Objm(nc).create(BucketNames.results, { storage: StorageType.File });
+    return await new Objm(nc).create(BucketNames.results, { ...BUCKET_LIMITS.results, storage: StorageType.File });
   } catch (error) {
     throw new NtxError("NATS_SETUP", `cannot open the results object store: ${error instanceof Error ? error.message : String(error)}`, { retryable: true, cause: error });
   }

@@ -20,6 +20,8 @@ export const matchSubject = (jobHash: string) => `${SUBJECT_ROOT}.matches.${toke
 export const confirmSubject = (jobHash: string) => `${SUBJECT_ROOT}.matches.${token("jobHash", jobHash)}.confirm`;
 export const jobEventsSubject = (jobHash: string) => `${SUBJECT_ROOT}.jobs.${token("jobHash", jobHash)}.events`;
 export const jobLogsSubject = (jobHash: string) => `${SUBJECT_ROOT}.jobs.${token("jobHash", jobHash)}.logs`;
+/** A bid the matcher set aside because nothing fits it yet (matchers only). */
+export const parkedSubject = (jobHash: string) => `${SUBJECT_ROOT}.parked.${token("jobHash", jobHash)}`;
 export const heartbeatSubject = (providerId: string) => `${SUBJECT_ROOT}.providers.${token("providerId", providerId)}.heartbeat`;
 
 /** Wildcards, for streams, consumers and permissions. */
@@ -32,6 +34,7 @@ export const SubjectPatterns = {
   jobEvents: `${SUBJECT_ROOT}.jobs.*.events`,
   jobLogs: `${SUBJECT_ROOT}.jobs.*.logs`,
   heartbeats: `${SUBJECT_ROOT}.providers.*.heartbeat`,
+  parked: `${SUBJECT_ROOT}.parked.*`,
 } as const;
 
 /** The last token of a subject (jobHash of bids/matches, providerId of offers). */

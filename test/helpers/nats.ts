@@ -8,7 +8,7 @@
  *   const nc = await connect({ servers: nats.url });
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -114,4 +114,18 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
       if (generatedConfig) await rm(generatedConfig, { force: true });
     },
   };
+}
+
+/** Test passwords of the shipped NATS users (config/nats/permissions.conf). */
+export const ROLE_PASSWORDS = { provider: "p-secret", buyer: "b-secret", matcher: "m-secret", api: "a-secret" } as const;
+export type NatsRole = keyof typeof ROLE_PASSWORDS;
+
+/**
+ * A server with the shipped users and permissions, passwords through the environment as in production.
+ * (nats-server resolves includes relative to the including file, so the text goes in directly.)
+ */
+export async function startNatsServerWithRoles(options: Omit<NatsServerOptions, "config" | "configFile"> = {}): Promise<NatsServer> {
+  for (const [role, pw] of Object.entries(ROLE_PASSWORDS)) process.env[`NTX_NATS_${role.toUpperCase()}_PASSWORD`] = pw;
+  const permissions = await readFile(new URL("../../config/nats/permissions.conf", import.meta.url), "utf8");
+  return startNatsServer({ ...options, config: permissions });
 }

@@ -59,6 +59,26 @@ describe("order book matching rules", () => {
     expect(found?.price).toBe(500n + 100n + 1n);
   });
 
+  it("matches only offers whose signed terms accept the bid's arbiter, challenge window and deadline", () => {
+    const book = new OrderBook();
+    const arbiter = "ab".repeat(28);
+    const noArbiter = offer({ terms: { ...offerTerms, arbiters: [] } }, { cpuCoreHour: "1" });
+    const shortWindow = offer({ terms: { ...offerTerms, arbiters: [arbiter], maxChallengeWindowMs: 60_000 } }, { cpuCoreHour: "2" });
+    const shortHorizon = offer({ terms: { ...offerTerms, arbiters: [arbiter], maxDeadlineMs: 3_600_000 } }, { cpuCoreHour: "3" });
+    const accepting = offer({ terms: { ...offerTerms, arbiters: ["cd".repeat(28), arbiter] } }, { cpuCoreHour: "4" });
+    for (const o of [noArbiter, shortWindow, shortHorizon, accepting]) book.upsert(o, "0x", now());
+    // No arbiter, 1 h window, deadline in 2 h: the cheapest (no arbiter) and the 7-day-horizon offers accept it.
+    expect(book.findBest(bid(), { now: now() })?.entry.providerId).toBe(noArbiter.providerId);
+    const withArbiter = bid({}, { terms: { challengeWindowMs: 30_000, arbiter } });
+    expect(book.findBest(withArbiter, { now: now() })?.entry.providerId).toBe(shortWindow.providerId);
+    const longWindow = bid({}, { terms: { challengeWindowMs: 120_000, arbiter } });
+    expect(book.findBest(longWindow, { now: now() })?.entry.providerId).toBe(accepting.providerId);
+    const unknownArbiter = bid({}, { terms: { challengeWindowMs: 1_000, arbiter: "ef".repeat(28) } });
+    expect(book.findBest(unknownArbiter, { now: now() })).toBeUndefined();
+    // A deadline beyond every offer's horizon fits nothing.
+    expect(book.findBest(bid({}, { deadline: now() + 8 * 86_400_000 }), { now: now() })).toBeUndefined();
+  });
+
   it("respects resources, GPUs (model, VRAM), region, attributes, duration, max price and expiry", () => {
     const book = new OrderBook();
     const small = offer({}, {}, { cpuCores: 2 });

@@ -31,3 +31,25 @@ describe("verify pool (worker threads)", () => {
     await expect(pool.decodeBidTerms(new Uint8Array(2))).rejects.toMatchObject({ code: "MARKET_CLOSED" });
   });
 });
+
+describe("verify pool when a thread dies", () => {
+  it("retries the dead thread's batch once on fresh threads, and drops only the message that kills a thread twice", async () => {
+    const drops: string[] = [];
+    const pool = createVerifyPool({ workers: 2, workerModule: new URL("./crashing-verify-worker", import.meta.url), onCrashDrop: (kind) => drops.push(kind) });
+    try {
+      await pool.ready();
+      const buyer = newBuyer();
+      const good = Array.from({ length: 40 }, () => json(makeBid(buyer)));
+      const poison = json({ ...makeBid(buyer), poison: "kill-the-verifier-thread" });
+      // One tick: the poison shares a batch with 40 good bids.
+      const results = await Promise.all([...good.slice(0, 20), poison, ...good.slice(20)].map((b) => pool.decodeBidTerms(b)));
+      expect(results[20]).toMatchObject({ ok: false, reason: "verifier_crash" });
+      expect(results.filter((r) => !r.ok).map((r) => !r.ok && r.message)).toEqual([expect.stringContaining("verifier thread died")]);
+      expect(drops).toEqual(["bid"]);
+      // The pool still works afterwards, on fresh threads.
+      expect((await pool.decodeBidTerms(json(makeBid(buyer)))).ok).toBe(true);
+    } finally {
+      await pool.close();
+    }
+  });
+});

@@ -1,10 +1,9 @@
 import { spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isNtxError } from "../../offchain/errors.js";
 import { bidSubject, confirmSubject, connectNats, createMarketClient, ensureMarketInfrastructure, matchSubject, offerSubject, type NatsConnection } from "../../src/nats/index.js";
-import { freePort, startNatsServer, type NatsServer } from "../helpers/nats.js";
+import { freePort, ROLE_PASSWORDS, startNatsServerWithRoles, type NatsServer } from "../helpers/nats.js";
 import { signProviderConfirm } from "../../src/market/eip712.js";
 import { jobHash } from "../../src/market/job-hash.js";
 import { createMatcher } from "../../src/market/matcher.js";
@@ -14,8 +13,7 @@ import { makeBid, makeOffer, newBuyer, newProvider } from "../market/fixtures.js
 import { decodeJson, waitFor } from "../market/harness.js";
 
 const configFile = fileURLToPath(new URL("../../config/nats/ntx.conf", import.meta.url));
-const permissionsFile = fileURLToPath(new URL("../../config/nats/permissions.conf", import.meta.url));
-const passwords = { provider: "p-secret", buyer: "b-secret", matcher: "m-secret", api: "a-secret" } as const;
+const passwords = ROLE_PASSWORDS;
 let server: NatsServer;
 const connections: NatsConnection[] = [];
 
@@ -39,10 +37,8 @@ const provider = `02${"ab".repeat(32)}`;
 const data = new TextEncoder().encode("{}");
 
 beforeAll(async () => {
-  for (const [role, pw] of Object.entries(passwords)) process.env[`NTX_NATS_${role.toUpperCase()}_PASSWORD`] = pw;
   // The shipped users and permissions, on a test server (own port and store dir).
-  // (nats-server resolves includes relative to the including file, so the text goes in directly.)
-  server = await startNatsServer({ config: readFileSync(permissionsFile, "utf8") });
+  server = await startNatsServerWithRoles();
   const nc = await connectNats({ servers: server.url, user: "matcher", pass: passwords.matcher });
   connections.push(nc);
   await ensureMarketInfrastructure(nc);

@@ -1,3 +1,4 @@
+import { jetstreamManager } from "@nats-io/jetstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectNats, createMarketClient, ensureMarketInfrastructure, marketStreamConfigs, offerSubject, openResultStore, type NatsConnection } from "../../src/nats/index.js";
 import { startNatsServer, type NatsServer } from "../helpers/nats.js";
@@ -25,7 +26,25 @@ describe("market streams, buckets and object store", () => {
     for (const n of [1, 2, 3]) await client.publishRaw(offerSubject("eu", provider), new TextEncoder().encode(`{"n":${n}}`));
     const offers = await client.readStream("offers");
     expect(offers.map((m) => new TextDecoder().decode(m.data))).toEqual(['{"n":3}']);
-    expect(marketStreamConfigs().map((c) => c.name)).toEqual(["NTX_OFFERS", "NTX_BIDS", "NTX_MATCHES", "NTX_JOB_EVENTS", "NTX_JOB_LOGS"]);
+    expect(marketStreamConfigs().map((c) => c.name)).toEqual(["NTX_OFFERS", "NTX_BIDS", "NTX_MATCHES", "NTX_JOB_EVENTS", "NTX_JOB_LOGS", "NTX_PARKED"]);
+  });
+
+  it("bound every stream, bucket and the object store as the server reports them: age, messages, bytes, message size, per subject", async () => {
+    await ensureMarketInfrastructure(nc);
+    await openResultStore(nc);
+    const jsm = await jetstreamManager(nc);
+    const names: string[] = [];
+    for await (const info of jsm.streams.list()) {
+      const c = info.config;
+      names.push(c.name);
+      expect(c.max_bytes, c.name).toBeGreaterThan(0);
+      expect(c.max_age, c.name).toBeGreaterThan(0);
+      // KV and object-store streams bound values through max_msg_size / per-subject history; the object store's chunks are fixed-size.
+      if (!c.name.startsWith("OBJ_")) expect(c.max_msg_size, c.name).toBeGreaterThan(0);
+      if (!c.name.startsWith("OBJ_")) expect(c.max_msgs_per_subject, c.name).toBeGreaterThan(0);
+      if (c.name.startsWith("NTX_")) expect(c.max_msgs, c.name).toBeGreaterThan(0);
+    }
+    expect(names.sort()).toEqual(["KV_ntx-capacity", "KV_ntx-jobs", "KV_ntx-offer-book", "NTX_BIDS", "NTX_JOB_EVENTS", "NTX_JOB_LOGS", "NTX_MATCHES", "NTX_OFFERS", "NTX_PARKED", "OBJ_ntx-results"]);
   });
 
   it("de-duplicates a bid published twice under its jobHash", async () => {
