@@ -264,6 +264,8 @@ interface JobStatus {
 const jobsKey = (address: string) => `ntx-market:jobs:${address}`;
 /** The lock transaction this browser submitted for a job: how a refunded job is told from one never locked. */
 const lockKey = (jobHash: string) => `ntx-market:lock:${jobHash}`;
+/** Whether this browser saw the job's escrow completed: a settled escrow then was paid, not refunded. */
+const completedKey = (jobHash: string) => `ntx-market:completed:${jobHash}`;
 function rememberedJobs(address: string): string[] {
   try {
     const list = JSON.parse(localStorage.getItem(jobsKey(address)) ?? "[]") as unknown;
@@ -451,7 +453,9 @@ async function refreshStatus(): Promise<void> {
   let status: JobStatus;
   try {
     const lockTx = localStorage.getItem(lockKey(jobHash));
-    status = await api<JobStatus>("GET", `/api/jobs/${jobHash}/status${lockTx ? `?lockTx=${lockTx}` : ""}`);
+    const query = new URLSearchParams({ ...(lockTx ? { lockTx } : {}), ...(localStorage.getItem(completedKey(jobHash)) ? { seenCompleted: "1" } : {}) }).toString();
+    status = await api<JobStatus>("GET", `/api/jobs/${jobHash}/status${query ? `?${query}` : ""}`);
+    if (status.escrow?.state === "completed") localStorage.setItem(completedKey(jobHash), "1");
   } catch (error) {
     $("job-next").textContent = `(status unavailable: ${plainError(error)})`;
     return;

@@ -1,5 +1,6 @@
 import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -107,6 +108,20 @@ async function json<T>(url: string): Promise<T> {
   return (await response.json()) as T;
 }
 
+async function ntx(args: string[]): Promise<string> {
+  const { stdout } = await promisify(execFile)(join(root, "node_modules", ".bin", "tsx"), [join(root, "src/cli/main.ts"), ...args], { cwd: root, timeout: 60_000 });
+  return stdout;
+}
+
+async function ntxFails(args: string[]): Promise<string> {
+  const failed = await promisify(execFile)(join(root, "node_modules", ".bin", "tsx"), [join(root, "src/cli/main.ts"), ...args], { cwd: root, timeout: 60_000 }).then(
+    () => null,
+    (error: { code?: number; stderr?: string }) => error,
+  );
+  expect(failed?.code).toBe(1);
+  return failed!.stderr ?? "";
+}
+
 afterAll(async () => {
   for (const child of children) if (child.exitCode === null) child.kill("SIGKILL");
 });
@@ -151,6 +166,11 @@ describe("npm run devnet (ntx up)", () => {
       expect(submitted.status, JSON.stringify(submitted.body)).toBe(202);
       await waitFor("the job running", async () => (await status(first.apiUrl)()).phase === "running", 90_000);
 
+      // The devnet's provider is inspectable from a terminal through the config ntx up wrote to its folder.
+      const providerStatus = JSON.parse(await ntx(["provider", "status", "-c", join(dir, "provider.json"), "--json"])) as { providerId: string; jobs: Array<{ jobHash: string }> };
+      expect(providerStatus.providerId).toBe(offers[0]!.providerId);
+      expect(providerStatus.jobs.map((j) => j.jobHash)).toContain(jobHash);
+
       const pids = await descendants(first.child.pid!);
       expect(pids.length).toBeGreaterThan(0);
       const allPorts = [ports.chain, ports.nats, ports.nats + 4000, ports.api];
@@ -182,4 +202,33 @@ describe("npm run devnet (ntx up)", () => {
       await rm(dir, { recursive: true, force: true });
     }
   }, 400_000);
+
+  it("names the clashing port before starting anything, and answers --help without running setup", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "ntx-up-clash-"));
+    const blocker = createServer();
+    try {
+      const nats = await natsPort();
+      // NATS monitoring takes --nats-port + 4000: the API asked for that very port.
+      const twice = await ntxFails(["up", "--dir", dir, "--chain-port", "0", "--nats-port", String(nats), "--api-port", String(nats + 4000)]);
+      expect(twice).toContain(`port ${nats + 4000} is wanted twice: by NATS monitoring (--nats-port ${nats} + 4000) and by the API and web page (--api-port)`);
+      // A port another program holds.
+      const taken = await new Promise<number>((resolve) => blocker.listen(0, "127.0.0.1", () => resolve((blocker.address() as { port: number }).port)));
+      const busy = await ntxFails(["up", "--dir", dir, "--chain-port", "0", "--nats-port", String(nats), "--api-port", String(taken)]);
+      expect(busy).toContain(`port ${taken} for the API and web page (--api-port) is already in use by another program`);
+      expect(busy).not.toMatch(/EADDRINUSE|API_START_FAILED/);
+
+      // `npm run devnet -- --help` prints the options; setup never runs: every tool it would call is a tripwire.
+      const trap = join(dir, "trap");
+      await mkdir(trap);
+      for (const tool of ["npm", "apt-get", "dockerd", "docker", "nats-server", "chromium"]) {
+        await writeFile(join(trap, tool), `#!/bin/sh\necho ${tool} >> ${join(dir, "tripped")}\nexit 1\n`, { mode: 0o755 });
+      }
+      const { stdout } = await promisify(execFile)("bash", [join(root, "scripts/devnet.sh"), "--help"], { cwd: root, timeout: 60_000, env: { ...process.env, PATH: `${trap}:${process.env.PATH}` } });
+      expect(stdout).toContain("--nats-port <port>");
+      expect(existsSync(join(dir, "tripped"))).toBe(false);
+    } finally {
+      blocker.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });

@@ -1,4 +1,9 @@
-import { mkdir } from "node:fs/promises";
+import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
 import { Wallet } from "ethers";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -6,7 +11,7 @@ import { paymentKeyHashOfPrivateKey, newPrivateKey, type LucidEvolution } from "
 import { buildCompleteTx, buildLockTx, buildResolveTx, escrowScriptFor, loadDeployment, readEscrowUtxos, signCompletionProof, submitTx, type EscrowUtxo } from "../../offchain/index.js";
 import { signJobEvent } from "../../src/market/index.js";
 import { openResultStore } from "../../src/nats/index.js";
-import { blake2b256Hex } from "../../src/provider/index.js";
+import { blake2b256Hex, writeSecretFile } from "../../src/provider/index.js";
 import { writeDeterministicTar } from "../../src/provider/result/tar.js";
 import { http, startStack, waitFor, type Stack } from "../api/stack.js";
 import { buildWeb, injectWallet, launchBrowser } from "../helpers/browser.js";
@@ -15,6 +20,7 @@ import { createTestWallet, type TestWallet } from "../helpers/wallet.js";
 const PRICE = 1_101n; // base units: 1 core, 1 GiB, 1 GiB disk for 60 min at the test offer's prices
 const NTX = 1_000_000n; // base units per NTX (6 decimals)
 const SHOTS = "reports/screenshots";
+const ROOT = new URL("../../", import.meta.url).pathname;
 
 /*
  * The buyer's whole journey in real headless Chromium against the real API, matcher, NATS and devnet chain,
@@ -52,6 +58,9 @@ describe("web page: the buyer's journey", () => {
     return { ntx: utxos.reduce((s, u) => s + (u.assets[stack.ntxUnit] ?? 0n), 0n), lovelace: utxos.reduce((s, u) => s + (u.assets.lovelace ?? 0n), 0n) };
   };
   const escrowOf = async (jobHash: string): Promise<EscrowUtxo | undefined> => (await readEscrowUtxos(await stack.chain.lucid(), script())).escrows.find((e) => e.datum.jobHash === jobHash);
+  /** The `ntx` command as a person runs it, against this stack's API and devnet chain. */
+  const ntx = async (args: string[]) =>
+    (await promisify(execFile)(join(ROOT, "node_modules/.bin/tsx"), [join(ROOT, "src/cli/main.ts"), ...args], { cwd: ROOT, timeout: 120_000, env: { ...process.env, NTX_NETWORK: "devnet", BLOCKFROST_URL: stack.devnet.url } })).stdout;
   const phase = (page: Page) => page.locator("#job-phase").getAttribute("data-phase");
   const shot = (page: Page, name: string) => page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true });
 
@@ -184,6 +193,25 @@ describe("web page: the buyer's journey", () => {
     await page.locator("#outputs-status").filter({ hasText: "do not match the result hash" }).waitFor();
     expect(await page.locator("#outputs li").count()).toBe(0);
     await shot(page, "tampered-outputs-refused");
+
+    // From a terminal: `ntx job results` refuses the same outputs and writes nothing; `ntx job accept` signs
+    // with the buyer's key file and pays the provider.
+    const dir = await mkdtemp(join(tmpdir(), "ntx-job-cli-"));
+    try {
+      const results = await ntx(["job", "results", jobHash, "--api", stack.api.url, "-o", join(dir, "out")]).catch((e: { code?: number; stderr?: string }) => e);
+      expect(results).toMatchObject({ code: 1 });
+      expect((results as { stderr: string }).stderr).toMatch(/do not match|hash to .* not the proven .*nothing was written.*\[RESULT_HASH_MISMATCH\]/);
+      expect(existsSync(join(dir, "out"))).toBe(false);
+      await writeSecretFile(join(dir, "buyer.sk"), buyer.privateKey);
+      const providerBefore = await balance(stack.provider.payoutAddress);
+      const accepted = (await ntx(["job", "accept", jobHash, "--api", stack.api.url, "-k", join(dir, "buyer.sk")])) as string;
+      expect(accepted).toMatch(/^accept confirmed in [0-9a-f]{64}/);
+      expect(await escrowOf(jobHash)).toBeUndefined();
+      expect((await balance(stack.provider.payoutAddress)).ntx - providerBefore.ntx).toBe(PRICE);
+      await expect.poll(() => phase(page), { timeout: 30_000 }).toBe("paid");
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it("disputes a completed job that names an arbiter; the arbiter's split lands on the chain", async () => {

@@ -44,6 +44,8 @@ describe("web page: buyer with a real provider", () => {
       images: ["ntx-test/busybox:*"],
       keys: { proofKeyFile: join(dir, "proof.key"), paymentKeyFile: join(dir, "payment.key") },
       limits: { maxCpuCores: 1, maxMemoryMiB: 512, maxDiskGiB: 1, maxDurationMs: 120_000, completeMarginMs: 5_000, maxConcurrentJobs: 1 },
+      // A confirmed match not locked within 10 s is released: short, so a buyer who never locks is seen through.
+      terms: { lockWindowMs: 10_000 },
       stateDir: join(dir, "state"),
       dockerRoot: dir,
       natsUrl: stack.nats.url,
@@ -117,6 +119,47 @@ describe("web page: buyer with a real provider", () => {
       expect(status).toMatchObject({ phase: "completed", resultHash, actions: ["accept"] });
     } finally {
       await context.close();
+    }
+  });
+
+  it("a buyer who confirms but never locks does not block the next buyer: the provider's capacity comes back after the lock window", async () => {
+    const open = async (funds: bigint) => {
+      const wallet = await createTestWallet(stack.chain);
+      await stack.devnet.fund(wallet.address, 40_000_000n, funds);
+      const context = await browser.newContext({ viewport: { width: 1280, height: 1100 } });
+      await injectWallet(context, wallet);
+      const page = await context.newPage();
+      await page.goto(stack.api.url);
+      await page.getByRole("button", { name: "Connect NTX Test Wallet" }).click();
+      await page.locator("#balance").filter({ hasText: "NTX" }).waitFor();
+      await page.locator("input[name=image]").fill("ntx-test/busybox:1");
+      await page.locator("input[name=command]").fill("echo second > /out/b.txt");
+      await page.locator("input[name=memory]").fill("64");
+      await page.locator("input[name=duration]").fill("1");
+      return { context, page };
+    };
+    const first = await open(10_000_000n);
+    const second = await open(10_000_000n);
+    try {
+      // The first buyer is matched and confirmed (the provider's one job slot is theirs), then walks away.
+      await first.page.getByRole("button", { name: "Sign bid with wallet" }).click();
+      await first.page.locator("#job-phase[data-phase=confirmed]").waitFor({ timeout: 60_000 });
+      await second.page.getByRole("button", { name: "Sign bid with wallet" }).click();
+      await second.page.locator("#job-hash").filter({ hasText: /^[0-9a-f]{64}$/ }).waitFor({ timeout: 30_000 });
+      await second.page.screenshot({ path: `${SHOTS}/never-lock-1-second-waits.png`, fullPage: true });
+      // The first buyer's page says the match was released once the lock window passed.
+      await first.page.locator("#job-phase[data-phase=released]").waitFor({ timeout: 60_000 });
+      expect(await first.page.locator("#lock-button").isHidden()).toBe(true);
+      await first.page.screenshot({ path: `${SHOTS}/never-lock-2-first-released.png`, fullPage: true });
+      // The second buyer gets the provider, its confirmation, and runs.
+      await second.page.locator("#job-phase[data-phase=confirmed]").waitFor({ timeout: 90_000 });
+      await second.page.getByRole("button", { name: /^Lock / }).click();
+      await second.page.locator("#lock-tx").waitFor({ timeout: 90_000 });
+      await second.page.locator("#job-phase[data-phase=completed]").waitFor({ timeout: 180_000 });
+      await second.page.screenshot({ path: `${SHOTS}/never-lock-3-second-completed.png`, fullPage: true });
+    } finally {
+      await first.context.close();
+      await second.context.close();
     }
   });
 });

@@ -69,9 +69,11 @@ function cheapestFit(ctx: ApiContext, resources: JobResources, durationMs: numbe
   return best;
 }
 
-export const StatusQuery = z.object({ lockTx: HashHex.optional() }).strict();
+/** What the asking page saw itself: the lock it submitted, and whether it saw the escrow completed. */
+export const StatusQuery = z.object({ lockTx: HashHex.optional(), seenCompleted: z.literal("1").optional() }).strict();
 
-async function jobStatus(ctx: ApiContext, jobHash: string, lockTx?: string, settledCheck = true): Promise<JobStatusResponse> {
+async function jobStatus(ctx: ApiContext, jobHash: string, hints: z.infer<typeof StatusQuery>, settledCheck = true): Promise<JobStatusResponse> {
+  const { lockTx } = hints;
   const [{ record, match }, bidMsg, history] = await Promise.all([jobState(ctx, jobHash), ctx.feed.lastBid(jobHash), ctx.feed.history(StreamNames.jobEvents, jobEventsSubject(jobHash), 500)]);
   const escrows = await escrowsOfJob(ctx, jobHash);
   if (!record && !bidMsg && escrows.length === 0) throw new NtxError("JOB_NOT_FOUND", `no bid or job ${jobHash} is known to the market or the chain`);
@@ -93,7 +95,7 @@ async function jobStatus(ctx: ApiContext, jobHash: string, lockTx?: string, sett
     now,
     record: record ? { state: record.state, confirmBy: record.confirmBy, confirmedAt: record.confirmedAt } : null,
     bid: bid ? { expiresAt: bid.expiresAt, deadline: bid.deadline } : null,
-    events: kinds,
+    events: hints.seenCompleted && !escrow ? [...kinds, "completed"] : kinds,
     escrow: escrow && view ? { state: escrow.datum.state.kind as "locked" | "completed" | "disputed", funded: escrow.funded, deadline: escrow.datum.deadline, claimableAt: view.claimableAt, arbiter: escrow.datum.arbiter } : null,
   });
   const price = record?.price ?? current?.price.toString() ?? null;
@@ -106,7 +108,7 @@ async function jobStatus(ctx: ApiContext, jobHash: string, lockTx?: string, sett
   // can miss it, so a settled answer is only given when a second read a moment later agrees.
   if (settledCheck && (phase.phase === "paid" || phase.phase === "refunded")) {
     await new Promise((r) => setTimeout(r, SETTLED_RECHECK_MS));
-    return jobStatus(ctx, jobHash, lockTx, false);
+    return jobStatus(ctx, jobHash, hints, false);
   }
   const eventResult = events.map((e) => (typeof e?.resultHash === "string" ? e.resultHash : null)).filter(Boolean).pop() ?? null;
   return {
@@ -211,8 +213,7 @@ export function buyerRoutes(ctx: ApiContext): Router {
 
   router.get("/jobs/:jobHash/status", async (req, res) => {
     const { jobHash } = parseRequest(JobHashParams, req.params, "params");
-    const { lockTx } = parseRequest(StatusQuery, req.query, "query");
-    res.json(await jobStatus(ctx, jobHash, lockTx));
+    res.json(await jobStatus(ctx, jobHash, parseRequest(StatusQuery, req.query, "query")));
   });
 
   router.get("/jobs/:jobHash/result", async (req, res) => {
