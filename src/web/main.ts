@@ -249,6 +249,7 @@ interface JobStatus {
   phase: string;
   next: string;
   at: number | null;
+  atLabel: string;
   actions: Array<"lock" | "accept" | "dispute" | "refund">;
   lockable: boolean;
   price: string | null;
@@ -476,7 +477,7 @@ function renderStatus(s: JobStatus): void {
   $("job-phase").dataset.phase = s.phase;
   const phaseLabel = document.querySelector<HTMLElement>(`[data-phase="${s.jobHash}"]`);
   if (phaseLabel) phaseLabel.textContent = PHASE_TITLE[s.phase] ?? s.phase;
-  $("job-next").textContent = `${s.next}${s.at ? ` · ${s.phase === "completed" ? "challenge window ends" : s.phase === "claimable" ? "window ended" : s.phase === "matched" ? "confirm by" : s.actions.includes("refund") || ["locked", "starting", "running", "failed", "released"].includes(s.phase) ? "deadline" : "until"} ${formatWhen(s.at)}` : ""}`;
+  $("job-next").textContent = `${s.next}${s.at && s.atLabel ? ` · ${s.atLabel} ${formatWhen(s.at)}` : ""}`;
   const [stepName, stepState] = STEP_OF[s.phase] ?? ["match", "active"];
   step(stepName, stepState);
   const lapsedStep = document.querySelector<HTMLElement>('#steps li[data-step="match"]');
@@ -487,7 +488,7 @@ function renderStatus(s: JobStatus): void {
   if (s.bestOfferPrice && s.maxPrice) {
     hint.hidden = false;
     hint.textContent = `Your max price (${ntx(s.maxPrice)}) is below the cheapest offer that fits this job (${ntx(s.bestOfferPrice)}). Raise the max price and bid again.`;
-  } else if (s.phase === "failed" || s.phase === "released") {
+  } else if ((s.phase === "failed" || s.phase === "released") && s.escrow) {
     hint.hidden = false;
     hint.textContent = `Your NTX stays in the escrow until ${s.deadline ? formatWhen(s.deadline) : "the deadline"}, then you can refund it here.`;
   }

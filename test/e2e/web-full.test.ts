@@ -10,7 +10,7 @@ import { addressOfPrivateKey, newPrivateKey } from "../../offchain/chain/index.j
 import { openResultStore } from "../../src/nats/index.js";
 import { blake2b256Hex, parseProviderConfig, startProviderNode, writeSecretFile, type ProviderNode } from "../../src/provider/index.js";
 import { startStack, type Stack } from "../api/stack.js";
-import { buildWeb, injectWallet, launchBrowser } from "../helpers/browser.js";
+import { buildWeb, launchBrowser, openConnectedPage } from "../helpers/browser.js";
 import { dockerCli, ensureDocker } from "../helpers/docker.js";
 import { createTestWallet } from "../helpers/wallet.js";
 
@@ -73,12 +73,8 @@ describe("web page: buyer with a real provider", () => {
   it("runs a real job: Lock only after the provider confirms, a reload mid-run restores the job, outputs downloaded and checked in the page and by ntx job results", async () => {
     const buyer = await createTestWallet(stack.chain);
     await stack.devnet.fund(buyer.address, 40_000_000n, 10_000_000n);
-    const context = await browser.newContext({ viewport: { width: 1280, height: 1100 } });
+    const { context, page } = await openConnectedPage(browser, stack.api.url, buyer);
     try {
-      await injectWallet(context, buyer);
-      const page = await context.newPage();
-      await page.goto(stack.api.url);
-      await page.getByRole("button", { name: "Connect NTX Test Wallet" }).click();
       await page.locator("#balance").filter({ hasText: "10 NTX" }).waitFor();
       await expect.poll(() => page.locator("#offers-summary").textContent(), { timeout: 30_000 }).toBe("1 provider online");
 
@@ -122,16 +118,13 @@ describe("web page: buyer with a real provider", () => {
     }
   });
 
-  it("a buyer who confirms but never locks does not block the next buyer: the provider's capacity comes back after the lock window", async () => {
+  // Needs the provider's release of unlocked matches after lockWindowMs (branch `provider`) beside the matcher's
+  // (merged here from `market`): on by default once both are merged; NTX_E2E_SKIP_RELEASE=1 skips it before that.
+  it.skipIf(process.env.NTX_E2E_SKIP_RELEASE === "1")("a buyer who confirms but never locks does not block the next buyer: the provider's capacity comes back after the lock window", async () => {
     const open = async (funds: bigint) => {
       const wallet = await createTestWallet(stack.chain);
       await stack.devnet.fund(wallet.address, 40_000_000n, funds);
-      const context = await browser.newContext({ viewport: { width: 1280, height: 1100 } });
-      await injectWallet(context, wallet);
-      const page = await context.newPage();
-      await page.goto(stack.api.url);
-      await page.getByRole("button", { name: "Connect NTX Test Wallet" }).click();
-      await page.locator("#balance").filter({ hasText: "NTX" }).waitFor();
+      const { context, page } = await openConnectedPage(browser, stack.api.url, wallet);
       await page.locator("input[name=image]").fill("ntx-test/busybox:1");
       await page.locator("input[name=command]").fill("echo second > /out/b.txt");
       await page.locator("input[name=memory]").fill("64");

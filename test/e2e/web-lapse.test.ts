@@ -4,7 +4,7 @@ import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { providerIdOf, signOffer, signProviderConfirm, type OfferInput } from "../../src/market/index.js";
 import { http, startStack, waitFor, type Stack } from "../api/stack.js";
-import { buildWeb, injectWallet, launchBrowser } from "../helpers/browser.js";
+import { buildWeb, launchBrowser, openConnectedPage } from "../helpers/browser.js";
 import { createTestWallet } from "../helpers/wallet.js";
 import { unsignedOffer } from "../market/fixtures.js";
 
@@ -37,12 +37,8 @@ describe("web page: a lapsed match and its re-match", () => {
 
     const buyer = await createTestWallet(stack.chain);
     await stack.devnet.fund(buyer.address, 40_000_000n, 100_000_000n);
-    const context = await browser.newContext({ viewport: { width: 1280, height: 1100 } });
+    const { context, page } = await openConnectedPage(browser, stack.api.url, buyer);
     try {
-      await injectWallet(context, buyer);
-      const page = await context.newPage();
-      await page.goto(stack.api.url);
-      await page.getByRole("button", { name: "Connect NTX Test Wallet" }).click();
       await page.locator("#balance").filter({ hasText: "100 NTX" }).waitFor();
       await expect.poll(() => page.locator("#offers-summary").textContent(), { timeout: 15_000 }).toBe("2 providers online");
       await page.getByRole("button", { name: "Sign bid with wallet" }).click();

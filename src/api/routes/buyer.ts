@@ -31,6 +31,7 @@ export const JobStatusResponse = z.object({
   phase: JobPhase,
   next: z.string(),
   at: z.number().nullable(),
+  atLabel: z.string(),
   actions: z.array(JobAction),
   lockable: z.boolean(),
   price: Units.nullable(),
