@@ -13,8 +13,8 @@ import { addressOfPrivateKey, createChain, loadChainConfig } from "../../offchai
 import { NtxError } from "../../offchain/errors.js";
 import { blake2b256Hex } from "../crypto/sodium.js";
 import { loadPaymentKey } from "../provider/keys.js";
-import { parseTar } from "../provider/result/tar.js";
 import { formatNtx } from "../web/format.js";
+import { listTarFiles } from "../web/tar-list.js";
 import { parseOptions } from "./options.js";
 
 const JobHash = z.string().regex(/^[0-9a-f]{64}$/, "a job hash is 64 lowercase hex characters");
@@ -73,10 +73,15 @@ async function settle(action: "accept" | "dispute" | "refund", jobHash: string, 
 async function extract(archive: Uint8Array, out: string): Promise<string[]> {
   const root = resolve(out);
   const written: string[] = [];
-  for (const entry of parseTar(archive)) {
-    if (entry.type !== "file") continue;
+  const listing = listTarFiles(archive);
+  if (!listing.complete) throw new NtxError("RESULT_ARCHIVE_INVALID", "the result archive is cut short or malformed: nothing was written");
+  // Every path checked before the first file is written: a refused archive leaves nothing behind.
+  const targets = listing.files.map((entry) => {
     const target = resolve(root, entry.path);
     if (!target.startsWith(root + sep)) throw new NtxError("RESULT_UNSAFE_PATH", `the result names a file outside the output folder: ${entry.path}`);
+    return { entry, target };
+  });
+  for (const { entry, target } of targets) {
     await mkdir(dirname(target), { recursive: true });
     await writeFile(target, entry.data);
     written.push(entry.path);

@@ -3,7 +3,7 @@
  * blake2b-256 of the archive must equal the `resultHash` the provider proved on-chain, or nothing is offered.
  */
 import { blake2b } from "@noble/hashes/blake2b";
-import { parseTar } from "../provider/result/tar.js";
+import { listTarFiles } from "./tar-list.js";
 import { bytesToHex } from "./cbor.js";
 
 export interface VerifiedResult {
@@ -22,11 +22,7 @@ export async function fetchResult(jobHash: string, expectedHash: string): Promis
   const archive = new Uint8Array(await response.arrayBuffer());
   const hash = bytesToHex(blake2b(archive, { dkLen: 32 }));
   if (hash !== expectedHash) return { hash, matches: false, archive, files: [] };
-  let files: VerifiedResult["files"] = [];
-  try {
-    files = parseTar(archive).filter((e) => e.type === "file").map((e) => ({ path: e.path, size: e.data.length, data: e.data }));
-  } catch {
-    // The hash matched, so this is what the provider proved; a listing we cannot read still downloads whole.
-  }
+  // The hash matched, so this is what the provider proved; a listing cut short still downloads whole.
+  const files = listTarFiles(archive).files.map((f) => ({ path: f.path, size: f.data.length, data: f.data }));
   return { hash, matches: true, archive, files };
 }
