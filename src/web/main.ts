@@ -239,7 +239,7 @@ const PHASE_TITLE: Record<string, string> = {
   refunded: "Refunded",
 };
 const STEP_OF: Record<string, [string, "active" | "done"]> = {
-  waiting: ["match", "active"], expired: ["match", "active"], matched: ["match", "active"], lapsed: ["match", "active"], released: ["match", "active"],
+  waiting: ["match", "active"], expired: ["match", "active"], matched: ["match", "active"], lapsed: ["match", "active"], released: ["lock", "active"],
   confirmed: ["lock", "active"], locked: ["run", "active"], starting: ["run", "active"], running: ["run", "active"], failed: ["run", "active"], refundable: ["run", "active"],
   completed: ["settled", "active"], claimable: ["settled", "active"], disputed: ["settled", "active"], paid: ["settled", "done"], refunded: ["settled", "done"],
 };
@@ -478,10 +478,12 @@ function renderStatus(s: JobStatus): void {
   const phaseLabel = document.querySelector<HTMLElement>(`[data-phase="${s.jobHash}"]`);
   if (phaseLabel) phaseLabel.textContent = PHASE_TITLE[s.phase] ?? s.phase;
   $("job-next").textContent = `${s.next}${s.at && s.atLabel ? ` · ${s.atLabel} ${formatWhen(s.at)}` : ""}`;
-  const [stepName, stepState] = STEP_OF[s.phase] ?? ["match", "active"];
+  const [stepName, stepState]: [string, "active" | "done"] = s.phase === "released" && s.escrow ? ["run", "active"] : (STEP_OF[s.phase] ?? ["match", "active"]);
   step(stepName, stepState);
-  const lapsedStep = document.querySelector<HTMLElement>('#steps li[data-step="match"]');
-  if (lapsedStep && s.phase === "lapsed") lapsedStep.className = "lapsed";
+  // A step that went wrong is marked red rather than left "in progress".
+  const troubled: Record<string, string> = { lapsed: "match", expired: "match", released: s.escrow ? "run" : "lock", failed: "run", refundable: "run" };
+  const badStep = troubled[s.phase] ? document.querySelector<HTMLElement>(`#steps li[data-step="${troubled[s.phase]}"]`) : null;
+  if (badStep) badStep.className = "lapsed";
 
   const hint = $("job-hint");
   hint.hidden = true;
