@@ -47,7 +47,7 @@ export function apiErrorText(error: unknown, ntx: (units: string) => string = (u
       ? `Not enough NTX: this job needs up to ${ntx(d.needNtx!)}, the wallet holds ${ntx(d.ntx!)}.`
       : has("amount") && has("held") ? `Not enough NTX: this job costs ${ntx(d.amount!)}, the wallet holds ${ntx(d.held!)}.` : "Not enough NTX in this wallet for the job.",
     INSUFFICIENT_FUNDS: has("needLovelace") && has("lovelace")
-      ? `Not enough ADA: the lock needs about ${ada(d.needLovelace!)} (min-ADA kept with the escrow and returned later, plus the fee); the wallet holds ${ada(d.lovelace!)}.`
+      ? `Not enough ADA: the lock needs about ${ada(d.needLovelace!)} (min-ADA kept with the escrow and returned later, the fee, and the ADA your NTX change must carry); the wallet holds ${ada(d.lovelace!)}.`
       : "Not enough ADA in this wallet for the fee and the escrow's min-ADA (about 2.5 ADA).",
     WALLET_NO_UTXOS: "This wallet has no funds on this network yet (or its last transaction is not confirmed). Fund it and try again.",
     CHAIN_UNREACHABLE: "The chain is not reachable right now; try again in a moment.",

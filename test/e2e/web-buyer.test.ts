@@ -302,7 +302,7 @@ describe("web page: the buyer's journey", () => {
     await stack.devnet.fund(noAda.address, 1_500_000n, 100n * NTX);
     const page2 = await openPage(noAda);
     await bid(page2, { maxPrice: "1" });
-    await expect.poll(() => page2.locator("#banner").textContent()).toMatch(/^Not enough ADA: the lock needs about [\d.]+ ADA \(min-ADA kept with the escrow and returned later, plus the fee\); the wallet holds 1\.5 ADA\.$/);
+    await expect.poll(() => page2.locator("#banner").textContent()).toMatch(/^Not enough ADA: the lock needs about [\d.]+ ADA \(min-ADA kept with the escrow and returned later, the fee, and the ADA your NTX change must carry\); the wallet holds 1\.5 ADA\.$/);
     await shot(page2, "error-insufficient-ada");
 
     // A wallet that lies about its balance (claims plenty) and one whose UTxOs are not on the chain (dry).

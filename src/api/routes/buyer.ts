@@ -177,12 +177,18 @@ async function buildSettle(ctx: ApiContext, action: "accept" | "dispute" | "refu
   };
 }
 
-/** Min-ADA a lock puts in the escrow (returned to the buyer at settlement) for a job costing `amount`. */
-async function lockLovelace(ctx: ApiContext, amount: bigint): Promise<bigint> {
+/** The ledger's min-ADA of one output (what an output holding tokens and a datum must carry). */
+async function minAda(ctx: ApiContext, address: string, assets: Record<string, bigint>, datum?: string): Promise<bigint> {
   const lucid = await ctx.chain.lucid();
   const coinsPerUtxoByte = lucid.config().protocolParameters?.coinsPerUtxoByte;
   if (coinsPerUtxoByte === undefined) throw new NtxError("CHAIN_UNAVAILABLE", "the chain's protocol parameters are not known yet", { retryable: true });
+  return calculateMinLovelaceFromUTxO(coinsPerUtxoByte, { txHash: "00".repeat(32), outputIndex: 0, address, assets: { lovelace: 10_000_000n, ...assets }, ...(datum ? { datum } : {}) });
+}
+
+/** Min-ADA a lock puts in the escrow (returned to the buyer at settlement) for a job costing `amount`. */
+function lockLovelace(ctx: ApiContext, amount: bigint): Promise<bigint> {
   const key = "00".repeat(28);
+  // Sized for the escrow's largest later datum (Completed, with an arbiter), as the lock funds it.
   const datum = encodeEscrowDatum({
     state: { kind: "completed", resultHash: "00".repeat(32), completedAt: Number.MAX_SAFE_INTEGER },
     requester: key,
@@ -194,13 +200,7 @@ async function lockLovelace(ctx: ApiContext, amount: bigint): Promise<bigint> {
     challengeWindow: Number.MAX_SAFE_INTEGER,
     arbiter: key,
   });
-  return calculateMinLovelaceFromUTxO(coinsPerUtxoByte, {
-    txHash: "00".repeat(32),
-    outputIndex: 0,
-    address: ctx.script.address,
-    assets: { lovelace: 10_000_000n, [ntxUnit(ctx.script.ntx)]: amount },
-    datum,
-  });
+  return minAda(ctx, ctx.script.address, { [ntxUnit(ctx.script.ntx)]: amount }, datum);
 }
 
 export function buyerRoutes(ctx: ApiContext): Router {
@@ -248,17 +248,18 @@ export function buyerRoutes(ctx: ApiContext): Router {
   router.post("/buyer/funds", async (req, res) => {
     const body = parseRequest(FundsRequest, req.body ?? {}, "body");
     const maxPrice = BigInt(body.maxPrice);
-    const lovelaceForLock = await lockLovelace(ctx, maxPrice);
-    const needLovelace = lovelaceForLock + FEE_ALLOWANCE;
     if (body.utxos.length === 0) throw new NtxError("WALLET_NO_UTXOS", "this wallet has no funds on this network yet");
-    const { utxos } = await walletLucid(ctx, body.address, body.utxos);
+    const { utxos, address } = await walletLucid(ctx, body.address, body.utxos);
     const unit = ntxUnit(ctx.script.ntx);
     const ntx = utxos.reduce((s, u) => s + (u.assets[unit] ?? 0n), 0n);
     const lovelace = utxos.reduce((s, u) => s + (u.assets.lovelace ?? 0n), 0n);
-    const details = { ntx: ntx.toString(), lovelace: lovelace.toString(), needNtx: maxPrice.toString(), needLovelace: needLovelace.toString(), lockLovelace: lovelaceForLock.toString() };
+    const lovelaceForLock = await lockLovelace(ctx, maxPrice);
+    // The NTX left over goes back to the wallet in an output that must carry its own min-ADA.
+    const changeLovelace = ntx > 0n ? await minAda(ctx, address, { [unit]: ntx }) : 0n;
+    const needLovelace = lovelaceForLock + FEE_ALLOWANCE + changeLovelace;
+    const details = { ntx: ntx.toString(), lovelace: lovelace.toString(), needNtx: maxPrice.toString(), needLovelace: needLovelace.toString(), lockLovelace: lovelaceForLock.toString(), changeLovelace: changeLovelace.toString() };
     if (ntx < maxPrice) throw new NtxError("INSUFFICIENT_NTX", "not enough NTX for this bid's max price", { details });
-    // A wallet without NTX outputs pays the NTX output's own min-ADA too; the allowance covers it.
-    if (lovelace < needLovelace) throw new NtxError("INSUFFICIENT_FUNDS", "not enough ADA for the lock's min-ADA and fee", { details });
+    if (lovelace < needLovelace) throw new NtxError("INSUFFICIENT_FUNDS", "not enough ADA for the lock's min-ADA, fee and NTX change", { details });
     res.json({ ok: true, ...details });
   });
 
