@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { Wallet } from "ethers";
+import fc from "fast-check";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { paymentKeyHashOfPrivateKey, newPrivateKey, type LucidEvolution } from "../../offchain/chain/index.js";
@@ -263,6 +264,40 @@ describe("web page: the buyer's journey", () => {
     await shot(page, "refund-2-refunded");
     expect(await escrowOf(jobHash)).toBeUndefined();
     expect((await balance(buyer.address)).ntx - before.ntx).toBe(locked);
+  });
+
+  it("settlement routes refuse strangers, wrong states and malformed requests with stable codes, and never answer 500", async () => {
+    const buyer = await createTestWallet(stack.chain);
+    const stranger = await createTestWallet(stack.chain);
+    await Promise.all([stack.devnet.fund(buyer.address, 40_000_000n, 10n * NTX), stack.devnet.fund(stranger.address, 40_000_000n, 10n * NTX)]);
+    const jobHash = "5e".repeat(32);
+    const buyerLucid = await stack.chain.lucid({ privateKey: buyer.privateKey });
+    await stack.chain.awaitConfirmation(await submitTx(buyerLucid, await buildLockTx(buyerLucid, { script: script(), jobs: [{ payout: stack.provider.payoutAddress, proofKey: stack.provider.id, jobHash, amount: NTX, deadline: Date.now() + 3_600_000, challengeWindow: 180_000 }] })));
+    const post = async (action: string, wallet: TestWallet, over: Record<string, unknown> = {}) => http(stack.api.url, "POST", `/api/tx/${action}`, { address: wallet.addressHex, utxos: await wallet.api.getUtxos(), jobHash, ...over });
+
+    for (const action of ["accept", "dispute", "refund"]) expect((await post(action, stranger)).body.error?.code).toMatch(/^(NOT_THE_BUYER|ESCROW_STATE)$/);
+    expect((await post("refund", stranger)).status).toBe(403);
+    expect(await post("refund", buyer)).toMatchObject({ status: 409, body: { error: { code: "DEADLINE_NOT_REACHED" } } });
+    expect(await post("accept", buyer)).toMatchObject({ status: 409, body: { error: { code: "ESCROW_STATE" } } });
+    expect(await post("accept", buyer, { jobHash: "00".repeat(32) })).toMatchObject({ status: 404, body: { error: { code: "ESCROW_NOT_FOUND" } } });
+    expect((await http(stack.api.url, "GET", `/api/jobs/${jobHash}/status`)).body).toMatchObject({ phase: "locked", actions: [], lockable: false });
+    expect((await http(stack.api.url, "GET", `/api/jobs/${jobHash}/status?lockTx=nothex`)).status).toBe(400);
+    expect((await http(stack.api.url, "GET", `/api/jobs/${"07".repeat(32)}/status`)).body.error.code).toBe("JOB_NOT_FOUND");
+    expect((await http(stack.api.url, "GET", `/api/jobs/${"07".repeat(32)}/result`)).body.error.code).toBe("RESULT_NOT_FOUND");
+    expect((await http(stack.api.url, "GET", `/api/wallet/${buyer.addressHex}/jobs`)).body.escrows.map((e: { jobHash: string }) => e.jobHash)).toEqual([jobHash]);
+
+    // Whatever a client sends, the answer is a 4xx with a code: never a 500, never a crash.
+    const hex = (minLength: number, maxLength: number) => fc.string({ unit: fc.constantFrom(..."0123456789abcdef"), minLength, maxLength });
+    const routes = ["/api/tx/accept", "/api/tx/dispute", "/api/tx/refund", "/api/buyer/funds"];
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(...routes), fc.oneof(fc.json(), fc.record({ address: fc.string(), utxos: fc.array(hex(0, 80), { maxLength: 3 }), jobHash: hex(64, 64), maxPrice: fc.string() }, { requiredKeys: [] })), async (route, body) => {
+        const answer = await http(stack.api.url, "POST", route, typeof body === "string" ? body : JSON.stringify(body));
+        expect(answer.status, JSON.stringify(answer.body)).toBeGreaterThanOrEqual(400);
+        expect(answer.status, JSON.stringify(answer.body)).toBeLessThan(500);
+        expect(typeof answer.body.error?.code).toBe("string");
+      }),
+      { seed: 15, numRuns: 60 },
+    );
   });
 
   it("says what went wrong in plain words: refusals, a lying or dry wallet, too little NTX or ADA, a max price below every offer", async () => {
