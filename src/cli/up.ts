@@ -10,7 +10,7 @@ import { startDevnetServer, type DevnetServer } from "../../offchain/devnet/inde
 import { NtxError } from "../../offchain/errors.js";
 import { buildDeployReferenceScriptTx, escrowScriptFor, submitTx, type NtxAsset } from "../../offchain/index.js";
 import { startApiServer, type ApiServer } from "../api/index.js";
-import { connectNats } from "../nats/index.js";
+import { connectNats, prepareNatsRoles, type NatsRoles } from "../nats/index.js";
 import { parseProviderConfig } from "../provider/config.js";
 import { generateProofKeyFile, loadPaymentKey, writeSecretFile } from "../provider/keys.js";
 import { startProviderNode, type ProviderNode } from "../provider/node.js";
@@ -79,12 +79,14 @@ async function ensureKey(path: string, make: () => Promise<void>): Promise<void>
   if (!existsSync(path)) await make();
 }
 
-async function startNats(options: UpOptions): Promise<{ url: string; child: ChildProcess }> {
+async function startNats(options: UpOptions): Promise<{ url: string; child: ChildProcess; roles: NatsRoles }> {
   const storeDir = join(options.dir, "nats");
   await mkdir(storeDir, { recursive: true });
+  // Role users with the shipped permissions; passwords generated into the state folder (mode 0600).
+  const roles = await prepareNatsRoles(options.dir, writeSecretFile);
   const monitorPort = options.natsPort + 4000;
-  const args = ["-a", "127.0.0.1", "-p", String(options.natsPort), "-m", String(monitorPort), "-js", "-sd", storeDir];
-  const child = spawn(process.env.NATS_SERVER_BIN ?? "nats-server", args, { stdio: ["ignore", "ignore", "pipe"] });
+  const args = ["-c", roles.configFile, "-a", "127.0.0.1", "-p", String(options.natsPort), "-m", String(monitorPort), "-js", "-sd", storeDir];
+  const child = spawn(process.env.NATS_SERVER_BIN ?? "nats-server", args, { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, ...roles.serverEnv } });
   let output = "";
   child.stderr?.on("data", (d: Buffer) => (output = (output + d.toString()).slice(-4000)));
   const failed = new Promise<never>((_, reject) => {
@@ -99,7 +101,7 @@ async function startNats(options: UpOptions): Promise<{ url: string; child: Chil
     await new Promise((r) => setTimeout(r, 50));
   }
   failed.catch(() => undefined);
-  return { url: `nats://127.0.0.1:${options.natsPort}`, child };
+  return { url: `nats://127.0.0.1:${options.natsPort}`, child, roles };
 }
 
 async function buildWebPage(): Promise<string | null> {
@@ -182,7 +184,7 @@ export async function up(options: UpOptions): Promise<() => Promise<void>> {
     const referenceScript = await ensureDeployment(options, chainServer.url, ntx, deployerKey);
 
     say("starting the matcher");
-    const matcher: RunningMatcher = await runMatcher({ nats: nats.url, durable: "ntx-matcher", confirmWindowMs: 10_000 });
+    const matcher: RunningMatcher = await runMatcher({ nats: nats.roles.urlFor("matcher", nats.url), durable: "ntx-matcher", confirmWindowMs: 10_000 });
     stops.push(() => matcher.stop());
 
     const proofKeyFile = join(keysDir, "provider-proof.key");
@@ -197,7 +199,7 @@ export async function up(options: UpOptions): Promise<() => Promise<void>> {
       keys: { proofKeyFile, paymentKeyFile },
       limits: { maxCpuCores: 2, maxMemoryMiB: 2048 },
       stateDir: join(options.dir, "provider"),
-      natsUrl: nats.url,
+      natsUrl: nats.roles.urlFor("provider", nats.url),
       chainUrl: chainServer.url,
       network: "devnet",
       escrow: { referenceScript, ntx },
@@ -212,7 +214,7 @@ export async function up(options: UpOptions): Promise<() => Promise<void>> {
     stops.push(() => provider.stop());
 
     const webDir = await buildWebPage();
-    const apiNc = await connectNats({ servers: nats.url, name: "ntx-api", maxReconnectAttempts: -1 });
+    const apiNc = await connectNats({ servers: nats.roles.urlFor("api", nats.url), name: "ntx-api", maxReconnectAttempts: -1 });
     stops.push(() => apiNc.close());
     const [txHash, index] = referenceScript.split("#") as [string, string];
     const api: ApiServer = await startApiServer({

@@ -95,7 +95,7 @@ export class CapacityLedger {
   readonly #cache = new Map<string, Cached>();
   readonly #queues = new Map<string, Op[]>();
   readonly #running = new Set<string>();
-  /** Earliest end of a pending reservation per provider. */
+  /** Earliest end of a counted reservation per provider (a confirmation window, a lock window, a deadline). */
   readonly #expiries = new Map<string, number>();
 
   constructor(kv: MarketKv, book: OrderBook, metrics: MarketMetrics, now: () => number) {
@@ -157,7 +157,7 @@ export class CapacityLedger {
     const entry = this.#book.get(providerId);
     if (entry) this.#book.setCommitted(providerId, countedUsage(record, entry.offer.nonce, this.#now()));
     let earliest = Infinity;
-    if (record) for (const r of Object.values(record.reservations)) if (r.state === "pending" && r.until > this.#now() && r.until < earliest) earliest = r.until;
+    if (record) for (const r of Object.values(record.reservations)) if (r.until > this.#now() && r.until < earliest) earliest = r.until;
     if (earliest === Infinity) this.#expiries.delete(providerId);
     else this.#expiries.set(providerId, earliest);
   }
@@ -254,9 +254,11 @@ export class CapacityLedger {
           }
           outcome.push(ok);
         } else if (op.kind === "lock") {
-          const ok = !!existing && existing.state === "confirmed";
+          // A lock report may overtake the confirmation's handling: a pending reservation is marked and keeps its
+          // confirmation window; its confirmation then holds it to the deadline.
+          const ok = !!existing;
           if (ok && !existing.locked) {
-            base.reservations[op.jobHash] = { ...existing, locked: true, until: existing.deadline ?? existing.until };
+            base.reservations[op.jobHash] = { ...existing, locked: true, until: existing.state === "confirmed" ? (existing.deadline ?? existing.until) : existing.until };
             dirty = true;
           }
           outcome.push(ok);
@@ -265,7 +267,8 @@ export class CapacityLedger {
           if (ok && existing.state !== "confirmed") {
             // Counted until the provider's next offer, which is expected to leave this job's resources out, and
             // at most until the lock window ends.
-            base.reservations[op.jobHash] = { ...existing, state: "confirmed", offerNonce, until: lockBy(op.at, { ...op.hold, ...pickDefined(existing) }) };
+            const hold = { ...op.hold, ...pickDefined(existing) };
+            base.reservations[op.jobHash] = { ...existing, state: "confirmed", offerNonce, until: existing.locked ? hold.deadline : lockBy(op.at, hold) };
             dirty = true;
           }
           outcome.push(ok);

@@ -8,7 +8,13 @@ const canonicalize = canonicalizeModule as unknown as (input: unknown) => string
 
 /** RFC 8785 canonical JSON. bigint has no JSON form, so callers pass wire shapes (amounts as strings). */
 export function canonicalJson(value: unknown): string {
-  const text = canonicalize(value);
+  let text: string | undefined;
+  try {
+    text = canonicalize(value);
+  } catch (error) {
+    // A bigint, a cycle, a throwing toJSON: canonicalize's TypeErrors become the one coded error.
+    throw new NtxError("MARKET_MALFORMED", `value has no canonical JSON form: ${error instanceof Error ? error.message : "unreadable"}`);
+  }
   if (text === undefined) throw new NtxError("MARKET_MALFORMED", "value has no canonical JSON form");
   return text;
 }

@@ -257,7 +257,10 @@ export function createMatcher(params: MatcherParams): Matcher {
         bookVersion++;
         if (bookRevision === undefined) return recordOffer(key, data);
       })
-      .catch((error: unknown) => log.error({ err: error }, "offer handling failed"))
+      .catch((error: unknown) => {
+        // Stopping closes the verifier under offers still in flight: nothing is lost, the next start reads them.
+        if (!stopping) log.error({ err: error }, "offer handling failed");
+      })
       .finally(() => offerDecodes.delete(p));
     offerDecodes.add(p);
   };
@@ -309,7 +312,8 @@ export function createMatcher(params: MatcherParams): Matcher {
       const usage: Usage = { cpuCores: r.cpuCores, memoryMiB: r.memoryMiB, diskGiB: r.diskGiB, gpuIndices: candidate.gpuIndices };
       const matchId = `${work.jobHash}-${attempt}`;
       const matchedAt = now();
-      const confirmBy = matchedAt + confirmWindowMs;
+      // No reservation outlives its bid, a pending one included.
+      const confirmBy = Math.min(matchedAt + confirmWindowMs, bid.deadline);
       book.hold(providerId, usage);
       let reserved: boolean;
       try {
@@ -437,7 +441,9 @@ export function createMatcher(params: MatcherParams): Matcher {
         if (!r.ok || r.value.jobHash !== jobHash) return;
         if (!held.has(jobHash)) parked.set(jobHash, { bidBytes: withoutBom(data), bid: r.value.terms, jobHash, bidSeq, excluded: [] });
       })
-      .catch((error: unknown) => log.error({ err: error }, "parked bid handling failed"))
+      .catch((error: unknown) => {
+        if (!stopping) log.error({ err: error }, "parked bid handling failed");
+      })
       .finally(() => offerDecodes.delete(p));
     offerDecodes.add(p);
   };

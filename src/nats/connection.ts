@@ -5,6 +5,7 @@
  */
 import { connect, credsAuthenticator, type NatsConnection } from "@nats-io/transport-node";
 import { readFile } from "node:fs/promises";
+import { credentialsOf } from "./roles.js";
 import { NtxError } from "../../offchain/errors.js";
 
 export type { NatsConnection };
@@ -41,7 +42,11 @@ export function natsOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): NatsCo
 }
 
 export async function connectNats(options: NatsConnectOptions): Promise<NatsConnection> {
-  const servers = Array.isArray(options.servers) ? options.servers : [options.servers];
+  // Credentials may ride in a server URL (`nats://role:password@host:port`, as `ntx up` hands them out).
+  const parsed = (Array.isArray(options.servers) ? options.servers : [options.servers]).map(credentialsOf);
+  const servers = parsed.map((p) => p.server);
+  const fromUrl = parsed.find((p) => p.user !== undefined);
+  if (fromUrl && options.user === undefined) options = { ...options, user: fromUrl.user!, pass: fromUrl.pass ?? "" };
   try {
     return await connect({
       servers,

@@ -1,5 +1,7 @@
 // Public surface of the NATS area: the only folder that imports @nats-io/*.
 export { connectNats, natsOptionsFromEnv } from "./connection.js";
+export { prepareNatsRoles, NATS_ROLES } from "./roles.js";
+export type { NatsRoles, NatsRoleName } from "./roles.js";
 export type { NatsConnectOptions, NatsConnection } from "./connection.js";
 export {
   SUBJECT_ROOT,

@@ -91,8 +91,36 @@ export interface MarketStore {
   offerBook: KV;
 }
 
-/** Creates (or finds) every market stream and bucket; returns the two KV buckets. */
+const isPermissionError = (error: unknown) => error instanceof Error && /permission/i.test(error.message);
+
+/**
+ * Opens what the matcher has set up, for a role that may not create or change streams (providers, the API
+ * under the shipped permissions): every stream must exist already.
+ */
+async function openMarketInfrastructure(nc: NatsConnection): Promise<MarketStore> {
+  const jsm = await jetstreamManager(nc);
+  for (const config of marketStreamConfigs()) await jsm.streams.info(config.name!);
+  const kvm = new Kvm(nc);
+  const [capacity, jobs, offerBook] = await Promise.all([kvm.open(BucketNames.capacity), kvm.open(BucketNames.jobs), kvm.open(BucketNames.offerBook)]);
+  await new Objm(nc).open(BucketNames.results);
+  return { capacity, jobs, offerBook };
+}
+
+/** Creates (or finds) every market stream and bucket; returns the KV buckets. */
 export async function ensureMarketInfrastructure(nc: NatsConnection): Promise<MarketStore> {
+  try {
+    return await createMarketInfrastructure(nc);
+  } catch (error) {
+    if (!isPermissionError(error) && !isPermissionError((error as { cause?: unknown })?.cause)) throw error;
+    try {
+      return await openMarketInfrastructure(nc);
+    } catch (openError) {
+      throw new NtxError("NATS_SETUP", `this NATS user may not set up the market's streams, and they are not all there yet (start the matcher first): ${openError instanceof Error ? openError.message : String(openError)}`, { retryable: true, cause: openError });
+    }
+  }
+}
+
+async function createMarketInfrastructure(nc: NatsConnection): Promise<MarketStore> {
   try {
     const jsm = await jetstreamManager(nc);
     for (const config of marketStreamConfigs()) await ensureStream(jsm, config);
@@ -114,7 +142,10 @@ export async function ensureMarketInfrastructure(nc: NatsConnection): Promise<Ma
  */
 export async function openResultStore(nc: NatsConnection): Promise<ObjectStore> {
   try {
-    return await new Objm(nc).create(BucketNames.results, { ...BUCKET_LIMITS.results, storage: StorageType.File });
+    return await new Objm(nc).create(BucketNames.results, { ...BUCKET_LIMITS.results, storage: StorageType.File }).catch((error: unknown) => {
+      if (isPermissionError(error)) return new Objm(nc).open(BucketNames.results);
+      throw error;
+    });
   } catch (error) {
     throw new NtxError("NATS_SETUP", `cannot open the results object store: ${error instanceof Error ? error.message : String(error)}`, { retryable: true, cause: error });
   }
