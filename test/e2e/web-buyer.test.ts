@@ -352,6 +352,15 @@ describe("web page: the buyer's journey", () => {
     await expect.poll(() => page3.locator("#banner").textContent()).toMatch(/^Not enough NTX: this job needs up to 1 NTX, the wallet holds 0.000001 NTX\.$/);
     expect(liar.requests.filter((r) => r.method === "signData")).toEqual([]);
 
+    // A wallet that names someone else's address as its own: it cannot sign for it, and the page says so plainly.
+    const impostor = await createTestWallet(stack.chain);
+    await stack.devnet.fund(impostor.address, 20_000_000n, 10n * NTX);
+    impostor.api.getChangeAddress = async () => rich.addressHex;
+    const page3b = await openPage(impostor);
+    await bid(page3b, { maxPrice: "1" });
+    await expect.poll(() => page3b.locator("#banner").textContent()).toBe("The wallet could not sign: address is not this wallet's");
+    expect(await page3b.locator("#job").isHidden()).toBe(true);
+
     // Dry: a wallet with nothing on this network.
     const dry = await createTestWallet(stack.chain);
     const page4 = await openPage(dry);
