@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
@@ -208,7 +208,9 @@ export async function up(options: UpOptions): Promise<() => Promise<void>> {
     const providerConfig = parseProviderConfig(providerConfigInput);
     // Written out so `ntx provider status|payouts -c <dir>/provider.json` can inspect the devnet's provider.
     const providerConfigFile = join(options.dir, "provider.json");
+    // It names the provider's NATS role URL (with its password): owner-only, also when an older file is rewritten.
     await writeFile(providerConfigFile, JSON.stringify(providerConfigInput, null, 2) + "\n", { mode: 0o600 });
+    await chmod(providerConfigFile, 0o600);
     say("starting a provider");
     const provider: ProviderNode = await startProviderNode({ config: providerConfig, progress: (m) => say(`provider: ${m}`), onError: (e, job) => say(`provider${job ? ` [${job.slice(0, 12)}]` : ""}: ${e instanceof Error ? e.message : String(e)}`) });
     stops.push(() => provider.stop());

@@ -1,6 +1,6 @@
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -169,6 +169,8 @@ describe("npm run devnet (ntx up)", () => {
       // The devnet's provider is inspectable from a terminal through the config ntx up wrote to its folder.
       const providerStatus = JSON.parse(await ntx(["provider", "status", "-c", join(dir, "provider.json"), "--json"])) as { providerId: string; jobs: Array<{ jobHash: string }> };
       expect(providerStatus.providerId).toBe(offers[0]!.providerId);
+      // It carries the provider's NATS role password: readable by its owner only.
+      expect((await stat(join(dir, "provider.json"))).mode & 0o777).toBe(0o600);
       expect(providerStatus.jobs.map((j) => j.jobHash)).toContain(jobHash);
 
       const pids = await descendants(first.child.pid!);
