@@ -47,6 +47,13 @@ const STATUS: Record<string, number> = {
   TX_BUILD_FAILED: 422,
   TX_SIGN_FAILED: 400,
   ESCROW_NOT_DEPLOYED: 503,
+  // Buyer settlement and results (routes/buyer.ts).
+  NOT_THE_BUYER: 403,
+  NO_ARBITER: 409,
+  WINDOW_CLOSED: 409,
+  DEADLINE_NOT_REACHED: 409,
+  RESULT_NOT_FOUND: 404,
+  RESULT_TOO_LARGE: 413,
   // The chain.
   CHAIN_TX_REJECTED: 422,
   CHAIN_BAD_REQUEST: 502,

@@ -17,6 +17,7 @@ import { errorHandler, sendError } from "./errors.js";
 import { JobFeed } from "./job-feed.js";
 import { LockGuard } from "./lock-guard.js";
 import { OfferBook } from "./offer-book.js";
+import { buyerRoutes } from "./routes/buyer.js";
 import { marketRoutes } from "./routes/market.js";
 import { systemRoutes } from "./routes/system.js";
 import { txRoutes } from "./routes/tx.js";
@@ -118,6 +119,7 @@ export async function startApiServer(params: ApiServerParams): Promise<ApiServer
   api.use(systemRoutes(ctx, referenceScript ? `${referenceScript.txHash}#${referenceScript.outputIndex}` : null));
   api.use(marketRoutes(ctx, sseStreams));
   api.use(txRoutes(ctx));
+  api.use(buyerRoutes(ctx));
   api.use((req, res) => sendError(res, new NtxError("NOT_FOUND", `no API route ${req.method} ${req.path}`)));
   app.use("/api", api);
 

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
+import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import { z } from "zod/v4";
@@ -35,7 +36,44 @@ type UpOptions = z.infer<typeof UpOptions>;
 
 const Deployment = z.object({ referenceScript: z.string().regex(/^[0-9a-f]{64}#\d+$/), ntx: z.object({ policyId: z.string(), assetName: z.string() }) });
 
+/** How long an orderly stop may take before `ntx up` exits anyway (under the 5 s a person waits). */
+const STOP_GRACE_MS = 3_500;
+
 const say = (line: string) => process.stderr.write(`[ntx up] ${line}\n`);
+
+/** What each port of `ntx up` is for, in the words of the option that sets it. */
+function portUses(options: UpOptions): Array<{ port: number; what: string }> {
+  return [
+    { port: options.chainPort, what: "the devnet chain server (--chain-port)" },
+    { port: options.natsPort, what: "nats-server (--nats-port)" },
+    { port: options.natsPort + 4000, what: `NATS monitoring (--nats-port ${options.natsPort} + 4000)` },
+    { port: options.apiPort, what: "the API and web page (--api-port)" },
+  ].filter((p) => p.port !== 0);
+}
+
+function portFree(host: string, port: number): Promise<NodeJS.ErrnoException | null> {
+  return new Promise((done) => {
+    const probe = createServer();
+    probe.once("error", (error: NodeJS.ErrnoException) => done(error));
+    probe.listen(port, host, () => probe.close(() => done(null)));
+  });
+}
+
+/** Every port checked before anything starts, so a clash names the port and what wanted it. */
+export async function checkPorts(options: UpOptions): Promise<void> {
+  const uses = portUses(options);
+  for (const [i, use] of uses.entries()) {
+    if (use.port > 65535) throw new NtxError("PORT_INVALID", `port ${use.port} for ${use.what} is above 65535: choose a lower --nats-port`);
+    const other = uses.slice(0, i).find((u) => u.port === use.port);
+    if (other) throw new NtxError("PORT_CLASH", `port ${use.port} is wanted twice: by ${other.what} and by ${use.what}; choose another port for one of them`);
+  }
+  for (const use of uses) {
+    const error = await portFree(options.host, use.port);
+    if (!error) continue;
+    const why = error.code === "EADDRINUSE" ? "is already in use by another program" : `cannot be opened (${error.code ?? error.message})`;
+    throw new NtxError("PORT_IN_USE", `port ${use.port} for ${use.what} ${why} on ${options.host}; stop that program or choose another port`);
+  }
+}
 
 async function ensureKey(path: string, make: () => Promise<void>): Promise<void> {
   if (!existsSync(path)) await make();
@@ -112,6 +150,7 @@ export async function up(options: UpOptions): Promise<() => Promise<void>> {
     for (const stop of stops.reverse()) await stop().catch((e: unknown) => say(`while stopping: ${e instanceof Error ? e.message : String(e)}`));
   };
   try {
+    await checkPorts(options);
     const keysDir = join(options.dir, "keys");
     await mkdir(keysDir, { recursive: true, mode: 0o700 });
 
@@ -129,9 +168,16 @@ export async function up(options: UpOptions): Promise<() => Promise<void>> {
 
     say("starting nats-server (JetStream)");
     const nats = await startNats(options);
+    // Never leave nats-server behind, even when this process is made to exit before the orderly stop ends.
+    const killNats = () => void (nats.child.exitCode === null && nats.child.kill("SIGKILL"));
+    process.once("exit", killNats);
     stops.push(async () => {
+      if (nats.child.exitCode !== null) return;
+      const exited = new Promise((r) => nats.child.once("exit", r));
       nats.child.kill("SIGTERM");
-      await new Promise((r) => nats.child.once("exit", r));
+      const timer = setTimeout(killNats, 1_500);
+      await exited;
+      clearTimeout(timer);
     });
 
     const deployerKey = await readOrCreatePaymentKey(join(keysDir, "deployer.sk"));
@@ -147,7 +193,7 @@ export async function up(options: UpOptions): Promise<() => Promise<void>> {
     const providerPaymentKey = await readOrCreatePaymentKey(paymentKeyFile);
     // The provider pays the fees of Complete and Claim, so it needs some devnet ADA.
     await requestDevnetFunds(chainServer.url, { address: addressOfPrivateKey(providerPaymentKey, "devnet"), lovelace: 100_000_000n, ntx: 0n });
-    const providerConfig = parseProviderConfig({
+    const providerConfigInput = {
       prices: { cpuCoreHour: "1000000", memoryGiBHour: "100000", diskGiBHour: "10000", gpuHour: "10000000" },
       images: ["busybox:1.35.0", process.env.NTX_TEST_IMAGE ?? "ntx-test/busybox:1"],
       keys: { proofKeyFile, paymentKeyFile },
@@ -158,7 +204,13 @@ export async function up(options: UpOptions): Promise<() => Promise<void>> {
       network: "devnet",
       escrow: { referenceScript, ntx },
       pollIntervalMs: 1_000,
-    });
+    };
+    const providerConfig = parseProviderConfig(providerConfigInput);
+    // Written out so `ntx provider status|payouts -c <dir>/provider.json` can inspect the devnet's provider.
+    const providerConfigFile = join(options.dir, "provider.json");
+    // It names the provider's NATS role URL (with its password): owner-only, also when an older file is rewritten.
+    await writeFile(providerConfigFile, JSON.stringify(providerConfigInput, null, 2) + "\n", { mode: 0o600 });
+    await chmod(providerConfigFile, 0o600);
     say("starting a provider");
     const provider: ProviderNode = await startProviderNode({ config: providerConfig, progress: (m) => say(`provider: ${m}`), onError: (e, job) => say(`provider${job ? ` [${job.slice(0, 12)}]` : ""}: ${e instanceof Error ? e.message : String(e)}`) });
     stops.push(() => provider.stop());
@@ -188,6 +240,7 @@ export async function up(options: UpOptions): Promise<() => Promise<void>> {
         `  devnet NTX       ${info.ntx.unit}`,
         `  provider         ${provider.providerId.slice(0, 16)}…  payouts to ${provider.payoutAddress}`,
         "",
+        `Inspect the provider: npx ntx provider status -c ${providerConfigFile}   (or payouts)`,
         "Fund a wallet:     npx ntx devnet faucet <addr_test1…> --url " + chainServer.url,
         "Stop with Ctrl-C; `npm run devnet` again resumes the same chain and keys from " + options.dir,
         "",
@@ -218,7 +271,15 @@ export function registerUpCommands(program: Command): void {
         process.once("SIGTERM", done);
       });
       say("stopping");
+      // Ctrl-C must free every port promptly: an orderly stop gets STOP_GRACE_MS, then the process exits anyway
+      // (nats-server is killed on exit; a job's container keeps running and the next `ntx up` takes it up again).
+      const forced = setTimeout(() => {
+        say(`not stopped within ${STOP_GRACE_MS / 1000} s: exiting now`);
+        process.exit(0);
+      }, STOP_GRACE_MS);
+      process.once("SIGINT", () => process.exit(130));
       await stop();
+      clearTimeout(forced);
       process.exit(0);
     });
 }

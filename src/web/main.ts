@@ -6,12 +6,17 @@
 import { api, ApiError, apiErrorText } from "./api.js";
 import { balanceOf, bytesToHex, coseKeyX } from "./cbor.js";
 import { detectWallets, walletErrorText, type Cip30Api, type Cip30Wallet } from "./cip30.js";
+import { formatAda, formatNtx, formatWhen, parseNtx } from "./format.js";
+import { fetchResult } from "./results.js";
 
 interface Config {
   network: string;
   devnet: boolean;
   ntx: { policyId: string; assetName: string; unit: string };
   escrow: { address: string; challengeWindowMs: number };
+  /** From /api/buyer/config. */
+  ntxDecimals?: number;
+  lockLovelace?: string;
 }
 
 interface Connected {
@@ -23,7 +28,17 @@ interface Connected {
   key?: string;
 }
 
-const state: { config?: Config; connected?: Connected; jobHash?: string; price?: string; events?: EventSource; locked?: boolean; jobPoll?: number } = {};
+const state: {
+  config?: Config;
+  connected?: Connected;
+  jobHash?: string;
+  jobList?: string[];
+  status?: JobStatus;
+  locking?: boolean;
+  outputsShown?: boolean;
+  events?: EventSource;
+  jobPoll?: number;
+} = {};
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 const text = (s: string) => document.createTextNode(s);
@@ -36,8 +51,10 @@ function el(tag: string, attrs: Record<string, string> = {}, ...children: Array<
 const short = (s: string, n = 10) => (s.length > 2 * n + 1 ? `${s.slice(0, n)}…${s.slice(-n)}` : s);
 const utf8Hex = (s: string) => bytesToHex(new TextEncoder().encode(s));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const fmt = (units: string | bigint) => BigInt(units).toLocaleString("en-US");
-const ada = (lovelace: bigint) => (Number(lovelace) / 1e6).toLocaleString("en-US", { maximumFractionDigits: 2 });
+const decimals = () => state.config?.ntxDecimals ?? 6;
+/** Base units of NTX as a person reads them: "1.5 NTX". */
+const ntx = (units: string | bigint) => formatNtx(units, decimals());
+const plainError = (error: unknown) => apiErrorText(error, (u) => ntx(u), (l) => formatAda(l));
 
 function banner(message: string | null, kind: "error" | "info" = "error"): void {
   const b = $("banner");
@@ -48,11 +65,11 @@ function banner(message: string | null, kind: "error" | "info" = "error"): void 
 
 function fail(error: unknown, walletAction?: string): void {
   const isWalletError = walletAction && !(error instanceof ApiError);
-  banner(isWalletError ? walletErrorText(error, walletAction) : apiErrorText(error));
+  banner(isWalletError ? walletErrorText(error, walletAction) : plainError(error));
 }
 
 function step(name: string, status: "active" | "done"): void {
-  const order = ["bid", "match", "lock", "run", "done"];
+  const order = ["bid", "match", "lock", "run", "done", "settled"];
   const index = order.indexOf(name);
   for (const li of Array.from($("steps").children) as HTMLElement[]) {
     const i = order.indexOf(li.dataset.step ?? "");
@@ -82,7 +99,8 @@ function busy(button: HTMLButtonElement, label: string | null): void {
 // ---------- market and health ----------
 async function loadConfig(): Promise<void> {
   try {
-    state.config = await api<Config>("GET", "/api/config");
+    const [config, buyer] = await Promise.all([api<Config>("GET", "/api/config"), api<{ ntxDecimals: number; lockLovelace: string }>("GET", "/api/buyer/config")]);
+    state.config = { ...config, ntxDecimals: buyer.ntxDecimals, lockLovelace: buyer.lockLovelace };
     $("network").textContent = state.config.devnet ? "devnet" : state.config.network;
   } catch (error) {
     fail(error);
@@ -103,10 +121,10 @@ async function refreshOffers(): Promise<void> {
     const { offers } = await api<{ offers: Array<{ providerId: string; region: string; resources: { cpuCores: number; memoryMiB: number }; prices: { cpuCoreHour: string } }> }>("GET", "/api/offers?limit=20");
     $("offers-summary").textContent = offers.length ? `${offers.length} provider${offers.length === 1 ? "" : "s"} online` : "No provider is offering compute right now.";
     $("offers").querySelector("tbody")!.replaceChildren(
-      ...offers.map((o) => el("tr", {}, el("td", {}, el("code", {}, short(o.providerId, 6))), el("td", {}, o.region), el("td", {}, String(o.resources.cpuCores)), el("td", {}, `${Math.round(o.resources.memoryMiB / 1024)} GiB`), el("td", {}, fmt(o.prices.cpuCoreHour)))),
+      ...offers.map((o) => el("tr", {}, el("td", {}, el("code", {}, short(o.providerId, 6))), el("td", {}, o.region), el("td", {}, String(o.resources.cpuCores)), el("td", {}, `${Math.round(o.resources.memoryMiB / 1024)} GiB`), el("td", {}, ntx(o.prices.cpuCoreHour)))),
     );
   } catch (error) {
-    $("offers-summary").textContent = apiErrorText(error);
+    $("offers-summary").textContent = plainError(error);
   }
 }
 
@@ -168,6 +186,7 @@ async function connect(wallet: Cip30Wallet, button: HTMLButtonElement): Promise<
   bid.textContent = "Sign bid with wallet";
   $<HTMLButtonElement>("refresh-payouts").disabled = false;
   void refreshPayouts();
+  await restoreJobs();
 }
 
 async function refreshBalance(): Promise<void> {
@@ -175,7 +194,7 @@ async function refreshBalance(): Promise<void> {
   if (!c || !state.config) return;
   try {
     const { lovelace, asset } = balanceOf(await c.api.getBalance(), state.config.ntx.policyId, state.config.ntx.assetName);
-    $("balance").textContent = `${fmt(asset)} NTX · ${ada(lovelace)} ADA`;
+    $("balance").textContent = `${ntx(asset)} · ${formatAda(lovelace)}`;
   } catch (error) {
     $("balance").textContent = "balance unavailable";
     fail(error, "read its balance");
@@ -201,6 +220,105 @@ function randomSalt(): string {
   return bytesToHex(crypto.getRandomValues(new Uint8Array(16)));
 }
 
+const PHASE_TITLE: Record<string, string> = {
+  waiting: "Waiting for offers",
+  expired: "Bid expired",
+  matched: "Matched: waiting for the provider to confirm",
+  lapsed: "The provider did not confirm: finding another",
+  confirmed: "Confirmed: ready to lock",
+  released: "Released by the provider",
+  locked: "Locked",
+  starting: "Container starting",
+  running: "Running",
+  failed: "Failed",
+  completed: "Completed",
+  claimable: "Claimable by the provider",
+  disputed: "Disputed",
+  refundable: "Refundable",
+  paid: "Paid",
+  refunded: "Refunded",
+};
+const STEP_OF: Record<string, [string, "active" | "done"]> = {
+  waiting: ["match", "active"], expired: ["match", "active"], matched: ["match", "active"], lapsed: ["match", "active"], released: ["lock", "active"],
+  confirmed: ["lock", "active"], locked: ["run", "active"], starting: ["run", "active"], running: ["run", "active"], failed: ["run", "active"], refundable: ["run", "active"],
+  completed: ["settled", "active"], claimable: ["settled", "active"], disputed: ["settled", "active"], paid: ["settled", "done"], refunded: ["settled", "done"],
+};
+
+interface JobStatus {
+  jobHash: string;
+  phase: string;
+  next: string;
+  at: number | null;
+  atLabel: string;
+  actions: Array<"lock" | "accept" | "dispute" | "refund">;
+  lockable: boolean;
+  price: string | null;
+  maxPrice: string | null;
+  bestOfferPrice: string | null;
+  deadline: number | null;
+  escrow: { outRef: string; state: string; amount: string; lovelace: string; deadline: number; claimableAt: number | null; completedAt: number | null; arbiter: string | null; resultHash: string | null } | null;
+  resultHash: string | null;
+  provider: { providerId: string; region: string; confirmed: boolean } | null;
+  attempt: number;
+}
+
+const jobsKey = (address: string) => `ntx-market:jobs:${address}`;
+/** The lock transaction this browser submitted for a job: how a refunded job is told from one never locked. */
+const lockKey = (jobHash: string) => `ntx-market:lock:${jobHash}`;
+/** Whether this browser saw the job's escrow completed: a settled escrow then was paid, not refunded. */
+const completedKey = (jobHash: string) => `ntx-market:completed:${jobHash}`;
+function rememberedJobs(address: string): string[] {
+  try {
+    const list = JSON.parse(localStorage.getItem(jobsKey(address)) ?? "[]") as unknown;
+    return Array.isArray(list) ? list.filter((h): h is string => typeof h === "string" && /^[0-9a-f]{64}$/.test(h)) : [];
+  } catch {
+    return [];
+  }
+}
+function rememberJob(address: string, jobHash: string): void {
+  const list = rememberedJobs(address).filter((h) => h !== jobHash);
+  list.unshift(jobHash);
+  localStorage.setItem(jobsKey(address), JSON.stringify(list.slice(0, 50)));
+}
+
+/** The wallet's jobs: those this browser bid for, and those the chain has escrows of for this wallet. */
+async function restoreJobs(): Promise<void> {
+  const c = state.connected;
+  if (!c) return;
+  const hashes = rememberedJobs(c.address);
+  try {
+    const { escrows } = await api<{ escrows: Array<{ jobHash: string }> }>("GET", `/api/wallet/${c.addressHex}/jobs`);
+    for (const e of escrows) if (!hashes.includes(e.jobHash)) hashes.push(e.jobHash);
+  } catch (error) {
+    logLine(`could not read this wallet's escrows: ${plainError(error)}`);
+  }
+  renderJobList(hashes);
+  if (hashes[0] && !state.jobHash) openJob(hashes[0]);
+}
+
+function renderJobList(hashes: string[]): void {
+  state.jobList = hashes;
+  $("my-jobs").hidden = hashes.length === 0;
+  $("job-list").replaceChildren(
+    ...hashes.map((h) => {
+      const li = el("li", { "data-job": h, class: h === state.jobHash ? "current" : "" }, el("code", {}, short(h, 8)), " ", el("span", { class: "muted", "data-phase": h }, ""));
+      li.onclick = () => openJob(h);
+      return li;
+    }),
+  );
+}
+
+async function checkFunds(c: Connected, maxPrice: bigint): Promise<boolean> {
+  try {
+    // The chain's view of the wallet's UTxOs, not the wallet's own balance (a wallet can be wrong about it).
+    await api("POST", "/api/buyer/funds", { address: c.addressHex, utxos: (await c.api.getUtxos()) ?? [], maxPrice: maxPrice.toString() });
+    return true;
+  } catch (error) {
+    fail(error, "read its funds");
+    return false;
+  }
+}
+
 async function submitBid(event: SubmitEvent): Promise<void> {
   event.preventDefault();
   const c = state.connected;
@@ -208,11 +326,28 @@ async function submitBid(event: SubmitEvent): Promise<void> {
   banner(null);
   const form = new FormData(event.target as HTMLFormElement);
   const button = $<HTMLButtonElement>("bid-button");
-  const maxDurationMs = Number(form.get("duration")) * 60_000;
-  const now = Date.now();
-  busy(button, "Waiting for the wallet…");
+  const maxDurationMs = Math.round(Number(form.get("duration")) * 60_000);
+  const refundAfterMs = Math.round(Number(form.get("deadline")) * 60_000);
+  const maxPrice = parseNtx(String(form.get("maxPrice")), decimals());
+  if (maxPrice === null || maxPrice === 0n) {
+    banner(`Max price must be an amount of NTX above 0, with at most ${decimals()} decimals (e.g. 2.5).`);
+    return;
+  }
+  if (!(refundAfterMs > maxDurationMs)) {
+    banner("The refund time must be later than the max duration: the provider needs that long to run the job.");
+    return;
+  }
+  const arbiter = String(form.get("arbiter") ?? "").trim().toLowerCase();
+  if (arbiter && !/^[0-9a-f]{56}$/.test(arbiter)) {
+    banner("The arbiter must be a payment key hash: 56 hex characters (or leave it empty).");
+    return;
+  }
+  busy(button, "Checking your funds…");
   try {
+    if (!(await checkFunds(c, maxPrice))) return;
+    busy(button, "Waiting for the wallet…");
     const key = await walletKey(c);
+    const now = Date.now();
     const bid = {
       v: 1,
       type: "bid",
@@ -226,13 +361,13 @@ async function submitBid(event: SubmitEvent): Promise<void> {
         network: "none",
         salt: randomSalt(),
       },
-      maxPrice: String(form.get("maxPrice")).trim(),
-      // Time to be matched, locked and run, with room to complete on-chain before the escrow's deadline.
-      deadline: now + maxDurationMs + 60 * 60_000,
-      expiresAt: now + 10 * 60_000,
+      maxPrice: maxPrice.toString(),
+      deadline: now + refundAfterMs,
+      // Matched and locked within 10 minutes, and always with the whole duration left before the deadline.
+      expiresAt: now + Math.min(10 * 60_000, refundAfterMs - maxDurationMs),
       buyer: { key, address: c.addressHex },
       nonce: randomNonce(),
-      terms: { challengeWindowMs: state.config!.escrow.challengeWindowMs },
+      terms: { challengeWindowMs: state.config!.escrow.challengeWindowMs, ...(arbiter ? { arbiter } : {}) },
     };
     const prepared = await api<{ jobHash: string; payload: string }>("POST", "/api/bids/prepare", { bid });
     let signature: { signature: string; key: string };
@@ -243,7 +378,9 @@ async function submitBid(event: SubmitEvent): Promise<void> {
       return;
     }
     const posted = await api<{ jobHash: string }>("POST", "/api/bids", { ...bid, signature });
-    startJob(posted.jobHash);
+    rememberJob(c.address, posted.jobHash);
+    renderJobList([posted.jobHash, ...(state.jobList ?? []).filter((h) => h !== posted.jobHash)]);
+    openJob(posted.jobHash);
   } catch (error) {
     fail(error, "sign");
   } finally {
@@ -251,26 +388,26 @@ async function submitBid(event: SubmitEvent): Promise<void> {
   }
 }
 
-function startJob(jobHash: string): void {
+/** Shows one job: its status (polled, and refreshed on every live event) and its live events and logs. */
+function openJob(jobHash: string): void {
   state.jobHash = jobHash;
-  state.locked = false;
-  state.price = undefined;
+  state.status = undefined;
+  state.outputsShown = undefined;
+  for (const li of Array.from($("job-list").children) as HTMLElement[]) li.className = li.dataset.job === jobHash ? "current" : "";
   $("job").hidden = false;
   $("job-hash").textContent = jobHash;
   $("log").textContent = "";
   $("match-info").hidden = true;
-  $("lock-button").hidden = true;
   $("lock-info").textContent = "";
+  $("escrow-info").textContent = "";
+  $("action-info").textContent = "";
   $("result").hidden = true;
-  step("match", "active");
-  logLine("bid posted; waiting for a provider");
+  $("outputs").replaceChildren();
+  $("outputs-status").textContent = "";
+  for (const id of ["lock-button", "accept-button", "dispute-button", "refund-button", "lock-cost", "job-hint"]) $(id).hidden = true;
+  $("job-phase").textContent = "Loading…";
+  $("job-next").textContent = "";
   state.events?.close();
-  let saidConfirmed = false;
-  // The provider's signed confirmation and the matcher's record update both say it; show it once.
-  const confirmed = () => {
-    if (!saidConfirmed) logLine("the provider confirmed the match");
-    saidConfirmed = true;
-  };
   const es = new EventSource(`/api/jobs/${jobHash}/events`);
   state.events = es;
   const data = (e: Event) => JSON.parse((e as MessageEvent).data as string);
@@ -282,58 +419,110 @@ function startJob(jobHash: string): void {
       if (seen.has(key)) return;
       seen.add(key);
       handle(e);
+      void refreshStatus();
     });
-  on("match", (e) => onMatch(data(e)));
-  on("record", (e) => {
-    const r = data(e);
-    if (r.state === "expired") banner("No provider took this job before the bid expired. Try a higher max price or fewer resources.", "info");
-    if (r.state === "confirmed") confirmed();
+  on("match", (e) => {
+    const m = data(e) as { price?: string; offer?: { providerId?: string } };
+    logLine(`matched with provider ${short(m.offer?.providerId ?? "?", 8)} for ${ntx(m.price ?? "0")}; waiting for its confirmation`);
   });
-  on("confirm", () => confirmed());
-  on("event", (e) => onJobEvent(data(e)));
+  on("record", (e) => {
+    const r = data(e) as { state?: string };
+    if (r.state === "lapsed") logLine("the provider did not confirm in time; the market looks for another");
+    if (r.state === "expired") logLine("the bid expired before a provider took it");
+  });
+  on("confirm", () => logLine("the provider confirmed the match"));
+  on("event", (e) => {
+    const ev = data(e) as { kind?: string; message?: string; exitCode?: number };
+    logLine(`${ev.kind ?? "event"}${ev.message ? `: ${ev.message}` : ""}${ev.exitCode !== undefined ? ` (exit ${ev.exitCode})` : ""}`);
+  });
   on("log", (e) => {
     const batch = data(e) as { lines?: Array<[number, number, string]> };
     for (const [stream, , line] of batch.lines ?? []) logLine(`${stream === 2 ? "stderr" : "stdout"} │ ${line}`);
   });
-  es.addEventListener("stream-error", (e) => banner(data(e).error?.message ?? "the job's event stream failed"));
+  es.addEventListener("stream-error", (e) => banner(plainError(new ApiError(data(e).error?.code ?? "NATS_UNAVAILABLE", data(e).error?.message ?? "the job's event stream failed"))));
   es.onerror = () => {
     if (es.readyState === EventSource.CONNECTING) $("health").textContent = "Reconnecting to the job's events…";
   };
+  window.clearInterval(state.jobPoll);
+  state.jobPoll = window.setInterval(() => void refreshStatus(), 2_000);
+  void refreshStatus();
 }
 
-function onMatch(match: { jobHash: string; price: string; offer: { providerId: string; payoutAddress: string; region: string } }): void {
-  if (match.jobHash !== state.jobHash || state.price === match.price) return;
-  state.price = match.price;
-  step("match", "done");
-  step("lock", "active");
-  logLine(`matched with provider ${short(match.offer.providerId, 8)} for ${fmt(match.price)} NTX`);
-  const info = $("match-info");
-  info.hidden = false;
-  info.replaceChildren(
-    el("div", {}, "Provider ", el("code", {}, short(match.offer.providerId, 8)), ` · region ${match.offer.region}`),
-    el("div", {}, "Price ", el("strong", { id: "match-price" }, `${fmt(match.price)} NTX`), " — held in escrow until the work is proven done"),
-  );
-  const lock = $<HTMLButtonElement>("lock-button");
-  if (!state.locked) {
-    lock.hidden = false;
-    lock.disabled = false;
-    lock.textContent = `Lock ${fmt(match.price)} NTX`;
-    delete lock.dataset.label;
+async function refreshStatus(): Promise<void> {
+  const jobHash = state.jobHash;
+  if (!jobHash) return;
+  let status: JobStatus;
+  try {
+    const lockTx = localStorage.getItem(lockKey(jobHash));
+    const query = new URLSearchParams({ ...(lockTx ? { lockTx } : {}), ...(localStorage.getItem(completedKey(jobHash)) ? { seenCompleted: "1" } : {}) }).toString();
+    status = await api<JobStatus>("GET", `/api/jobs/${jobHash}/status${query ? `?${query}` : ""}`);
+    if (status.escrow?.state === "completed") localStorage.setItem(completedKey(jobHash), "1");
+  } catch (error) {
+    $("job-next").textContent = `(status unavailable: ${plainError(error)})`;
+    return;
   }
+  if (state.jobHash !== jobHash) return;
+  const previous = state.status;
+  state.status = status;
+  renderStatus(status);
+  const was = previous?.provider?.providerId;
+  const is = status.provider?.providerId;
+  // A re-match can follow a lapse faster than one poll: a new provider is how the page knows it happened.
+  if (was && is && was !== is) logLine(`provider ${short(was, 8)} did not confirm in time; the market re-matched the job with provider ${short(is, 8)}`);
+  if (previous && previous.phase !== status.phase) logLine(`now: ${PHASE_TITLE[status.phase] ?? status.phase}`);
 }
 
-function onJobEvent(event: { kind?: string; message?: string; resultHash?: string; exitCode?: number }): void {
-  logLine(`${event.kind ?? "event"}${event.message ? `: ${event.message}` : ""}${event.exitCode !== undefined ? ` (exit ${event.exitCode})` : ""}`);
-  if (event.kind === "started" || event.kind === "running" || event.kind === "pulling") step("run", "active");
-  if (event.kind === "completed" && event.resultHash) showResult(event.resultHash);
-  if (event.kind === "failed") banner(`The job failed${event.message ? `: ${event.message}` : ""}.`);
-}
+function renderStatus(s: JobStatus): void {
+  $("job-phase").textContent = PHASE_TITLE[s.phase] ?? s.phase;
+  $("job-phase").dataset.phase = s.phase;
+  const phaseLabel = document.querySelector<HTMLElement>(`[data-phase="${s.jobHash}"]`);
+  if (phaseLabel) phaseLabel.textContent = PHASE_TITLE[s.phase] ?? s.phase;
+  $("job-next").textContent = `${s.next}${s.at && s.atLabel ? ` · ${s.atLabel} ${formatWhen(s.at)}` : ""}`;
+  const [stepName, stepState]: [string, "active" | "done"] = s.phase === "released" && s.escrow ? ["run", "active"] : (STEP_OF[s.phase] ?? ["match", "active"]);
+  step(stepName, stepState);
+  // A step that went wrong is marked red rather than left "in progress".
+  const troubled: Record<string, string> = { lapsed: "match", expired: "match", released: s.escrow ? "run" : "lock", failed: "run", refundable: "run" };
+  const badStep = troubled[s.phase] ? document.querySelector<HTMLElement>(`#steps li[data-step="${troubled[s.phase]}"]`) : null;
+  if (badStep) badStep.className = "lapsed";
 
-function showResult(resultHash: string): void {
-  step("done", "done");
-  const r = $("result");
-  r.hidden = false;
-  r.textContent = `Result hash ${resultHash}`;
+  const hint = $("job-hint");
+  hint.hidden = true;
+  if (s.bestOfferPrice && s.maxPrice) {
+    hint.hidden = false;
+    hint.textContent = `Your max price (${ntx(s.maxPrice)}) is below the cheapest offer that fits this job (${ntx(s.bestOfferPrice)}). Raise the max price and bid again.`;
+  } else if ((s.phase === "failed" || s.phase === "released") && s.escrow) {
+    hint.hidden = false;
+    hint.textContent = `Your NTX stays in the escrow until ${s.deadline ? formatWhen(s.deadline) : "the deadline"}, then you can refund it here.`;
+  }
+
+  const info = $("match-info");
+  if (s.provider && s.price) {
+    info.hidden = false;
+    info.replaceChildren(
+      el("div", {}, "Provider ", el("code", {}, short(s.provider.providerId, 8)), s.provider.region ? ` · region ${s.provider.region}` : "", s.provider.confirmed || s.escrow ? " · confirmed" : " · not confirmed yet", s.attempt > 1 ? ` · attempt ${s.attempt}` : ""),
+      el("div", {}, "Price ", el("strong", { id: "match-price" }, ntx(s.price)), " — held in escrow until the work is proven done"),
+    );
+  } else info.hidden = true;
+
+  const lockButton = $<HTMLButtonElement>("lock-button");
+  const canLock = s.lockable && !state.locking;
+  if (!state.locking) lockButton.hidden = !canLock;
+  if (canLock && s.price) {
+    if (!lockButton.disabled) lockButton.textContent = `Lock ${ntx(s.price)}`;
+    const cost = $("lock-cost");
+    cost.hidden = false;
+    cost.textContent = `Locking costs ${ntx(s.price)} (paid to the provider when the job is done), about ${formatAda(state.config?.lockLovelace ?? "2000000")} min-ADA kept with the escrow and returned to you when it settles, and a network fee of about 0.2 ADA. The exact amounts show before your wallet signs.`;
+  } else if (!state.locking) $("lock-cost").hidden = true;
+  for (const action of ["accept", "dispute", "refund"] as const) {
+    const b = $<HTMLButtonElement>(`${action}-button`);
+    if (!b.disabled) b.hidden = !s.actions.includes(action);
+  }
+  $("escrow-info").textContent = "";
+  if (s.escrow) $("escrow-info").replaceChildren(text(`Escrow ${short(s.escrow.outRef, 8)} holds ${ntx(s.escrow.amount)} and ${formatAda(s.escrow.lovelace)} (returned to you at settlement).`));
+  if (s.resultHash) {
+    $("result").hidden = false;
+    $("result-hash").textContent = s.resultHash;
+  }
 }
 
 async function waitConfirmed(txHash: string, info: HTMLElement, what: string): Promise<void> {
@@ -344,60 +533,116 @@ async function waitConfirmed(txHash: string, info: HTMLElement, what: string): P
     info.replaceChildren(el("span", { class: "spinner" }), text(`${what} ${short(txHash, 8)} submitted; waiting for it to be in a block…`));
     await sleep(1_000);
   }
-  throw new ApiError("TX_NOT_CONFIRMED", `transaction ${txHash} was not confirmed within 5 minutes; check it on the chain before trying again`);
+  throw new ApiError("TX_NOT_CONFIRMED", `transaction ${short(txHash, 8)} was not confirmed within 5 minutes; check it on the chain before trying again`);
 }
 
 async function lock(): Promise<void> {
   const c = state.connected;
-  if (!c || !state.jobHash || !state.price) return;
+  const s = state.status;
+  const jobHash = state.jobHash;
+  if (!c || !jobHash || !s?.lockable || !s.price) return;
   banner(null);
   const button = $<HTMLButtonElement>("lock-button");
   const info = $("lock-info");
+  state.locking = true;
   busy(button, "Building the transaction…");
   try {
     const utxos = (await c.api.getUtxos()) ?? [];
-    const built = await api<{ tx: string; txHash: string; fee: string; escrow: { amount: string } }>("POST", "/api/tx/lock", { address: c.addressHex, utxos, jobHash: state.jobHash, expectedAmount: state.price });
+    const built = await api<{ tx: string; txHash: string; fee: string; escrow: { amount: string; lovelace?: string } }>("POST", "/api/tx/lock", { address: c.addressHex, utxos, jobHash, expectedAmount: s.price });
+    const cost = $("lock-cost");
+    cost.hidden = false;
+    cost.textContent = `This lock pays ${ntx(built.escrow.amount)} into the escrow with its min-ADA (returned to you when the job settles) and a network fee of ${formatAda(built.fee)}.`;
     busy(button, "Confirm in the wallet…");
     let witnessSet: string;
     try {
       witnessSet = await c.api.signTx(built.tx, true);
     } catch (error) {
       fail(error, "sign the lock transaction");
-      busy(button, null);
       return;
     }
     busy(button, "Submitting…");
     const { txHash } = await api<{ txHash: string }>("POST", "/api/tx/submit", { tx: built.tx, witnessSet });
+    localStorage.setItem(lockKey(jobHash), txHash);
     await waitConfirmed(txHash, info, "Lock transaction");
-    state.locked = true;
     button.hidden = true;
-    info.replaceChildren(text(`Locked ${fmt(built.escrow.amount)} NTX in escrow · tx `), el("code", { id: "lock-tx" }, txHash));
+    info.replaceChildren(text(`Locked ${ntx(built.escrow.amount)} in escrow · tx `), el("code", { id: "lock-tx" }, txHash));
     logLine(`escrow funded by ${txHash}`);
-    step("lock", "done");
-    step("run", "active");
     void refreshBalance();
-    pollJob();
   } catch (error) {
     fail(error);
+  } finally {
+    state.locking = false;
     busy(button, null);
+    void refreshStatus();
   }
 }
 
-/** The chain is the record of completion: poll the job view so the result shows even without provider events. */
-function pollJob(): void {
-  window.clearInterval(state.jobPoll);
-  state.jobPoll = window.setInterval(async () => {
-    if (!state.jobHash) return;
+const SETTLE_WORDS = { accept: ["Accepting", "accept the job", "Accepted: the provider is paid"], dispute: ["Disputing", "dispute the job", "Disputed: the arbiter decides"], refund: ["Refunding", "refund the NTX", "Refunded: the NTX is back in your wallet"] } as const;
+
+async function settle(action: "accept" | "dispute" | "refund"): Promise<void> {
+  const c = state.connected;
+  if (!c || !state.jobHash) return;
+  banner(null);
+  const [doing, what, done] = SETTLE_WORDS[action];
+  const button = $<HTMLButtonElement>(`${action}-button`);
+  const info = $("action-info");
+  busy(button, `${doing}…`);
+  try {
+    const built = await api<{ tx: string; fee: string; escrow: { amount: string; lovelace: string } }>("POST", `/api/tx/${action}`, { address: c.addressHex, utxos: (await c.api.getUtxos()) ?? [], jobHash: state.jobHash });
+    const back = action === "dispute" ? "the escrow stays locked until the arbiter decides" : `the escrow's ${formatAda(built.escrow.lovelace)} comes back to you`;
+    info.textContent = `${doing} ${ntx(built.escrow.amount)} · network fee ${formatAda(built.fee)}${action === "accept" ? ", plus the min-ADA the provider's payment output carries" : ""}; ${back}. Confirm in the wallet…`;
+    let witnessSet: string;
     try {
-      const job = await api<{ resultHash: string | null; state: string }>("GET", `/api/jobs/${state.jobHash}`);
-      if (job.resultHash) {
-        showResult(job.resultHash);
-        window.clearInterval(state.jobPoll);
-      }
-    } catch {
-      // the SSE stream and the next poll cover a missed one
+      witnessSet = await c.api.signTx(built.tx, true);
+    } catch (error) {
+      info.textContent = "";
+      fail(error, what);
+      return;
     }
-  }, 5_000);
+    const { txHash } = await api<{ txHash: string }>("POST", "/api/tx/submit", { tx: built.tx, witnessSet });
+    await waitConfirmed(txHash, info, "Transaction");
+    info.replaceChildren(text(`${done} · tx `), el("code", { id: `${action}-tx` }, txHash));
+    logLine(`${action} confirmed in ${txHash}`);
+    void refreshBalance();
+  } catch (error) {
+    fail(error);
+  } finally {
+    busy(button, null);
+    void refreshStatus();
+  }
+}
+
+async function showOutputs(): Promise<void> {
+  const s = state.status;
+  if (!state.jobHash || !s?.resultHash) return;
+  const button = $<HTMLButtonElement>("outputs-button");
+  const status = $("outputs-status");
+  busy(button, "Downloading…");
+  try {
+    const result = await fetchResult(state.jobHash, s.resultHash);
+    if (!result.matches) {
+      status.className = "bad";
+      status.textContent = `The downloaded outputs do not match the result hash (they hash to ${short(result.hash, 8)}): do not trust them.`;
+      $("outputs").replaceChildren();
+      return;
+    }
+    status.className = "ok";
+    status.textContent = `✓ Outputs match the result hash (${result.files.length} file${result.files.length === 1 ? "" : "s"}, checked in your browser).`;
+    const link = (name: string, data: Uint8Array, label: string) => {
+      const a = el("a", { href: URL.createObjectURL(new Blob([data as BlobPart])), download: name }, label);
+      return a;
+    };
+    $("outputs").replaceChildren(
+      ...result.files.map((f) => el("li", { "data-path": f.path }, link(f.path.split("/").pop() ?? f.path, f.data, f.path), el("span", { class: "muted" }, ` ${f.size.toLocaleString("en-US")} bytes`))),
+      el("li", {}, link(`${state.jobHash.slice(0, 16)}.tar`, result.archive, "everything (.tar)"), el("span", { class: "muted" }, ` ${result.archive.length.toLocaleString("en-US")} bytes`)),
+    );
+    if (result.files.length === 0) status.textContent += " The job wrote nothing under /out.";
+  } catch (error) {
+    status.className = "bad";
+    status.textContent = plainError(error);
+  } finally {
+    busy(button, null);
+  }
 }
 
 // ---------- provider ----------
@@ -418,7 +663,7 @@ async function refreshPayouts(): Promise<void> {
     $("payouts").querySelector("tbody")!.replaceChildren(
       ...(escrows.length
         ? escrows.map((e) =>
-            el("tr", {}, el("td", {}, el("code", {}, short(e.outRef, 8))), el("td", {}, el("code", {}, short(e.jobHash, 6))), el("td", {}, fmt(e.amount)), el("td", {}, e.state), el("td", {}, e.claimable ? "now" : e.claimableAt ? new Date(e.claimableAt).toLocaleString() : "—")),
+            el("tr", {}, el("td", {}, el("code", {}, short(e.outRef, 8))), el("td", {}, el("code", {}, short(e.jobHash, 6))), el("td", {}, ntx(e.amount)), el("td", {}, e.state), el("td", {}, e.claimable ? "now" : e.claimableAt ? new Date(e.claimableAt).toLocaleString() : "—")),
           )
         : [el("tr", {}, el("td", { colspan: "5", class: "muted" }, "No escrow pays this address."))]),
     );
@@ -448,7 +693,7 @@ async function claim(): Promise<void> {
     }
     const { txHash } = await api<{ txHash: string }>("POST", "/api/tx/submit", { tx: built.tx, witnessSet });
     await waitConfirmed(txHash, info, "Claim");
-    info.textContent = `Claimed ${fmt(built.amount)} NTX from ${built.escrows.length} escrow(s) · tx ${txHash}`;
+    info.textContent = `Claimed ${ntx(built.amount)} from ${built.escrows.length} escrow(s) · tx ${txHash}`;
     busy(button, null);
     await Promise.all([refreshPayouts(), refreshBalance()]);
   } catch (error) {
@@ -473,6 +718,10 @@ async function main(): Promise<void> {
   $("tab-provide").onclick = () => showTab(false);
   $<HTMLFormElement>("job-form").addEventListener("submit", (e) => void submitBid(e));
   $("lock-button").onclick = () => void lock();
+  $("accept-button").onclick = () => void settle("accept");
+  $("dispute-button").onclick = () => void settle("dispute");
+  $("refund-button").onclick = () => void settle("refund");
+  $("outputs-button").onclick = () => void showOutputs();
   $("claim-button").onclick = () => void claim();
   $("refresh-payouts").onclick = () => void refreshPayouts();
   renderWallets();

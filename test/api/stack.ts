@@ -43,6 +43,8 @@ export interface StackOptions {
   blockTimeMs?: number;
   bodyLimitBytes?: number;
   sseHeartbeatMs?: number;
+  /** How long the matcher waits for a provider's confirmation (default 60 s). */
+  confirmWindowMs?: number;
 }
 
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
@@ -71,7 +73,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     const deployHash = await submitTx(deployer, await buildDeployReferenceScriptTx(deployer, { script: escrowScriptFor(deployer, ntx) }));
     const referenceScript = { txHash: deployHash, outputIndex: 0 };
 
-    const matcher = createMatcher({ transport: matcherTransport, verifyWorkers: 0, confirmWindowMs: 60_000 });
+    const matcher = createMatcher({ transport: matcherTransport, verifyWorkers: 0, confirmWindowMs: options.confirmWindowMs ?? 60_000 });
     await matcher.start();
     cleanups.push(() => matcher.stop());
 

@@ -62,7 +62,7 @@ describe("web page: provider", () => {
       // The chain's clock follows its blocks: give it a moment past the window.
       await new Promise((r) => setTimeout(r, 1_500));
       await page.getByRole("button", { name: "Claim all claimable" }).click();
-      await page.locator("#claim-info").filter({ hasText: /^Claimed 2,202 NTX from 2 escrow\(s\)/ }).waitFor({ timeout: 90_000 });
+      await page.locator("#claim-info").filter({ hasText: /^Claimed 0.002202 NTX from 2 escrow\(s\)/ }).waitFor({ timeout: 90_000 });
       expect((await ntxOf()) - before).toBe(2_202n);
       await expect.poll(() => rows.count()).toBe(1);
       expect(await rows.first().textContent()).toContain("locked");

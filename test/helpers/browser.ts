@@ -8,7 +8,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { chromium, type Browser, type BrowserContext } from "playwright-core";
+import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import type { TestWallet, TestWalletApi } from "./wallet.js";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
@@ -77,4 +77,20 @@ export async function injectWallet(context: BrowserContext, wallet: TestWallet, 
     },
     { id, name, icon: ICON },
   );
+}
+
+/** A fresh browser context with the wallet injected, the page opened at `url` and the wallet connected. */
+export async function openConnectedPage(browser: Browser, url: string, wallet: TestWallet): Promise<{ context: BrowserContext; page: Page }> {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 1100 } });
+  try {
+    await injectWallet(context, wallet);
+    const page = await context.newPage();
+    await page.goto(url);
+    await page.getByRole("button", { name: "Connect NTX Test Wallet" }).click();
+    await page.locator("#balance").filter({ hasText: "NTX" }).waitFor();
+    return { context, page };
+  } catch (error) {
+    await context.close();
+    throw error;
+  }
 }
