@@ -8,6 +8,7 @@ export { NTX_EIP712_DOMAIN } from "./eip712-domain.js";
 export { LUCID_NETWORK, MAINNET_NTX, NETWORKS, ntxAsset, ntxAssetSchema, ntxUnit, type NtxAsset, type NtxNetwork } from "./ntx.js";
 export { escrowScript, escrowScriptFor, type EscrowScript } from "./script.js";
 export {
+  BatchRedeemer,
   EscrowRedeemer,
   EscrowStateKind,
   MAX_DATUM_BYTES,
@@ -43,6 +44,7 @@ export {
   buildCompleteTx,
   buildDeployReferenceScriptTx,
   buildDisputeTx,
+  buildRegisterBatchScriptTx,
   buildLockTx,
   buildRefundTx,
   buildResolveTx,

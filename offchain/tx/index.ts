@@ -1,5 +1,5 @@
 export { buildLockTx, MAX_LOCK_JOBS, type LockJob, type LockParams } from "./lock.js";
-export { buildDeployReferenceScriptTx, loadDeployment, unspendableAddress, type DeployReferenceScriptParams } from "./deploy-reference-script.js";
+export { buildDeployReferenceScriptTx, buildRegisterBatchScriptTx, loadDeployment, unspendableAddress, type DeployReferenceScriptParams } from "./deploy-reference-script.js";
 export { buildCompleteTx, type CompleteParams } from "./complete.js";
 export { buildAcceptTx, type AcceptParams } from "./accept.js";
 export { buildClaimTx, type ClaimParams } from "./claim.js";
