@@ -79,7 +79,10 @@ export async function payLedgerMinimumFee(lucid: LucidEvolution, built: TxSignBu
     BigInt(referenceScriptBytes),
   );
   const body = tx.body();
-  const excess = body.fee() - minimum;
+  // The transaction is not signed yet: each vkey witness it will carry (the wallet's, and every required signer's)
+  // adds about 101 bytes (vkey and signature with their CBOR headers); 110 is a bound.
+  const signers = 1 + (body.required_signers()?.len() ?? 0);
+  const excess = body.fee() - (minimum + BigInt(pp.minFeeA) * BigInt(110 * signers));
   const outputs = body.outputs();
   const change = outputs.len() > 0 ? outputs.get(outputs.len() - 1) : undefined;
   if (excess <= 0n || !change || change.address().to_bech32(undefined) !== (await lucid.wallet().address())) return built;
@@ -89,7 +92,7 @@ export async function payLedgerMinimumFee(lucid: LucidEvolution, built: TxSignBu
   const changeJson = compact(change.to_json());
   const coin = change.amount().coin();
   const newChangeJson = changeJson.replace(`"coin":${coin}`, `"coin":${coin + excess}`);
-  let json = compact(body.to_json()).replace(`"fee":${body.fee()}`, `"fee":${minimum}`);
+  let json = compact(body.to_json()).replace(`"fee":${body.fee()}`, `"fee":${body.fee() - excess}`);
   const at = json.lastIndexOf(changeJson);
   if (at < 0 || newChangeJson === changeJson) return built;
   json = json.slice(0, at) + newChangeJson + json.slice(at + changeJson.length);
