@@ -37,6 +37,7 @@ export { decodeEscrowUtxo, getEscrowUtxo, readEscrowUtxos, type EscrowScan, type
 export { submitTx, type SubmitOptions } from "./submit.js";
 export {
   DEFAULT_TTL_MS,
+  MAX_CLAIM_BATCH,
   MAX_LOCK_JOBS,
   buildAcceptTx,
   buildCancelTx,

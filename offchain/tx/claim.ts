@@ -4,6 +4,14 @@ import type { EscrowUtxo } from "../escrow-utxos.js";
 import { DEFAULT_TTL_MS, completeTx, payLedgerMinimumFee, referenceScriptBytes, onChainTime, requireDeployment, requireEscrowOf, requireState, type EscrowDeployment } from "./common.js";
 import { addBatchSettlement, addSettlement } from "./settle.js";
 
+/**
+ * The most escrows one claim transaction settles: the largest batch that fits mainnet's limits, measured by
+ * `npm run bench:escrow` (batchClaim.maxEscrowsPerClaimTx: each escrow from a different buyer, all paying one
+ * provider; the transaction size limit, 16,384 bytes, binds first, at about 104 bytes an escrow, while the
+ * ex-units stay near 80 % of the limit). Fewer distinct buyers or providers leave room for more.
+ */
+export const MAX_CLAIM_BATCH = 156;
+
 export interface ClaimParams {
   deployment: EscrowDeployment;
   /**

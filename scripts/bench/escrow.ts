@@ -185,25 +185,29 @@ async function batchClaim(maxProbe: number) {
       maxBuffer: 16 * 1024 * 1024,
       stdio: ["ignore", "pipe", "inherit"],
     });
-    if (child.status !== 0) throw new Error(`claim probe of ${n} escrows exited with ${child.status}`);
+    // A build that overflows a limit can end the probe process from inside Lucid's effect runtime: not a fit.
+    if (child.status !== 0) {
+      progress(`batch claim: the probe of ${n} escrows exited with ${child.status}: counted as not fitting`);
+      return null;
+    }
     return JSON.parse(child.stdout.trim().split("\n").at(-1)!) as Probe;
   };
-  // The batch run is linear in the batch: fit size, mem and steps linearly on 2 and 25 escrows, predict the largest
-  // N under every limit, then step from the prediction until N fits and N+1 does not.
+  // The batch run is linear in the batch: fit size, mem and steps on 25 and 50 escrows (larger batches need wider
+  // indices and ex-units, so the slope from fewer escrows underestimates), predict the largest N under every limit,
+  // then step from the prediction until N fits and N+1 does not.
   const one = fits(1);
-  const two = fits(2);
   const floor = fits(25);
   const fifty = fits(50);
-  if (!one || !two || !floor) return { maxEscrowsPerClaimTx: 0, limitedBy: "could not build the probe claims", single: one, fifty, largest: null };
-  const slope = (k: "mem" | "steps" | "txBytes") => (floor[k] - two[k]) / 23;
-  const at = (k: "mem" | "steps" | "txBytes", n: number) => two[k] + slope(k) * (n - 2);
-  let predicted = 25;
+  if (!one || !floor || !fifty) return { maxEscrowsPerClaimTx: 0, limitedBy: "could not build the probe claims", single: one, fifty, largest: null };
+  const slope = (k: "mem" | "steps" | "txBytes") => (fifty[k] - floor[k]) / 25;
+  const at = (k: "mem" | "steps" | "txBytes", n: number) => fifty[k] + slope(k) * (n - 50);
+  let predicted = 50;
   while (predicted < maxProbe && at("mem", predicted + 1) <= MAX_MEM && at("steps", predicted + 1) <= MAX_STEPS && at("txBytes", predicted + 1) <= MAINNET_PROTOCOL_PARAMETERS.maxTxSize) {
     predicted++;
   }
   progress(`batch claim: predicted ${predicted} escrows per transaction`);
-  let best: Probe = floor;
-  let lo = 25;
+  let best: Probe = fifty;
+  let lo = 50;
   let bad = maxProbe + 1;
   let n = predicted;
   for (;;) {
