@@ -178,16 +178,20 @@ type Probe = Awaited<ReturnType<typeof probeClaim>>;
 async function batchClaim(maxProbe: number) {
   // Each probe runs in a fresh process: Lucid's WASM heap grows with every large build and a long-lived process
   // slows down.
+  /** Size Lucid reported for the last probe that overflowed the transaction size limit. */
+  let overflow: { n: number; bytes: number } | null = null;
   const fits = (n: number): Probe => {
     progress(`batch claim: building ${n} escrows`);
     const child = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), "--probe-claim", String(n)], {
       encoding: "utf8",
-      maxBuffer: 16 * 1024 * 1024,
-      stdio: ["ignore", "pipe", "inherit"],
+      maxBuffer: 64 * 1024 * 1024,
+      stdio: ["ignore", "pipe", "pipe"],
     });
+    const found = /Max transaction size of \d+ exceeded\. Found: (\d+)/.exec(child.stderr ?? "");
+    if (found) overflow = { n, bytes: Number(found[1]) };
     // A build that overflows a limit can end the probe process from inside Lucid's effect runtime: not a fit.
     if (child.status !== 0) {
-      progress(`batch claim: the probe of ${n} escrows exited with ${child.status}: counted as not fitting`);
+      progress(`batch claim: the probe of ${n} escrows exited with ${child.status}${found ? ` (${found[1]} bytes)` : ""}: counted as not fitting`);
       return null;
     }
     return JSON.parse(child.stdout.trim().split("\n").at(-1)!) as Probe;
@@ -220,7 +224,10 @@ async function batchClaim(maxProbe: number) {
     } else {
       bad = n;
       if (n - 1 <= lo) break;
-      n--;
+      // Jump by the bytes it was over (at the measured bytes per escrow) instead of stepping down one at a time.
+      const over = overflow as { n: number; bytes: number } | null;
+      const perEscrow = over && over.n === n ? (over.bytes - fifty.txBytes) / (n - 50) : 0;
+      n = perEscrow > 0 ? Math.max(lo + 1, Math.min(n - 1, Math.floor(n - (over!.bytes - MAINNET_PROTOCOL_PARAMETERS.maxTxSize) / perEscrow))) : n - 1;
     }
   }
   const limitedBy = lo >= maxProbe ? "probe limit (raise BENCH_ESCROW_MAX_PROBE)" : `${bad} escrows exceed the transaction size or ex-units limit`;

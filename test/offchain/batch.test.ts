@@ -1,6 +1,6 @@
 import { credentialToAddress } from "@lucid-evolution/lucid";
 import { describe, expect, it } from "vitest";
-import { buildClaimTx, encodeEscrowDatum, readEscrowUtxos, type EscrowUtxo } from "../../offchain/index.js";
+import { buildAcceptBatchTx, buildClaimTx, buildCompleteTx, encodeEscrowDatum, getEscrowUtxo, readEscrowUtxos, signCompletionProof, type EscrowUtxo } from "../../offchain/index.js";
 import { createEscrowWorld, randomHex, type EscrowWorld } from "../helpers/emulator.js";
 
 /*
@@ -75,6 +75,22 @@ describe("batch claims", () => {
     let toArbiter = 0;
     for (let i = 0; i < body.outputs().len(); i++) if (body.outputs().get(i).address().to_bech32(undefined) === w.parties.arbiter.address) toArbiter++;
     expect(toArbiter).toBe(1);
+  }, 300_000);
+
+  it("the requester accepts three escrows in one transaction inside their windows", async () => {
+    const w = await createEscrowWorld();
+    const locked = await w.lock([{ amount: 7n }, { amount: 8n }, { amount: 9n }]);
+    const completed: EscrowUtxo[] = [];
+    for (const e of locked) {
+      const resultHash = randomHex(32);
+      const signature = await signCompletionProof(w.proofWallet, { escrowRef: e.escrowRef, jobHash: e.datum.jobHash, resultHash });
+      const tx = await buildCompleteTx(w.as("provider"), { deployment: w.deployment, escrow: e, resultHash, signature, now: w.emulator.now() });
+      completed.push(await getEscrowUtxo(w.lucid, w.script, { txHash: await w.submit("provider", tx), outputIndex: 0 }));
+    }
+    const before = await w.balance("provider", w.ntxUnit);
+    await w.submit("requester", await buildAcceptBatchTx(w.as("requester"), { deployment: w.deployment, escrows: completed }));
+    expect((await w.balance("provider", w.ntxUnit)) - before).toBe(24n);
+    expect((await readEscrowUtxos(w.lucid, w.script)).escrows).toHaveLength(0);
   }, 300_000);
 
   it.runIf(HEAVY)("settles 100 escrows, each from a different buyer, in one claim", async () => {
