@@ -128,16 +128,16 @@ async function singlePaths(): Promise<PathReport[]> {
 
 /**
  * `size` claimable escrows, each from a different buyer (a random requester key hash), all paying the provider.
- * They are created directly in the Completed state, 60 per transaction: what a claim costs does not depend on how
+ * They are created directly in the Completed state, 40 per transaction: what a claim costs does not depend on how
  * an escrow reached that state, and a real Complete per escrow would make each probe take minutes.
  */
 async function claimablePool(size: number) {
   const w = await createEscrowWorld({ lovelacePerParty: 20_000_000_000n });
   const unit = w.ntxUnit;
   const hashes: string[] = [];
-  for (let left = size; left > 0; left -= 60) {
+  for (let left = size; left > 0; left -= 40) {
     let tx = w.as("requester").newTx();
-    for (let i = 0; i < Math.min(60, left); i++) {
+    for (let i = 0; i < Math.min(40, left); i++) {
       const datum = encodeEscrowDatum({
         ...w.job({ amount: 1_000_000n, challengeWindow: 1_000, requester: randomHex(28), arbiter: null }),
         arbiter: null,

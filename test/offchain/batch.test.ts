@@ -14,9 +14,9 @@ const HEAVY = process.env.NTX_HEAVY === "1";
 
 /** `n` escrows in the Completed state with their windows over, each from its own buyer (a fresh key hash). */
 async function claimable(w: EscrowWorld, n: number, payouts: string[]): Promise<EscrowUtxo[]> {
-  for (let left = n, k = 0; left > 0; left -= 50) {
+  for (let left = n, k = 0; left > 0; left -= 40) {
     let tx = w.as("requester").newTx();
-    for (let i = 0; i < Math.min(50, left); i++, k++) {
+    for (let i = 0; i < Math.min(40, left); i++, k++) {
       const datum = encodeEscrowDatum({
         ...w.job({ amount: BigInt(1_000 + k), challengeWindow: 1_000, payout: payouts[k % payouts.length]! }),
         arbiter: null,
