@@ -16,7 +16,8 @@ export async function buildAcceptTx(lucid: LucidEvolution, params: AcceptParams)
   requireEscrowOf(deployment, escrow);
   requireState(escrow, "completed", "accept");
   const { tx } = addSettlement(lucid, lucid.newTx().readFrom([deployment.referenceUtxo]), deployment, escrow, "accept", escrow.datum.amount, 0);
-  return completeTx("accept", () => tx.addSignerKey(escrow.datum.requester).complete());
+  const built = await completeTx("accept", () => tx.addSignerKey(escrow.datum.requester).complete());
+  return payLedgerMinimumFee(lucid, built, referenceScriptBytes([deployment.referenceUtxo]));
 }
 
 export interface AcceptBatchParams {

@@ -5,12 +5,13 @@ import { DEFAULT_TTL_MS, completeTx, payLedgerMinimumFee, referenceScriptBytes, 
 import { addBatchSettlement, addSettlement } from "./settle.js";
 
 /**
- * The most escrows one claim transaction settles: the largest batch that fits mainnet's limits, measured by
- * `npm run bench:escrow` (batchClaim.maxEscrowsPerClaimTx: each escrow from a different buyer, all paying one
- * provider; the transaction size limit, 16,384 bytes, binds first, at about 104 bytes an escrow, while the
- * ex-units stay near 80 % of the limit). Fewer distinct buyers or providers leave room for more.
+ * The most escrows one claim transaction settles: the largest batch that builds within mainnet's limits, measured
+ * by `npm run bench:escrow` (batchClaim.maxEscrowsPerClaimTx = 153 on 2026-11-30: each escrow from a different
+ * buyer, all paying one provider; 14,833 bytes, 75.4 % of the memory and 40.1 % of the steps limit, fee 1.75 ADA;
+ * 154 no longer builds). Its local build took 85 s on the loaded 2-core machine (see docs/DECISIONS.md, "Local
+ * evaluation").
  */
-export const MAX_CLAIM_BATCH = 156;
+export const MAX_CLAIM_BATCH = 153;
 
 export interface ClaimParams {
   deployment: EscrowDeployment;

@@ -3,7 +3,7 @@ import { EscrowRedeemer, encodeEscrowDatum, hash32Schema, withState } from "../d
 import { NtxError } from "../errors.js";
 import type { EscrowUtxo } from "../escrow-utxos.js";
 import { onChainSignature, verifyCompletionProof } from "../proof.js";
-import { completeTx, onChainTime, requireDeployment, requireEscrowOf, requireState, type EscrowDeployment } from "./common.js";
+import { completeTx, payLedgerMinimumFee, referenceScriptBytes, onChainTime, requireDeployment, requireEscrowOf, requireState, type EscrowDeployment } from "./common.js";
 
 /**
  * Default validity of a Complete transaction. Its upper bound becomes completedAt, which users read as the moment
@@ -52,7 +52,7 @@ export async function buildCompleteTx(lucid: LucidEvolution, params: CompletePar
   const completedAt = onChainTime(lucid, validTo);
   const datum = encodeEscrowDatum(withState(escrow.datum, { kind: "completed", resultHash: params.resultHash, completedAt }));
   const signature = onChainSignature(params.signature);
-  return completeTx("complete", () =>
+  const built = await completeTx("complete", () =>
     lucid
       .newTx()
       .readFrom([deployment.referenceUtxo])
@@ -64,4 +64,5 @@ export async function buildCompleteTx(lucid: LucidEvolution, params: CompletePar
       .validTo(validTo)
       .complete(),
   );
+  return payLedgerMinimumFee(lucid, built, referenceScriptBytes([deployment.referenceUtxo]));
 }
