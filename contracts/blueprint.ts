@@ -1,7 +1,7 @@
 import { blake2b } from "@noble/hashes/blake2b";
 import { bytesToHex, concatBytes } from "@noble/hashes/utils";
 import { UPLCEncoder, UPLCProgram, UPLCVersion } from "@harmoniclabs/plu-ts";
-import { escrowValidator } from "./escrow.js";
+import { batchValidator, escrowValidator } from "./escrow.js";
 import { completionProofTypeHash, eip712MessagePrefix } from "./eip712.js";
 
 /*
@@ -13,9 +13,17 @@ import { completionProofTypeHash, eip712MessagePrefix } from "./eip712.js";
 
 const PLUTUS_V3_VERSION = new UPLCVersion(1, 1, 0);
 
-/** Flat-encoded UPLC of the unapplied validator. */
+/** Flat-encoded UPLC of the unapplied escrow validator. */
 export function compileEscrowFlat(): Uint8Array {
-  const term = escrowValidator({ messagePrefix: eip712MessagePrefix(), typeHash: completionProofTypeHash() });
+  return compileFlat(escrowValidator({ messagePrefix: eip712MessagePrefix(), typeHash: completionProofTypeHash() }));
+}
+
+/** Flat-encoded UPLC of the unapplied batch (withdraw-zero) validator. */
+export function compileBatchFlat(): Uint8Array {
+  return compileFlat(batchValidator());
+}
+
+function compileFlat(term: unknown): Uint8Array {
   // Explicit options: plu-ts' `compile()` default path inlines hoisted helpers at every use (2.7 KB instead of 1.2).
   const uplc = (term as unknown as { toUPLC(level: number, options: object): unknown }).toUPLC(0, {
     targetUplcVersion: PLUTUS_V3_VERSION,
@@ -49,8 +57,12 @@ const ref = (name: string) => ({ $ref: `#/definitions/${name}` });
 const constr = (title: string, index: number, fields: object[]) => ({ title, dataType: "constructor", index, fields });
 
 export function buildBlueprint() {
-  const flat = compileEscrowFlat();
-  const code = cborBytes(flat);
+  const code = cborBytes(compileEscrowFlat());
+  const batchCode = cborBytes(compileBatchFlat());
+  const parameters = [
+    { title: "ntxPolicy", schema: ref("PolicyId") },
+    { title: "ntxName", schema: ref("AssetName") },
+  ];
   return {
     preamble: {
       title: "ntx-market/escrow",
@@ -65,12 +77,17 @@ export function buildBlueprint() {
         title: "escrow.spend",
         datum: { title: "datum", schema: ref("EscrowDatum") },
         redeemer: { title: "redeemer", schema: ref("EscrowRedeemer") },
-        parameters: [
-          { title: "ntxPolicy", schema: ref("PolicyId") },
-          { title: "ntxName", schema: ref("AssetName") },
-        ],
+        parameters: [...parameters, { title: "batchHash", schema: ref("ScriptHash") }],
         compiledCode: bytesToHex(code),
         hash: plutusV3Hash(code),
+      },
+      {
+        // A stake credential: a batch withdraws 0 from it, and that one run settles every escrow of the batch.
+        title: "escrow_batch.withdraw",
+        redeemer: { title: "redeemer", schema: ref("BatchRedeemer") },
+        parameters,
+        compiledCode: bytesToHex(batchCode),
+        hash: plutusV3Hash(batchCode),
       },
     ],
     definitions: {
@@ -79,6 +96,7 @@ export function buildBlueprint() {
       PolicyId: bytes("PolicyId", "28-byte minting policy hash of NTX"),
       AssetName: bytes("AssetName", "NTX asset name (hex 4e5458 on mainnet)"),
       VerificationKeyHash: bytes("VerificationKeyHash", "28-byte payment key hash"),
+      ScriptHash: bytes("ScriptHash", "28-byte hash of the escrow_batch.withdraw script applied to the same NTX asset"),
       Credential: {
         title: "Credential",
         anyOf: [
@@ -137,7 +155,7 @@ export function buildBlueprint() {
       },
       EscrowRedeemer: {
         title: "EscrowRedeemer",
-        description: "Constr 7/8 are reserved for LeaseClaim/LeaseClose",
+        description: "Constr 8/9 are reserved for LeaseClaim/LeaseClose",
         anyOf: [
           constr("Complete", 0, [integer("inputIndex"), integer("outputIndex"), bytes("signature", "64 bytes r‖s"), bytes("resultHash", "32 bytes")]),
           constr("Accept", 1, [integer("inputIndex"), integer("providerOutput"), integer("requesterOutput")]),
@@ -146,7 +164,13 @@ export function buildBlueprint() {
           constr("Dispute", 4, [integer("inputIndex"), integer("outputIndex")]),
           constr("Resolve", 5, [integer("inputIndex"), integer("providerOutput"), integer("requesterOutput"), integer("providerShare")]),
           constr("Cancel", 6, []),
+          constr("Batch", 7, [integer("inputIndex")]),
         ],
+      },
+      BatchRedeemer: {
+        title: "BatchRedeemer",
+        description: "settles every escrow input of the transaction; outputs from index 0 pay the payout and requester groups in input order",
+        anyOf: [constr("Claim", 0, []), constr("Accept", 1, [])],
       },
     },
   };

@@ -71,9 +71,16 @@ import { pfstPairNoUnwrap, psndPairNoUnwrap } from "@harmoniclabs/plu-ts-onchain
  *            | Dispute   Constr 4 [inIdx, outIdx]
  *            | Resolve   Constr 5 [inIdx, providerOut, requesterOut, providerShare]
  *            | Cancel    Constr 6 []
+ *            | Batch     Constr 7 [inIdx]   (the batch run below settles this input)
  *   escrowRef (signed in the completion proof) = blake2b_256(serialiseData(spent out-ref))
- *   payout tag: every output that settles an escrow carries the inline datum = that escrow's out-ref, so one
- *   output can never count for two escrows (double satisfaction).
+ *   payout tag: every output that a single-escrow path settles carries the inline datum = that escrow's out-ref,
+ *   so one output can never count for two escrows (double satisfaction).
+ *
+ * Batches (withdraw-zero): a second script (batchValidator) is registered as a stake credential, and a batch
+ * transaction withdraws 0 from it. The ledger runs it once, as a Rewarding script, and that one run walks every
+ * script input and settles all of them (see batchSettles). Each escrow input's spend, with the Batch redeemer, only
+ * checks that this withdrawal is in the transaction (the escrow is applied to the batch script's hash).
+ *   BatchRedeemer (the withdrawal's) = Claim: Constr 0 [] | Accept: Constr 1 []
  */
 
 const EMPTY_MAP = new DataMap([]);
@@ -220,13 +227,177 @@ export interface EscrowConstants {
   typeHash: string;
 }
 
-/** The validator term: `\ntxPolicy ntxName ctx -> ()`, the first two applied off-chain as Data (B bytes). */
+/**
+ * The escrow validator term: `\ntxPolicy ntxName batchHash ctx -> ()`, the first three applied off-chain as Data
+ * (B bytes; batchHash is the batch script's hash, see batchValidator). A Batch spend is decided before anything else
+ * is read, with no list walked: it runs once per escrow of a batch, and every list operation on the transaction
+ * costs the evaluator time in the list's length. The other paths read the datum inside a lambda applied only in
+ * their branch.
+ */
 export function escrowValidator(constants: EscrowConstants) {
-  return pfn([data, data, data], unit)((ntxPolicy, ntxName, ctx) => {
+  return pfn([data, data, data, data], unit)((ntxPolicy, ntxName, batchHash, ctx) => {
     const ctxF = plet(fields(ctx));
     const txF = plet(fields(ctxF.head));
     const info = plet(punConstrData.$(ctxF.tail.tail.head));
-    const infoF = plet(cfields(info));
+    const single = plam(list(data), bool)((infoF) => spendChecks(constants, ntxPolicy, ntxName, ctxF, txF, infoF as TermList<PData>));
+    const spend = plet(punConstrData.$(ctxF.tail.head)).in((red) =>
+      pif(bool)
+        .$(ctag(red).eq(pInt(7)))
+        // Batch: the batch script must run in this transaction (a withdrawal from its stake credential); it settles
+        // every script input, this one included.
+        .then(
+          pnot.$(
+            peqData
+              .$(plookupOr.$(pConstrToData.$(pInt(1)).$(pprepend(data).$(batchHash).$(pnilData))).$(pData(NOTHING)).$(withdrawalsOf(txF)))
+              .$(pData(NOTHING)),
+          ),
+        )
+        .else(papp(single, cfields(info))),
+    );
+    return passert.$(ctag(info).eq(pInt(1)).and(spend));
+  });
+}
+
+/**
+ * The batch validator term: `\ntxPolicy ntxName ctx -> ()`. Registered as a stake credential; a batch transaction
+ * withdraws 0 from it, so the ledger runs it once (Rewarding purpose), and that run settles the batch. Any other
+ * purpose fails: registration uses the legacy certificate, which runs no script, and nobody can deregister it.
+ */
+export function batchValidator() {
+  return pfn([data, data, data], unit)((ntxPolicy, ntxName, ctx) => {
+    const ctxF = plet(fields(ctx));
+    const txF = plet(fields(ctxF.head));
+    return passert.$(ctag(punConstrData.$(ctxF.tail.tail.head)).eq(pInt(2)).and(batchSettles(ntxPolicy, ntxName, ctxF, txF)));
+  });
+}
+
+/** Withdrawals of the transaction (TxInfo field 6), as a pair list keyed by Credential. */
+function withdrawalsOf(txF: TermList<PData>) {
+  return unMap(txF.tail.tail.tail.tail.tail.tail.head);
+}
+
+/**
+ * The batch run: one pass over the transaction's inputs settles every input locked by a script (an escrow's
+ * Batch spend only checks that this run is present, and this run cannot know the escrow script's hash, which depends
+ * on its own), whatever redeemer that input's spend carries, so no escrow can be left out or swapped. An input of
+ * another script must then also look like a claimable escrow and be paid for as one: that only adds to what the
+ * transaction must pay. Every such input must be a Completed escrow, and either (Claim) past its challenge window or (Accept)
+ * signed for by its requester; the provider is owed the datum's `amount` of NTX, the requester all its lovelace.
+ *
+ * Payouts are grouped: consecutive escrow inputs (in the ledger's input order) with the same payout address form
+ * one provider group, and with the same requester one requester group. Each group, as it opens, takes the next
+ * output from the front of the output list (provider group first when both open at the same input), and when it
+ * closes that output must be at the group's address and hold the group's whole sum. The cursor only moves
+ * forward, so every output stands for at most one group, and a group holds every escrow it sums: no output is
+ * counted twice (the argument is in docs/DECISIONS.md). The walk is linear in inputs plus outputs.
+ */
+function batchSettles(ntxPolicy: Term<PData>, ntxName: Term<PData>, ctxF: TermList<PData>, txF: TermList<PData>): Term<PBool> {
+  const ntxOf = (value: Term<PData>) => pntxOf.$(ntxPolicy).$(ntxName).$(value);
+
+  // A group with nothing owed checks nothing (the opening sentinel, or escrows of 0 NTX).
+  const providerPaid = (key: Term<PData>, out: Term<PData>, sum: TermInt) =>
+    sum.eq(pInt(0)).or(plet(fields(out)).in((o) => peqData.$(o.head).$(key).and(ntxOf(o.tail.head).gtEq(sum))));
+  const requesterPaid = (key: Term<PData>, out: Term<PData>, sum: TermInt) =>
+    sum
+      .eq(pInt(0))
+      .or(
+        plet(fields(out)).in((o) =>
+          peqData
+            .$(fields(o.head).head)
+            .$(pConstrToData.$(pInt(0)).$(pprepend(data).$(key).$(pnilData)))
+            .and(plovelace.$(o.tail.head).gtEq(sum)),
+        ),
+      );
+
+  type Loop = Term<any>;
+  // What every step reads from the transaction (mode, the claim floor, the signatories) is passed along as
+  // arguments: computed once at the first application, never re-read from the context inside the loop.
+  const walk = precursive(
+    pfn(
+      [
+        fn([int, int, list(data), list(data), list(data), data, data, int, data, data, int], bool),
+        int,
+        int,
+        list(data),
+        list(data),
+        list(data),
+        data,
+        data,
+        int,
+        data,
+        data,
+        int,
+      ],
+      bool,
+    )((self, mode, floor, sigs, ins, cur, pKey, pOut, pSum, rKey, rOut, rSum) => {
+      const loop = (...args: Term<any>[]): Term<PBool> => args.reduce((f: Loop, a) => papp(f, a), papp(papp(papp(self, mode), floor), sigs)) as Term<PBool>;
+      // The requester half of one escrow's step, after the provider half chose the cursor and provider group.
+      const requesterStep = (rest: Term<PList<PData>>, c: Term<PList<PData>>, pk: Term<PData>, po: Term<PData>, ps: TermInt, requester: Term<PData>, lovelace: TermInt) =>
+        pif(bool)
+          .$(peqData.$(requester).$(rKey))
+          .then(loop(rest, c, pk, po, ps, rKey, rOut, rSum.add(lovelace)))
+          .else(requesterPaid(rKey, rOut, rSum).and(loop(rest, tl(c), pk, po, ps, requester, hd(c), lovelace)));
+      const escrowStep = (rest: Term<PList<PData>>, resolved: TermList<PData>) =>
+        plet(fields(fields(resolved.tail.tail.head).head)).in((dF) => {
+          const state = plet(punConstrData.$(dF.head));
+          const requester = plet(dF.tail.head);
+          const payout = plet(dF.tail.tail.head);
+          const d5 = plet(dF.tail.tail.tail.tail.tail);
+          const amount = plet(punIData.$(d5.head));
+          const lovelace = plet(plovelace.$(resolved.tail.head));
+          const completedAt = punIData.$(cfields(state).tail.head);
+          const window = punIData.$(d5.tail.tail.head);
+          const ready = ctag(state)
+            .eq(pInt(1))
+            // A negative amount would lower what the other escrows of its provider group are owed.
+            .and(amount.gtEq(pInt(0)))
+            .and(
+              pif(bool)
+                .$(mode.eq(pInt(0)))
+                .then(floor.gtEq(completedAt.add(window)))
+                .else(mode.eq(pInt(1)).and(psignedBy.$(requester).$(sigs))),
+            );
+          return ready.and(
+            pif(bool)
+              .$(peqData.$(payout).$(pKey))
+              .then(requesterStep(rest, cur, pKey, pOut, pSum.add(amount), requester, lovelace))
+              .else(providerPaid(pKey, pOut, pSum).and(requesterStep(rest, tl(cur), payout, hd(cur), amount, requester, lovelace))),
+          );
+        });
+      return pif(bool)
+        .$(pisEmpty.$(ins))
+        .then(providerPaid(pKey, pOut, pSum).and(requesterPaid(rKey, rOut, rSum)))
+        .else(
+          plet(fields(fields(ins.head).tail.head)).in((resolved) =>
+            pif(bool)
+              .$(ctag(punConstrData.$(fields(resolved.head).head)).eq(pInt(1)))
+              .then(escrowStep(ins.tail, resolved))
+              .else(loop(ins.tail, cur, pKey, pOut, pSum, rKey, rOut, rSum)),
+          ),
+        );
+    }),
+  );
+  const outputs = punListData.$(txF.tail.tail.head);
+  const none = pData(ZERO);
+  const txF7 = plet(txF.tail.tail.tail.tail.tail.tail.tail);
+  const mode = plet(ctag(punConstrData.$(ctxF.tail.head)));
+  // Claim needs a finite lower bound; Accept needs none, so the bound is read only in Claim mode.
+  const floor = pif(int).$(mode.eq(pInt(0))).then(pfiniteTime.$(fields(txF7.head).head)).else(pInt(0));
+  return [mode, floor, punListData.$(txF7.tail.head), punListData.$(txF.head), outputs, none, none, pInt(0), none, none, pInt(0)].reduce(
+    (f: Term<any>, a) => papp(f, a as Term<any>),
+    walk,
+  ) as Term<PBool>;
+}
+
+function spendChecks(
+  constants: EscrowConstants,
+  ntxPolicy: Term<PData>,
+  ntxName: Term<PData>,
+  ctxF: TermList<PData>,
+  txF: TermList<PData>,
+  infoF: TermList<PData>,
+): Term<PBool> {
+  {
     const ownRef = plet(infoF.head);
     // Spending's datum is `Just d` = Constr 0 [d]; a missing datum fails here.
     const dF = plet(fields(fields(infoF.tail.head).head));
@@ -396,10 +567,12 @@ export function escrowValidator(constants: EscrowConstants) {
             pif(bool)
               .$(rTag.eq(pInt(0)).or(rTag.eq(pInt(4))))
               .then(withFields((r) => continuing(r, pif(data).$(rTag.eq(pInt(0))).then(completedState(r)).else(disputedState()))))
-              .else(withFields((r) => settle(r, providerShare(r)))),
+              .else(
+                withFields((r) => settle(r, providerShare(r))),
+              ),
           ),
       );
 
-    return passert.$(ctag(info).eq(pInt(1)).and(ok));
-  });
+    return ok;
+  }
 }

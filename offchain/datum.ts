@@ -205,6 +205,14 @@ export const EscrowRedeemer = {
   resolve: (inputIndex: bigint, providerOutput: number, requesterOutput: number, providerShare: bigint) =>
     Data.to(new Constr(5, [idx(inputIndex), idx(providerOutput), idx(requesterOutput), providerShare]) as Data),
   cancel: () => Data.to(new Constr(6, []) as Data),
+  /** The spend of an escrow settled by the batch run (the withdrawal from the script's stake credential). */
+  batch: (inputIndex: bigint) => Data.to(new Constr(7, [idx(inputIndex)]) as Data),
+} as const;
+
+/** The batch run's redeemer (on the withdrawal): which settlement every escrow input of the transaction gets. */
+export const BatchRedeemer = {
+  claim: () => Data.to(new Constr(0, []) as Data),
+  accept: () => Data.to(new Constr(1, []) as Data),
 } as const;
 
 /** The inline datum of every payout output: the settled escrow's out-ref, so no output pays for two escrows. */

@@ -8,6 +8,7 @@ export { NTX_EIP712_DOMAIN } from "./eip712-domain.js";
 export { LUCID_NETWORK, MAINNET_NTX, NETWORKS, ntxAsset, ntxAssetSchema, ntxUnit, type NtxAsset, type NtxNetwork } from "./ntx.js";
 export { escrowScript, escrowScriptFor, type EscrowScript } from "./script.js";
 export {
+  BatchRedeemer,
   EscrowRedeemer,
   EscrowStateKind,
   MAX_DATUM_BYTES,
@@ -36,13 +37,16 @@ export { decodeEscrowUtxo, getEscrowUtxo, readEscrowUtxos, type EscrowScan, type
 export { submitTx, type SubmitOptions } from "./submit.js";
 export {
   DEFAULT_TTL_MS,
+  MAX_CLAIM_BATCH,
   MAX_LOCK_JOBS,
+  buildAcceptBatchTx,
   buildAcceptTx,
   buildCancelTx,
   buildClaimTx,
   buildCompleteTx,
   buildDeployReferenceScriptTx,
   buildDisputeTx,
+  buildRegisterBatchScriptTx,
   buildLockTx,
   buildRefundTx,
   buildResolveTx,
@@ -50,6 +54,7 @@ export {
   onChainTime,
   requesterAddress,
   unspendableAddress,
+  type AcceptBatchParams,
   type AcceptParams,
   type CancelParams,
   type ClaimParams,

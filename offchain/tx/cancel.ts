@@ -3,7 +3,7 @@ import type { LucidEvolution, TxSignBuilder } from "@lucid-evolution/lucid";
 import { EscrowRedeemer } from "../datum.js";
 import { NtxError } from "../errors.js";
 import type { EscrowUtxo } from "../escrow-utxos.js";
-import { completeTx, requireDeployment, requireEscrowOf, type EscrowDeployment } from "./common.js";
+import { completeTx, payLedgerMinimumFee, referenceScriptBytes, requireDeployment, requireEscrowOf, type EscrowDeployment } from "./common.js";
 
 export interface CancelParams {
   deployment: EscrowDeployment;
@@ -20,7 +20,7 @@ export async function buildCancelTx(lucid: LucidEvolution, params: CancelParams)
   requireEscrowOf(deployment, escrow);
   const provider = getAddressDetails(escrow.datum.payout).paymentCredential;
   if (provider?.type !== "Key") throw new NtxError("CANCEL_UNSUPPORTED", "the payout address is a script: there is no provider key to co-sign");
-  return completeTx("cancel", () =>
+  const built = await completeTx("cancel", () =>
     lucid
       .newTx()
       .readFrom([deployment.referenceUtxo])
@@ -29,4 +29,5 @@ export async function buildCancelTx(lucid: LucidEvolution, params: CancelParams)
       .addSignerKey(provider.hash)
       .complete(),
   );
+  return payLedgerMinimumFee(lucid, built, referenceScriptBytes([deployment.referenceUtxo]));
 }

@@ -1,12 +1,24 @@
 import type { LucidEvolution, TxSignBuilder } from "@lucid-evolution/lucid";
 import { NtxError } from "../errors.js";
 import type { EscrowUtxo } from "../escrow-utxos.js";
-import { DEFAULT_TTL_MS, completeTx, onChainTime, requireDeployment, requireEscrowOf, requireState, type EscrowDeployment } from "./common.js";
-import { addSettlement } from "./settle.js";
+import { DEFAULT_TTL_MS, completeTx, payLedgerMinimumFee, referenceScriptBytes, onChainTime, requireDeployment, requireEscrowOf, requireState, type EscrowDeployment } from "./common.js";
+import { addBatchSettlement, addSettlement } from "./settle.js";
+
+/**
+ * The most escrows one claim transaction settles: the largest batch that builds within mainnet's limits, measured
+ * by `npm run bench:escrow` (batchClaim.maxEscrowsPerClaimTx = 153 on 2026-11-30: each escrow from a different
+ * buyer, all paying one provider; 14,833 bytes, 75.4 % of the memory and 40.1 % of the steps limit, fee 1.75 ADA;
+ * 154 no longer builds). Its local build took 85 s on the loaded 2-core machine (see docs/DECISIONS.md, "Local
+ * evaluation").
+ */
+export const MAX_CLAIM_BATCH = 153;
 
 export interface ClaimParams {
   deployment: EscrowDeployment;
-  /** One escrow, or several claimed in one transaction (each gets its own pair of tagged outputs). */
+  /**
+   * One escrow (the single-escrow Claim path, with its own pair of tagged outputs), or several claimed in one
+   * transaction through the batch run (grouped payouts; needs the script's stake credential registered).
+   */
   escrows: EscrowUtxo[];
   now?: number;
 }
@@ -24,8 +36,6 @@ export async function buildClaimTx(lucid: LucidEvolution, params: ClaimParams): 
   const now = params.now ?? Date.now();
   // The lower bound as the script will see it (rounded down to its slot) must be past every window.
   const validFrom = onChainTime(lucid, now);
-  let tx = lucid.newTx().readFrom([deployment.referenceUtxo]);
-  let nextOutput = 0;
   for (const escrow of escrows) {
     requireEscrowOf(deployment, escrow);
     requireState(escrow, "completed", "claim");
@@ -36,9 +46,16 @@ export async function buildClaimTx(lucid: LucidEvolution, params: ClaimParams): 
         details: { claimableAt: state.completedAt + escrow.datum.challengeWindow },
       });
     }
-    const added = addSettlement(lucid, tx, deployment, escrow, "claim", escrow.datum.amount, nextOutput);
-    tx = added.tx;
-    nextOutput += added.outputs;
   }
-  return completeTx("claim", () => tx.validFrom(validFrom).validTo(now + DEFAULT_TTL_MS).complete());
+  const base = lucid.newTx().readFrom([deployment.referenceUtxo]);
+  if (escrows.length === 1) {
+    const { tx } = addSettlement(lucid, base, deployment, escrows[0]!, "claim", escrows[0]!.datum.amount, 0);
+    const built = await completeTx("claim", () => tx.validFrom(validFrom).validTo(now + DEFAULT_TTL_MS).complete());
+    return payLedgerMinimumFee(lucid, built, referenceScriptBytes([deployment.referenceUtxo]));
+  }
+  return completeTx("claim", async () => {
+    const tx = await addBatchSettlement(lucid, base, deployment, escrows, "claim");
+    const built = await tx.validFrom(validFrom).validTo(now + DEFAULT_TTL_MS).complete({ coinSelection: false });
+    return payLedgerMinimumFee(lucid, built, referenceScriptBytes([deployment.referenceUtxo, deployment.batchReferenceUtxo]));
+  });
 }

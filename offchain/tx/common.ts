@@ -1,5 +1,5 @@
-import { getAddressDetails, slotToUnixTime } from "@lucid-evolution/lucid";
-import type { LucidEvolution, UTxO } from "@lucid-evolution/lucid";
+import { CML, getAddressDetails, slotToUnixTime } from "@lucid-evolution/lucid";
+import type { LucidEvolution, TxSignBuilder, UTxO } from "@lucid-evolution/lucid";
 import { NtxError } from "../errors.js";
 import type { EscrowUtxo } from "../escrow-utxos.js";
 import type { EscrowScript } from "../script.js";
@@ -8,6 +8,8 @@ import type { EscrowScript } from "../script.js";
 export interface EscrowDeployment {
   script: EscrowScript;
   referenceUtxo: UTxO;
+  /** The UTxO carrying the batch script as a reference script; without it, batches carry the script inline. */
+  batchReferenceUtxo?: UTxO;
 }
 
 /** How long a built transaction stays valid when no bound is forced by the escrow's own times. */
@@ -56,4 +58,49 @@ export async function completeTx<T>(action: string, build: () => Promise<T>): Pr
     if (cause instanceof NtxError) throw cause;
     throw new NtxError("TX_BUILD_FAILED", `${action}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
   }
+}
+
+/**
+ * Lowers a built transaction's fee to the ledger's minimum, handing the difference back to its change (the last
+ * output, which must pay the building wallet). Lucid's builder counts a reference script once per input that uses
+ * it, while the ledger counts each reference script once per transaction: a claim of 50 escrows would pay about
+ * 1.4 ADA more than it must. The fee and the change are not in any script's view that the escrow scripts read, so
+ * the ex-units Lucid evaluated stay exact; nothing is signed yet.
+ */
+export async function payLedgerMinimumFee(lucid: LucidEvolution, built: TxSignBuilder, referenceScriptBytes: number): Promise<TxSignBuilder> {
+  const pp = lucid.config().protocolParameters;
+  if (!pp) throw new NtxError("PROTOCOL_PARAMETERS_MISSING", "Lucid has no protocol parameters");
+  const tx = built.toTransaction();
+  const rational = (price: number) => CML.Rational.new(BigInt(Math.round(price * 10_000_000)), 10_000_000n);
+  const minimum = CML.min_fee(
+    tx,
+    CML.LinearFee.new(BigInt(pp.minFeeA), BigInt(pp.minFeeB), BigInt(pp.minFeeRefScriptCostPerByte)),
+    CML.ExUnitPrices.new(rational(pp.priceMem), rational(pp.priceStep)),
+    BigInt(referenceScriptBytes),
+  );
+  const body = tx.body();
+  // The transaction is not signed yet: each vkey witness it will carry (the wallet's, and every required signer's)
+  // adds about 101 bytes (vkey and signature with their CBOR headers); 110 is a bound.
+  const signers = 1 + (body.required_signers()?.len() ?? 0);
+  const excess = body.fee() - (minimum + BigInt(pp.minFeeA) * BigInt(110 * signers));
+  const outputs = body.outputs();
+  const change = outputs.len() > 0 ? outputs.get(outputs.len() - 1) : undefined;
+  if (excess <= 0n || !change || change.address().to_bech32(undefined) !== (await lucid.wallet().address())) return built;
+  // Edited as JSON text: amounts may exceed 2^53, so they are never parsed into JS numbers. Its strings (addresses,
+  // hex) hold no white space, so all of it can go.
+  const compact = (text: string) => text.replace(/\s+/g, "");
+  const changeJson = compact(change.to_json());
+  const coin = change.amount().coin();
+  const newChangeJson = changeJson.replace(`"coin":${coin}`, `"coin":${coin + excess}`);
+  let json = compact(body.to_json()).replace(`"fee":${body.fee()}`, `"fee":${body.fee() - excess}`);
+  const at = json.lastIndexOf(changeJson);
+  if (at < 0 || newChangeJson === changeJson) return built;
+  json = json.slice(0, at) + newChangeJson + json.slice(at + changeJson.length);
+  const trimmed = CML.Transaction.new(CML.TransactionBody.from_json(json), tx.witness_set(), tx.is_valid(), tx.auxiliary_data());
+  return lucid.fromTx(trimmed.to_cbor_hex());
+}
+
+/** Bytes of the reference scripts a transaction reads (what the ledger charges for, once each). */
+export function referenceScriptBytes(utxos: Array<UTxO | undefined>): number {
+  return utxos.reduce((n, u) => n + (u?.scriptRef ? u.scriptRef.script.length / 2 : 0), 0);
 }

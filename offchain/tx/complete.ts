@@ -3,9 +3,17 @@ import { EscrowRedeemer, encodeEscrowDatum, hash32Schema, withState } from "../d
 import { NtxError } from "../errors.js";
 import type { EscrowUtxo } from "../escrow-utxos.js";
 import { onChainSignature, verifyCompletionProof } from "../proof.js";
-import { completeTx, onChainTime, requireDeployment, requireEscrowOf, requireState, type EscrowDeployment } from "./common.js";
+import { completeTx, payLedgerMinimumFee, referenceScriptBytes, onChainTime, requireDeployment, requireEscrowOf, requireState, type EscrowDeployment } from "./common.js";
 
-export const COMPLETE_TTL_MS = 5 * 60_000;
+/**
+ * Default validity of a Complete transaction. Its upper bound becomes completedAt, which users read as the moment
+ * the job completed: the script cannot know when the transaction was included, only that it was inside its
+ * validity interval, and the upper bound is the one choice that never starts the challenge window early. With 5
+ * minutes users saw completedAt about 5 minutes after the real completion; with 60 seconds it is at most 60 s after
+ * it (about 40 s on average on mainnet, a block every 20 s), and a Complete that expires unincluded (about 1 in 20
+ * on mainnet) is rebuilt by the provider's next attempt.
+ */
+export const COMPLETE_TTL_MS = 60_000;
 
 export interface CompleteParams {
   deployment: EscrowDeployment;
@@ -16,8 +24,8 @@ export interface CompleteParams {
   /** POSIX ms; defaults to Date.now(). */
   now?: number;
   /**
-   * How long the transaction stays valid (default 5 minutes). Its upper bound becomes completedAt, so a shorter
-   * validity starts the challenge window (and the provider's claim) sooner.
+   * How long the transaction stays valid (default COMPLETE_TTL_MS, 60 s). Its upper bound becomes completedAt, so a
+   * shorter validity makes completedAt closer to the real completion and starts the challenge window sooner.
    */
   validForMs?: number;
 }
@@ -44,7 +52,7 @@ export async function buildCompleteTx(lucid: LucidEvolution, params: CompletePar
   const completedAt = onChainTime(lucid, validTo);
   const datum = encodeEscrowDatum(withState(escrow.datum, { kind: "completed", resultHash: params.resultHash, completedAt }));
   const signature = onChainSignature(params.signature);
-  return completeTx("complete", () =>
+  const built = await completeTx("complete", () =>
     lucid
       .newTx()
       .readFrom([deployment.referenceUtxo])
@@ -56,4 +64,5 @@ export async function buildCompleteTx(lucid: LucidEvolution, params: CompletePar
       .validTo(validTo)
       .complete(),
   );
+  return payLedgerMinimumFee(lucid, built, referenceScriptBytes([deployment.referenceUtxo]));
 }

@@ -11,6 +11,12 @@ export interface DeployReferenceScriptParams {
    * (`before slot 0`), so the script can never be spent away from under the escrows, nor picked by coin selection.
    */
   holdAt?: string;
+  /**
+   * Also register the script's stake credential in the same transaction (default true), which batch settlements
+   * need (they withdraw 0 from it). Pass false on a network where it is already registered: the ledger refuses a
+   * second registration. The legacy registration certificate is used, so no script runs and anyone may pay it.
+   */
+  registerStake?: boolean;
 }
 
 export function unspendableAddress(lucid: LucidEvolution): string {
@@ -19,19 +25,41 @@ export function unspendableAddress(lucid: LucidEvolution): string {
   return validatorToAddress(network, scriptFromNative({ type: "before", slot: 0 }));
 }
 
-/** Puts the escrow script in a reference-script UTxO at output 0. */
+/**
+ * Puts the escrow script in a reference-script UTxO at output 0 and the batch script in one at output 1, and (by
+ * default) registers the batch script's stake credential.
+ */
 export async function buildDeployReferenceScriptTx(lucid: LucidEvolution, params: DeployReferenceScriptParams): Promise<TxSignBuilder> {
   const holdAt = params.holdAt ?? unspendableAddress(lucid);
-  return completeTx("deploy reference script", () =>
-    lucid.newTx().pay.ToAddressWithData(holdAt, undefined, {}, params.script.script).complete(),
-  );
+  return completeTx("deploy reference script", () => {
+    const tx = lucid
+      .newTx()
+      .pay.ToAddressWithData(holdAt, undefined, {}, params.script.script)
+      .pay.ToAddressWithData(holdAt, undefined, {}, params.script.batch.script);
+    return (params.registerStake ?? true ? tx.register.Stake(params.script.rewardAddress) : tx).complete();
+  });
 }
 
-/** The deployment a confirmed deploy transaction created, checked to carry the script. */
+/**
+ * Registers the batch script's stake credential alone (for a network whose reference script was deployed before
+ * batches existed). The key deposit (2 ADA on mainnet) stays locked: the script refuses every certificate, so
+ * nobody can deregister it and break batches.
+ */
+export async function buildRegisterBatchScriptTx(lucid: LucidEvolution, params: { script: EscrowScript }): Promise<TxSignBuilder> {
+  return completeTx("register batch script", () => lucid.newTx().register.Stake(params.script.rewardAddress).complete());
+}
+
+/**
+ * The deployment a confirmed deploy transaction created, checked to carry the script; the batch script's reference
+ * UTxO is the next output of the same transaction when it carries that script (older deployments have none).
+ */
 export async function loadDeployment(lucid: LucidEvolution, script: EscrowScript, outRef: OutRef): Promise<EscrowDeployment> {
-  const [utxo] = await lucid.utxosByOutRef([outRef]);
+  const batchRef = { txHash: outRef.txHash, outputIndex: outRef.outputIndex + 1 };
+  const found = await lucid.utxosByOutRef([outRef, batchRef]);
+  const utxo = found.find((u) => u.outputIndex === outRef.outputIndex);
   if (!utxo) throw new NtxError("REFERENCE_SCRIPT_NOT_FOUND", `no reference script UTxO at ${outRef.txHash}#${outRef.outputIndex}`);
-  const deployment = { script, referenceUtxo: utxo };
+  const batchUtxo = found.find((u) => u.outputIndex === batchRef.outputIndex && u.scriptRef?.script === script.batch.script.script);
+  const deployment: EscrowDeployment = batchUtxo ? { script, referenceUtxo: utxo, batchReferenceUtxo: batchUtxo } : { script, referenceUtxo: utxo };
   requireDeployment(deployment);
   return deployment;
 }

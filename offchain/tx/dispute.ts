@@ -2,7 +2,7 @@ import type { LucidEvolution, TxSignBuilder } from "@lucid-evolution/lucid";
 import { EscrowRedeemer, encodeEscrowDatum, withState } from "../datum.js";
 import { NtxError } from "../errors.js";
 import type { EscrowUtxo } from "../escrow-utxos.js";
-import { DEFAULT_TTL_MS, completeTx, requireDeployment, requireEscrowOf, requireState, type EscrowDeployment } from "./common.js";
+import { DEFAULT_TTL_MS, completeTx, payLedgerMinimumFee, referenceScriptBytes, requireDeployment, requireEscrowOf, requireState, type EscrowDeployment } from "./common.js";
 
 export interface DisputeParams {
   deployment: EscrowDeployment;
@@ -23,7 +23,7 @@ export async function buildDisputeTx(lucid: LucidEvolution, params: DisputeParam
   const now = params.now ?? Date.now();
   if (now >= windowEnd) throw new NtxError("WINDOW_CLOSED", "the challenge window is over: the provider can claim");
   const datum = encodeEscrowDatum(withState(escrow.datum, { kind: "disputed" }));
-  return completeTx("dispute", () =>
+  const built = await completeTx("dispute", () =>
     lucid
       .newTx()
       .readFrom([deployment.referenceUtxo])
@@ -33,4 +33,5 @@ export async function buildDisputeTx(lucid: LucidEvolution, params: DisputeParam
       .validTo(Math.min(windowEnd, now + DEFAULT_TTL_MS))
       .complete(),
   );
+  return payLedgerMinimumFee(lucid, built, referenceScriptBytes([deployment.referenceUtxo]));
 }

@@ -1,8 +1,8 @@
 export { buildLockTx, MAX_LOCK_JOBS, type LockJob, type LockParams } from "./lock.js";
-export { buildDeployReferenceScriptTx, loadDeployment, unspendableAddress, type DeployReferenceScriptParams } from "./deploy-reference-script.js";
+export { buildDeployReferenceScriptTx, buildRegisterBatchScriptTx, loadDeployment, unspendableAddress, type DeployReferenceScriptParams } from "./deploy-reference-script.js";
 export { buildCompleteTx, type CompleteParams } from "./complete.js";
-export { buildAcceptTx, type AcceptParams } from "./accept.js";
-export { buildClaimTx, type ClaimParams } from "./claim.js";
+export { buildAcceptBatchTx, buildAcceptTx, type AcceptBatchParams, type AcceptParams } from "./accept.js";
+export { MAX_CLAIM_BATCH, buildClaimTx, type ClaimParams } from "./claim.js";
 export { buildRefundTx, type RefundParams } from "./refund.js";
 export { buildDisputeTx, type DisputeParams } from "./dispute.js";
 export { buildResolveTx, type ResolveParams } from "./resolve.js";

@@ -2,7 +2,7 @@ import type { LucidEvolution, TxSignBuilder } from "@lucid-evolution/lucid";
 import { EscrowRedeemer } from "../datum.js";
 import { NtxError } from "../errors.js";
 import type { EscrowUtxo } from "../escrow-utxos.js";
-import { DEFAULT_TTL_MS, completeTx, onChainTime, requireDeployment, requireEscrowOf, requireState, type EscrowDeployment } from "./common.js";
+import { DEFAULT_TTL_MS, completeTx, payLedgerMinimumFee, referenceScriptBytes, onChainTime, requireDeployment, requireEscrowOf, requireState, type EscrowDeployment } from "./common.js";
 
 export interface RefundParams {
   deployment: EscrowDeployment;
@@ -24,7 +24,7 @@ export async function buildRefundTx(lucid: LucidEvolution, params: RefundParams)
       details: { refundableAt: escrow.datum.deadline },
     });
   }
-  return completeTx("refund", () =>
+  const built = await completeTx("refund", () =>
     lucid
       .newTx()
       .readFrom([deployment.referenceUtxo])
@@ -34,4 +34,5 @@ export async function buildRefundTx(lucid: LucidEvolution, params: RefundParams)
       .validTo(now + DEFAULT_TTL_MS)
       .complete(),
   );
+  return payLedgerMinimumFee(lucid, built, referenceScriptBytes([deployment.referenceUtxo]));
 }

@@ -1,7 +1,7 @@
 import type { LucidEvolution, TxSignBuilder } from "@lucid-evolution/lucid";
 import { NtxError } from "../errors.js";
 import type { EscrowUtxo } from "../escrow-utxos.js";
-import { completeTx, requireDeployment, requireEscrowOf, requireState, type EscrowDeployment } from "./common.js";
+import { completeTx, payLedgerMinimumFee, referenceScriptBytes, requireDeployment, requireEscrowOf, requireState, type EscrowDeployment } from "./common.js";
 import { addSettlement } from "./settle.js";
 
 export interface ResolveParams {
@@ -20,5 +20,6 @@ export async function buildResolveTx(lucid: LucidEvolution, params: ResolveParam
   const arbiter = escrow.datum.arbiter;
   if (arbiter === null) throw new NtxError("NO_ARBITER", "this escrow names no arbiter");
   const { tx } = addSettlement(lucid, lucid.newTx().readFrom([deployment.referenceUtxo]), deployment, escrow, "resolve", params.providerShare, 0);
-  return completeTx("resolve", () => tx.addSignerKey(arbiter).complete());
+  const built = await completeTx("resolve", () => tx.addSignerKey(arbiter).complete());
+  return payLedgerMinimumFee(lucid, built, referenceScriptBytes([deployment.referenceUtxo]));
 }

@@ -1,6 +1,6 @@
 import { credentialToAddress } from "@lucid-evolution/lucid";
-import type { Assets, LucidEvolution, TxBuilder } from "@lucid-evolution/lucid";
-import { EscrowRedeemer, payoutTag } from "../datum.js";
+import type { Assets, LucidEvolution, OutRef, TxBuilder, UTxO } from "@lucid-evolution/lucid";
+import { BatchRedeemer, EscrowRedeemer, payoutTag } from "../datum.js";
 import { NtxError } from "../errors.js";
 import type { EscrowUtxo } from "../escrow-utxos.js";
 import { ntxUnit } from "../ntx.js";
@@ -58,4 +58,80 @@ export function addSettlement(
   if (amount - providerShare > 0n) back[unit] = amount - providerShare;
   next = next.pay.ToAddressWithData(requesterAddress(lucid, escrow.datum.requester), tag, back);
   return { tx: next, outputs: paysProvider ? 2 : 1 };
+}
+
+/** Ledger order of inputs: by transaction id (bytes, i.e. lowercase hex), then output index. */
+export function byInputOrder(a: OutRef, b: OutRef): number {
+  return a.txHash < b.txHash ? -1 : a.txHash > b.txHash ? 1 : a.outputIndex - b.outputIndex;
+}
+
+/** Margin of lovelace the fee inputs bring beyond the outputs' min-ADA: the fee (a 100-escrow claim pays ~2 ADA). */
+const FEE_MARGIN = 5_000_000n;
+/** Min-ADA a provider output may need (an address with a stake part and one token). */
+const PROVIDER_OUTPUT_ADA = 2_000_000n;
+
+/**
+ * The wallet UTxOs that pay for a batch: largest first until they cover the fee margin and every provider output's
+ * min-ADA. Picked here, not by Lucid's coin selection, so every input index is known before the transaction is
+ * built: the redeemers are fixed and Lucid evaluates the transaction once instead of replaying it to a fixed point.
+ */
+async function feeInputs(lucid: LucidEvolution, providerOutputs: number): Promise<UTxO[]> {
+  const need = FEE_MARGIN + PROVIDER_OUTPUT_ADA * BigInt(providerOutputs);
+  const utxos = (await lucid.wallet().getUtxos()).filter((u) => !u.scriptRef).sort((a, b) => Number((b.assets.lovelace ?? 0n) - (a.assets.lovelace ?? 0n)));
+  const chosen: UTxO[] = [];
+  let have = 0n;
+  for (const u of utxos) {
+    if (have >= need) break;
+    chosen.push(u);
+    have += u.assets.lovelace ?? 0n;
+  }
+  if (have < need) throw new NtxError("INSUFFICIENT_FUNDS", `the wallet holds ${have} lovelace; a batch of ${providerOutputs} payout outputs needs about ${need}`);
+  return chosen;
+}
+
+/**
+ * Spends `escrows` through the batch run (one withdrawal of 0 from the script's stake credential) and adds the
+ * grouped payouts the run expects, from output 0 on: walking the escrows in ledger input order, a new payout
+ * address opens a provider output (the NTX of the whole run of escrows with that address) and a new requester opens
+ * a requester output (all their lovelace), provider first. Mirrors batchSettles in contracts/escrow.ts. The wallet's
+ * fee inputs are added too, so build the result with `complete({ coinSelection: false })`.
+ */
+export async function addBatchSettlement(
+  lucid: LucidEvolution,
+  tx: TxBuilder,
+  deployment: EscrowDeployment,
+  escrows: EscrowUtxo[],
+  mode: "claim" | "accept",
+): Promise<TxBuilder> {
+  const unit = ntxUnit(deployment.script.ntx);
+  const sorted = [...escrows].sort((a, b) => byInputOrder(a.utxo, b.utxo));
+  const outputs: Array<{ address: string; assets: Assets }> = [];
+  let provider: { payout: string; out: { address: string; assets: Assets } } | undefined;
+  let requester: { key: string; out: { address: string; assets: Assets } } | undefined;
+  let providerOutputs = 0;
+  for (const escrow of sorted) {
+    if (!escrow.funded) throw new NtxError("ESCROW_UNFUNDED", "the escrow does not hold its NTX amount");
+    const { payout, requester: key, amount } = escrow.datum;
+    if (provider?.payout === payout) provider.out.assets[unit] = (provider.out.assets[unit] ?? 0n) + amount;
+    else {
+      provider = { payout, out: { address: payout, assets: { [unit]: amount } } };
+      outputs.push(provider.out);
+      providerOutputs++;
+    }
+    const lovelace = escrow.utxo.assets.lovelace ?? 0n;
+    if (requester?.key === key) requester.out.assets.lovelace! += lovelace;
+    else {
+      requester = { key, out: { address: requesterAddress(lucid, key), assets: { lovelace } } };
+      outputs.push(requester.out);
+    }
+  }
+  const fees = await feeInputs(lucid, providerOutputs);
+  const order = [...sorted.map((e) => e.utxo), ...fees].sort(byInputOrder);
+  const indexOf = new Map(order.map((u, i) => [`${u.txHash}#${u.outputIndex}`, BigInt(i)]));
+  let next = tx.collectFrom(fees);
+  for (const e of sorted) next = next.collectFrom([e.utxo], EscrowRedeemer.batch(indexOf.get(`${e.utxo.txHash}#${e.utxo.outputIndex}`)!));
+  // An output owed 0 NTX still holds its place (the run takes it from the cursor); it carries only min-ADA.
+  for (const out of outputs) next = next.pay.ToAddress(out.address, Object.fromEntries(Object.entries(out.assets).filter(([, q]) => q > 0n)));
+  next = deployment.batchReferenceUtxo ? next.readFrom([deployment.batchReferenceUtxo]) : next.attach.WithdrawalValidator(deployment.script.batch.script);
+  return next.withdraw(deployment.script.rewardAddress, 0n, mode === "claim" ? BatchRedeemer.claim() : BatchRedeemer.accept());
 }

@@ -1,5 +1,6 @@
 import { Wallet } from "ethers";
 import { isNtxError, NtxError } from "../../offchain/errors.js";
+import { MAX_CLAIM_BATCH } from "../../offchain/tx/claim.js";
 import { escrowRef, signCompletionProof, type CompletionProofFields } from "../../offchain/proof.js";
 import { checkEscrow, type EscrowExpectation } from "./escrow-check.js";
 import type { ProofKey } from "./keys.js";
@@ -18,6 +19,7 @@ export interface ProviderDaemonParams {
   maxConcurrentJobs?: number;
   /** Time kept after a job's timeout to submit Complete before the escrow deadline. */
   completeMarginMs?: number;
+  /** Escrows per claim transaction; defaults to MAX_CLAIM_BATCH, the largest that fits (measured by bench:escrow). */
   claimBatchSize?: number;
   /** Runs that fail for a reason of the host (engine down…) are retried this many times. */
   maxAttempts?: number;
@@ -203,7 +205,7 @@ export class ProviderDaemon {
       }
     }
     const claimed: Array<{ txHash: string; jobHashes: string[] }> = [];
-    const size = this.params.claimBatchSize ?? 8;
+    const size = this.params.claimBatchSize ?? MAX_CLAIM_BATCH;
     for (let i = 0; i < due.length; i += size) {
       const batch = due.slice(i, i + size);
       try {

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { TypedDataEncoder, id } from "ethers";
 import { describe, expect, it } from "vitest";
-import { blueprintJson, buildBlueprint, cborBytes, compileEscrowFlat, plutusV3Hash } from "../../contracts/blueprint.js";
+import { blueprintJson, buildBlueprint, cborBytes, compileBatchFlat, compileEscrowFlat, plutusV3Hash } from "../../contracts/blueprint.js";
 import { completionProofTypeHash, eip712MessagePrefix } from "../../contracts/eip712.js";
 import { COMPLETION_PROOF_TYPES, MAINNET_NTX, NTX_EIP712_DOMAIN, escrowScript } from "../../offchain/index.js";
 
@@ -14,17 +14,22 @@ describe("escrow blueprint", () => {
   it("is a CIP-57 blueprint of an unapplied Plutus V3 validator with its parameters", () => {
     const bp = buildBlueprint();
     expect(bp.preamble.plutusVersion).toBe("v3");
-    const [v] = bp.validators;
+    const [v, batch] = bp.validators;
     expect(v!.title).toBe("escrow.spend");
-    expect(v!.parameters.map((p) => p.title)).toEqual(["ntxPolicy", "ntxName"]);
+    expect(v!.parameters.map((p) => p.title)).toEqual(["ntxPolicy", "ntxName", "batchHash"]);
     expect(v!.hash).toBe(plutusV3Hash(cborBytes(compileEscrowFlat())));
-    for (const schema of [v!.datum.schema, v!.redeemer.schema, ...v!.parameters.map((p) => p.schema)]) {
+    expect(batch!.title).toBe("escrow_batch.withdraw");
+    expect(batch!.parameters.map((p) => p.title)).toEqual(["ntxPolicy", "ntxName"]);
+    expect(batch!.hash).toBe(plutusV3Hash(cborBytes(compileBatchFlat())));
+    expect(Object.keys(bp.definitions)).toContain(batch!.redeemer.schema.$ref.replace("#/definitions/", ""));
+    for (const schema of [v!.datum!.schema, v!.redeemer.schema, ...v!.parameters.map((p) => p.schema)]) {
       expect(Object.keys(bp.definitions)).toContain(schema.$ref.replace("#/definitions/", ""));
     }
   });
 
-  it("stays well under the 2.5 KB size budget", () => {
-    expect(cborBytes(compileEscrowFlat()).length).toBeLessThanOrEqual(2_500);
+  it("stays well under the 2.5 KB size budget, and the single-escrow paths read no batch code", () => {
+    expect(cborBytes(compileEscrowFlat()).length).toBeLessThanOrEqual(1_550);
+    expect(cborBytes(compileBatchFlat()).length).toBeLessThanOrEqual(1_100);
   });
 
   it("bakes in the EIP-712 constants ethers uses for CompletionProof", () => {

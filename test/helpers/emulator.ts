@@ -61,7 +61,7 @@ export interface EscrowWorld {
 }
 
 export async function createEscrowWorld(
-  options: { ntxPerParty?: bigint; lovelacePerParty?: bigint; parameters?: ProtocolParameters } = {},
+  options: { ntxPerParty?: bigint; lovelacePerParty?: bigint; parameters?: ProtocolParameters; registerBatchScript?: boolean } = {},
 ): Promise<EscrowWorld> {
   const ntx = options.ntxPerParty ?? 1_000_000_000n;
   const lovelace = options.lovelacePerParty ?? 2_000_000_000n;
@@ -88,7 +88,7 @@ export async function createEscrowWorld(
     return submitTx(lucid, tx, { privateKeys: coSigners.map((r) => parties[r].account.privateKey) });
   };
   const script = escrowScript(TEST_NTX, "Custom");
-  const deployTx = await buildDeployReferenceScriptTx(as("outsider"), { script });
+  const deployTx = await buildDeployReferenceScriptTx(as("outsider"), { script, registerStake: options.registerBatchScript ?? true });
   const deployHash = await submit("outsider", deployTx);
   const deployment = await loadDeployment(lucid, script, { txHash: deployHash, outputIndex: 0 });
   const proofWallet = Wallet.createRandom() as unknown as Wallet;

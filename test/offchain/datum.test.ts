@@ -67,6 +67,11 @@ describe("escrow datum codec", () => {
       "Dispute",
       "Resolve",
       "Cancel",
+      "Batch",
+    ]);
+    expect(blueprint.definitions.BatchRedeemer.anyOf.map((c) => [c.title, c.index])).toEqual([
+      ["Claim", 0],
+      ["Accept", 1],
     ]);
   });
 
