@@ -4,7 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Constr, Data, getAddressDetails } from "@lucid-evolution/lucid";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { COMPLETE_VALID_FOR_MS, createLucidEscrowGateway } from "../../src/provider/chain/escrow-gateway.js";
+import { COMPLETE_TTL_MS } from "../../offchain/tx/complete.js";
+import { createLucidEscrowGateway } from "../../src/provider/chain/escrow-gateway.js";
 import { ProviderDaemon } from "../../src/provider/daemon.js";
 import { proofKeyFromHex } from "../../src/provider/keys.js";
 import { NoopRunner } from "../../src/provider/noop/noop-runner.js";
@@ -168,7 +169,7 @@ describe("money attacks with hand-built escrows (Emulator, real validator)", () 
     const completed = await gateway.getEscrow(store.get(fairJob.jobHash)!.observed.escrow!);
     expect(completed?.state.kind).toBe("completed");
     // completedAt is the Complete's validity end: kept near the real completion, so the claim is not minutes late.
-    if (completed?.state.kind === "completed") expect(completed.state.completedAt - world.emulator.now()).toBeLessThanOrEqual(COMPLETE_VALID_FOR_MS);
+    if (completed?.state.kind === "completed") expect(completed.state.completedAt - world.emulator.now()).toBeLessThanOrEqual(COMPLETE_TTL_MS);
     expect(completed?.ntxInValue).toBe(amount);
   }, 180_000);
 

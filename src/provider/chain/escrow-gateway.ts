@@ -20,13 +20,10 @@ export interface LucidEscrowGatewayParams {
   now?: () => number;
   /**
    * How long a Complete transaction stays valid. Its upper bound becomes `completedAt`, so the challenge window
-   * (and the claim) starts that much after the real completion: kept short, long enough to reach a block.
+   * (and the claim) starts that much after the real completion. Default: the builder's COMPLETE_TTL_MS.
    */
   completeValidForMs?: number;
 }
-
-/** Long enough for a Complete to reach a block on a real network (~20 s blocks), short enough not to delay claims. */
-export const COMPLETE_VALID_FOR_MS = 90_000;
 
 export function toObserved(e: EscrowUtxo, minLovelace: bigint): ObservedEscrow {
   return {
@@ -77,7 +74,7 @@ export function createLucidEscrowGateway(params: LucidEscrowGatewayParams): Escr
     async submitComplete({ escrow, resultHash, signature }) {
       const current = await fetch(escrow.outRef);
       if (!current) throw new NtxError("ESCROW_NOT_FOUND", `escrow ${escrow.outRef.txHash}#${escrow.outRef.outputIndex} is spent`);
-      const tx = await buildCompleteTx(lucid, { deployment, escrow: current, resultHash, signature, now: clock(), validForMs: params.completeValidForMs ?? COMPLETE_VALID_FOR_MS });
+      const tx = await buildCompleteTx(lucid, { deployment, escrow: current, resultHash, signature, now: clock(), ...(params.completeValidForMs === undefined ? {} : { validForMs: params.completeValidForMs }) });
       const txHash = await submitTx(lucid, tx);
       // buildCompleteTx puts the continuing (Completed) escrow at output 0.
       return { txHash, completed: { txHash, outputIndex: 0 } };
