@@ -23,7 +23,7 @@ describe("API", () => {
   const PRICE = 1_101n; // 1 core + 1 GiB + 1 GiB disk for 1 h at the offer's prices
 
   beforeAll(async () => {
-    stack = await startStack({ sseHeartbeatMs: 300, bodyLimitBytes: 64 * 1024 });
+    stack = await startStack({ sseHeartbeatMs: 300 });
     url = stack.api.url;
     buyer = await createTestWallet(stack.chain);
     await stack.devnet.fund(buyer.address, 50_000_000n, 100_000n);
@@ -88,7 +88,7 @@ describe("API", () => {
       const documented = Object.entries(doc.paths).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`));
       // The routers read nothing from the context while their routes are declared.
       const ctx = {} as ApiContext;
-      const routers = [systemRoutes(ctx, null), marketRoutes(ctx, new Set()), txRoutes(ctx)];
+      const routers = [systemRoutes(ctx, null), marketRoutes(ctx), txRoutes(ctx)];
       const served = routers.flatMap((r) =>
         (r.stack as Array<{ route?: { path: string; methods: Record<string, boolean> } }>).flatMap((layer) =>
           layer.route ? Object.keys(layer.route.methods).map((m) => `${m.toUpperCase()} /api${layer.route!.path.replace(/:([A-Za-z]+)/g, "{$1}")}`) : [],

@@ -6,7 +6,7 @@
 import { Wallet } from "ethers";
 import { addressOfPrivateKey, newPrivateKey, type Chain } from "../../offchain/chain/index.js";
 import { buildDeployReferenceScriptTx, escrowScriptFor, submitTx } from "../../offchain/index.js";
-import { startApiServer, type ApiServer } from "../../src/api/index.js";
+import { startApiServer, type ApiLimitsInput, type ApiServer } from "../../src/api/index.js";
 import { createMatcher, providerIdOf, signOffer, signProviderConfirm, type Matcher, type OfferInput, type UnsignedOffer } from "../../src/market/index.js";
 import { connectNats, createMarketClient, createNatsMarketTransport, type MarketClient, type NatsConnection, type NatsMarketTransport } from "../../src/nats/index.js";
 import { startTestDevnet, type TestDevnet } from "../helpers/devnet.js";
@@ -41,7 +41,7 @@ export interface StackOptions {
   webDir?: string | null;
   challengeWindowMs?: number;
   blockTimeMs?: number;
-  bodyLimitBytes?: number;
+  limits?: ApiLimitsInput;
   sseHeartbeatMs?: number;
 }
 
@@ -81,7 +81,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       ntx,
       escrow: { referenceScript, challengeWindowMs: options.challengeWindowMs ?? 2_000 },
       webDir: options.webDir ?? null,
-      ...(options.bodyLimitBytes ? { bodyLimitBytes: options.bodyLimitBytes } : {}),
+      ...(options.limits ? { limits: options.limits } : {}),
       ...(options.sseHeartbeatMs ? { sseHeartbeatMs: options.sseHeartbeatMs } : {}),
     });
     cleanups.push(() => api.close());

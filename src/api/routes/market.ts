@@ -8,6 +8,7 @@ import type { ApiContext } from "../context.js";
 import { escrowsOfJob, escrowView, jobState } from "../jobs.js";
 import type { JobMessageKind } from "../job-feed.js";
 import { JobHashParams, OffersQuery, PrepareBidRequest } from "../schemas.js";
+import { clientKey } from "../guards/rate-limit.js";
 import { openSse, type SseStream } from "../sse.js";
 import { parseRequest } from "../validate.js";
 
@@ -20,7 +21,7 @@ function requireJsonBody(body: unknown): Record<string, unknown> {
   return body as Record<string, unknown>;
 }
 
-export function marketRoutes(ctx: ApiContext, sseStreams: Set<SseStream>): Router {
+export function marketRoutes(ctx: ApiContext): Router {
   const router = Router();
 
   router.get("/offers", (req, res) => {
@@ -91,27 +92,48 @@ export function marketRoutes(ctx: ApiContext, sseStreams: Set<SseStream>): Route
 
   router.get("/jobs/:jobHash/events", async (req, res) => {
     const { jobHash } = parseRequest(JobHashParams, req.params, "params");
-    const [{ record }, bid] = await Promise.all([jobState(ctx, jobHash), ctx.feed.lastBid(jobHash)]);
-    if (!record && !bid) throw new NtxError("JOB_NOT_FOUND", `no bid or job ${jobHash} is known to the market`);
+    // The slot is taken before any NATS read: a client over its stream limit costs nothing more.
+    const releaseSlot = ctx.sse.reserve(clientKey(req));
+    let record, bid;
+    try {
+      [{ record }, bid] = await Promise.all([jobState(ctx, jobHash), ctx.feed.lastBid(jobHash)]);
+    } catch (error) {
+      releaseSlot();
+      throw error;
+    }
+    if (!record && !bid) {
+      releaseSlot();
+      throw new NtxError("JOB_NOT_FOUND", `no bid or job ${jobHash} is known to the market`);
+    }
     // Subscribe before reading history, buffer, then drop what history already sent: nothing falls in the gap.
-    const seen = new Set<string>();
+    // Only the replay can repeat a message, so `seen` is dropped once it is done (a long stream holds no set).
+    let seen: Set<string> | null = new Set<string>();
     let buffer: Array<[JobMessageKind, Uint8Array]> | null = [];
     let stream: SseStream | undefined;
     const forward = (kind: JobMessageKind, data: Uint8Array) => {
       if (!stream || data.length === 0) return;
-      const key = `${kind}:${createHash("sha256").update(data).digest("hex")}`;
-      if (seen.has(key)) return;
-      seen.add(key);
+      if (seen) {
+        const key = `${kind}:${createHash("sha256").update(data).digest("hex")}`;
+        if (seen.has(key)) return;
+        seen.add(key);
+      }
       const value = jsonOf(data);
       if (value === undefined) return;
       if (kind === "event") stream.send("event", { ...(value as object), verified: decodeJobEvent(data).ok });
       else stream.send(kind, value);
     };
     const unsubscribe = ctx.feed.subscribeJob(jobHash, (kind, data) => (buffer ? buffer.push([kind, data]) : forward(kind, data)));
-    stream = openSse(req, res, { heartbeatMs: ctx.sseHeartbeatMs, onClose: unsubscribe, registry: sseStreams });
+    stream = openSse(req, res, {
+      heartbeatMs: ctx.sseHeartbeatMs,
+      onClose: () => {
+        unsubscribe();
+        releaseSlot();
+      },
+      registry: ctx.sse,
+    });
     try {
       if (record) stream.send("record", record);
-      const history = await ctx.feed.jobHistory(jobHash);
+      const history = await ctx.feed.jobHistory(jobHash, ctx.limits.sseReplay);
       for (const m of history.matches) forward("match", m.data);
       for (const m of history.confirms) forward("confirm", m.data);
       for (const m of history.events) forward("event", m.data);
@@ -119,7 +141,8 @@ export function marketRoutes(ctx: ApiContext, sseStreams: Set<SseStream>): Route
       const pending = buffer;
       buffer = null;
       for (const [kind, data] of pending) forward(kind, data);
-      stream.send("ready", { jobHash });
+      seen = null;
+      stream.send("ready", { jobHash, replayLimits: ctx.limits.sseReplay });
     } catch (error) {
       const e = error instanceof NtxError ? error : new NtxError("NATS_UNAVAILABLE", String(error), { retryable: true });
       stream.send("stream-error", { error: { code: e.code, message: e.message, retryable: e.retryable } });
