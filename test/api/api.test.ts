@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { addressOfPrivateKey, createChain, newPrivateKey, paymentKeyHashOfPrivateKey } from "../../offchain/chain/index.js";
 import { buildCompleteTx, escrowScriptFor, getEscrowUtxo, loadDeployment, readEscrowUtxos, signCompletionProof, submitTx } from "../../offchain/index.js";
 import { startApiServer, type ApiServer } from "../../src/api/index.js";
+import { openApiChecker, type OpenApiDoc } from "./openapi-check.js";
 import { offerDigest } from "../../src/market/index.js";
 import type { ApiContext } from "../../src/api/context.js";
 import { marketRoutes } from "../../src/api/routes/market.js";
@@ -12,7 +13,7 @@ import { connectNats } from "../../src/nats/index.js";
 import { freePort, startNatsServer } from "../helpers/nats.js";
 import { createTestWallet, type TestWallet } from "../helpers/wallet.js";
 import { signWalletBid, unsignedWalletBid, walletKey } from "./bid-helpers.js";
-import { http, startStack, waitFor, type Stack } from "./stack.js";
+import { exchanges, http, startStack, waitFor, type Stack } from "./stack.js";
 
 // The API against real parts: nats-server (JetStream), the devnet chain server over HTTP, the market's matcher.
 describe("API", () => {
@@ -488,5 +489,24 @@ describe("API", () => {
         await nats.stop();
       }
     });
+  });
+
+  // Last: every exchange the tests above made, held to the document the API serves.
+  it("answers, and accepts, only what its OpenAPI document says", async () => {
+    const doc = (await http(url, "GET", "/api/openapi.json")).body as OpenApiDoc;
+    const check = openApiChecker(doc);
+    const seen = exchanges.filter((e) => e.path.startsWith("/api/"));
+    expect(seen.length).toBeGreaterThan(50);
+    const problems = seen.flatMap(check);
+    expect(problems).toEqual([]);
+    // The check can fail: a real answer with a field of the wrong type does not pass.
+    const balance = seen.find((e) => e.path.startsWith("/api/balance/") && e.status === 200)!;
+    expect(check({ ...balance, body: { ...(balance.body as object), lovelace: 5 } })).not.toEqual([]);
+    const lock = seen.find((e) => e.path === "/api/tx/lock" && e.status === 200)!;
+    expect(check({ ...lock, requestBody: { ...(lock.requestBody as object), utxos: [] } })).not.toEqual([]);
+    // Every documented route was exercised by a real request.
+    const documented = Object.keys(doc.paths);
+    const hit = new Set(seen.map((e) => documented.find((t) => new RegExp(`^${t.replace(/\{[^}]+\}/g, "[^/]+")}$`).test(e.path))));
+    expect(documented.filter((t) => !hit.has(t))).toEqual([]);
   });
 });

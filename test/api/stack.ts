@@ -143,6 +143,20 @@ export interface HttpResult<T = any> {
   headers: Headers;
 }
 
+/** One request and its answer, as `http` saw them (the OpenAPI check validates them all). */
+export interface Exchange {
+  method: string;
+  path: string;
+  requestBody: unknown;
+  status: number;
+  contentType: string;
+  body: unknown;
+}
+
+/** Every exchange `http` made in this test process, oldest first (bounded: a test file makes a few hundred). */
+export const exchanges: Exchange[] = [];
+const MAX_EXCHANGES = 20_000;
+
 export async function http<T = any>(base: string, method: string, path: string, body?: unknown, init: RequestInit = {}): Promise<HttpResult<T>> {
   const response = await fetch(base + path, {
     method,
@@ -155,6 +169,9 @@ export async function http<T = any>(base: string, method: string, path: string, 
     parsed = JSON.parse(text);
   } catch {
     // not JSON: keep the text
+  }
+  if (exchanges.length < MAX_EXCHANGES) {
+    exchanges.push({ method, path: path.split("?")[0]!, requestBody: body, status: response.status, contentType: response.headers.get("content-type") ?? "", body: parsed });
   }
   return { status: response.status, body: parsed as T, headers: response.headers };
 }

@@ -7,18 +7,17 @@ import { jobEventsSubject, StreamNames } from "../../nats/index.js";
 import type { ApiContext } from "../context.js";
 import { escrowsOfJob, escrowView, jobState } from "../jobs.js";
 import type { JobMessageKind } from "../job-feed.js";
-import { JobHashParams, OffersQuery, PrepareBidRequest } from "../schemas.js";
+import { JobHashParams, OffersQuery, PostBidRequest, PrepareBidRequest } from "../schemas.js";
 import { clientKey } from "../guards/rate-limit.js";
 import { openSse, type SseStream } from "../sse.js";
 import { parseRequest } from "../validate.js";
 
 const json = (value: unknown) => JSON.parse(JSON.stringify(value, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v)));
 
-function requireJsonBody(body: unknown): Record<string, unknown> {
-  if (typeof body !== "object" || body === null || Array.isArray(body)) {
-    throw new NtxError("INVALID_REQUEST", "body: expected a JSON object (Content-Type: application/json)");
-  }
-  return body as Record<string, unknown>;
+/** Express leaves `req.body` undefined when the request was not JSON: say what was expected. */
+function jsonBody(body: unknown): unknown {
+  if (body === undefined) throw new NtxError("INVALID_REQUEST", "body: expected a JSON object (Content-Type: application/json)");
+  return body;
 }
 
 export function marketRoutes(ctx: ApiContext): Router {
@@ -32,7 +31,7 @@ export function marketRoutes(ctx: ApiContext): Router {
 
   /** The text a wallet signs for a bid (the browser has no blake2b): the same function the verifier uses. */
   router.post("/bids/prepare", (req, res) => {
-    const { bid } = parseRequest(PrepareBidRequest, requireJsonBody(req.body), "body");
+    const { bid } = parseRequest(PrepareBidRequest, jsonBody(req.body), "body");
     // Validated, but the raw object is what gets hashed: amounts must stay in their wire (string) form.
     parseRequest(UnsignedBid, bid, "body");
     const unsigned = bid as UnsignedBid;
@@ -41,7 +40,7 @@ export function marketRoutes(ctx: ApiContext): Router {
   });
 
   router.post("/bids", async (req, res) => {
-    const body = requireJsonBody(req.body);
+    const body = parseRequest(PostBidRequest, jsonBody(req.body), "body");
     const decoded = decodeBid(JSON.stringify(body), { now: ctx.now() });
     if (!decoded.ok) throw new NtxError(REJECT_CODES[decoded.reason], decoded.message, { details: { reason: decoded.reason } });
     const { jobHash, bid } = decoded.value;
