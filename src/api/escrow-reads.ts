@@ -12,9 +12,10 @@ export class EscrowReads {
 
   constructor(private readonly chain: Chain, private readonly script: EscrowScript, private readonly ttlMs: number, private readonly clock: () => number = Date.now) {}
 
-  scan(): Promise<EscrowScan> {
+  /** The shared read, or a new one when it is older than `maxAgeMs` (default: the TTL); in flight counts as fresh. */
+  scan(maxAgeMs = this.ttlMs): Promise<EscrowScan> {
     const current = this.current;
-    if (current && (current.at === null || this.clock() - current.at < this.ttlMs)) return current.scan;
+    if (current && (current.at === null || this.clock() - current.at < Math.min(maxAgeMs, this.ttlMs))) return current.scan;
     const generation = ++this.generation;
     const entry: { scan: Promise<EscrowScan>; at: number | null } = { scan: Promise.resolve(undefined as never), at: null };
     entry.scan = (async () => readEscrowUtxos(await this.chain.lucid(), this.script))().then(

@@ -79,11 +79,14 @@ export async function payoutsOf(ctx: ApiContext, addressText: string) {
 
 export async function buildWalletClaim(ctx: ApiContext, request: { address: string; utxos: string[]; escrows?: string[] | undefined }) {
   const address = normalizeAddress(request.address, ctx.mainnet);
-  const [deployment, scan] = await Promise.all([ctx.deployment(), ctx.escrows.scan()]);
+  const [deployment, shared] = await Promise.all([ctx.deployment(), ctx.escrows.scan()]);
+  let scan = shared;
   const now = ctx.now();
   const key = (e: EscrowUtxo) => `${e.utxo.txHash}#${e.utxo.outputIndex}`;
   let chosen: EscrowUtxo[];
   if (request.escrows) {
+    // Named escrows the shared read (up to its TTL old) lacks may have just landed: read again once before saying no.
+    if (request.escrows.some((ref) => !scan.escrows.some((x) => key(x) === ref))) scan = await ctx.escrows.scan(0);
     chosen = request.escrows.map((ref) => {
       const e = scan.escrows.find((x) => key(x) === ref);
       if (!e) throw new NtxError("ESCROW_NOT_FOUND", `escrow ${ref} is not on the chain (claimed already, or never locked)`);

@@ -42,6 +42,8 @@ export interface StackOptions {
   challengeWindowMs?: number;
   blockTimeMs?: number;
   limits?: ApiLimitsInput;
+  /** Extra genesis outputs of the devnet (an address with thousands of UTxOs). */
+  genesisOutputs?: Array<{ address: string; lovelace: bigint }>;
   sseHeartbeatMs?: number;
 }
 
@@ -51,7 +53,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     for (const c of cleanups.reverse()) await c().catch(() => undefined);
   };
   try {
-    const [nats, devnet] = await Promise.all([startNatsServer(), startTestDevnet({ blockTimeMs: options.blockTimeMs ?? 300 })]);
+    const [nats, devnet] = await Promise.all([startNatsServer(), startTestDevnet({ blockTimeMs: options.blockTimeMs ?? 300, ...(options.genesisOutputs ? { genesisOutputs: options.genesisOutputs } : {}) })]);
     cleanups.push(() => nats.stop(), () => devnet.stop());
     const chain = devnet.chain();
     const nc = await connectNats({ servers: nats.url, name: "api-test" });

@@ -76,11 +76,15 @@ export function validateAnswer(answer: RecordedAnswer): { template: string | und
   return { template, documented, errors };
 }
 
-/** A loopback proxy in front of `target` that records every answer. */
-export async function startRecordingProxy(target: string): Promise<{ url: string; answers: RecordedAnswer[]; close(): Promise<void> }> {
+/** A loopback proxy in front of `target` that records every answer and the most requests it held at once. */
+export async function startRecordingProxy(target: string): Promise<{ url: string; answers: RecordedAnswer[]; maxInFlight(): number; close(): Promise<void> }> {
   const upstream = new URL(target);
   const answers: RecordedAnswer[] = [];
+  let inFlight = 0;
+  let maxInFlight = 0;
   const server: Server = createServer((req, res) => {
+    maxInFlight = Math.max(maxInFlight, ++inFlight);
+    res.once("close", () => inFlight--);
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {
@@ -108,6 +112,7 @@ export async function startRecordingProxy(target: string): Promise<{ url: string
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     answers,
+    maxInFlight: () => maxInFlight,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
