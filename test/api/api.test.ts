@@ -1,4 +1,5 @@
 import { SigningKey, Wallet } from "ethers";
+import { networkInterfaces } from "node:os";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { addressOfPrivateKey, createChain, newPrivateKey, paymentKeyHashOfPrivateKey } from "../../offchain/chain/index.js";
 import { buildCompleteTx, escrowScriptFor, getEscrowUtxo, loadDeployment, readEscrowUtxos, signCompletionProof, submitTx } from "../../offchain/index.js";
@@ -96,6 +97,23 @@ describe("API", () => {
         ),
       );
       expect(served.sort()).toEqual(documented.sort());
+    });
+
+    it("listens beyond loopback only when told to, and then says what it exposes", async () => {
+      const base = { chain: stack.chain, nats: stack.nc, ntx: { policyId: stack.devnet.info.ntx.policyId, assetName: stack.devnet.info.ntx.assetName }, webDir: null };
+      await expect(startApiServer({ ...base, host: "0.0.0.0" })).rejects.toMatchObject({ code: "EXPOSURE_NOT_ALLOWED" });
+      const lan = Object.values(networkInterfaces()).flat().find((a) => a?.family === "IPv4" && !a.internal)?.address;
+      if (!lan) return;
+      const notices: string[] = [];
+      const exposed = await startApiServer({ ...base, host: lan, expose: true, announce: (line) => notices.push(line) });
+      try {
+        expect(notices).toHaveLength(1);
+        expect(notices[0]).toContain(exposed.url);
+        expect(notices[0]).toMatch(/REST API/);
+        expect((await http(exposed.url, "GET", "/api/config")).status).toBe(200);
+      } finally {
+        await exposed.close();
+      }
     });
 
     it("says how to get the page when it is not built, and refuses a web dir without one", async () => {
