@@ -10,7 +10,7 @@ import { addressOfPrivateKey, newPrivateKey, paymentKeyHashOfPrivateKey } from "
 import { encodeEscrowDatum, escrowScript, ntxUnit } from "../../offchain/index.js";
 import { createTestWallet, type TestWallet } from "../helpers/wallet.js";
 import { bidAndMatch, writeClaimableEscrows } from "./flows.js";
-import { startStack, waitFor, type Stack } from "./stack.js";
+import { http, startStack, waitFor, type Stack } from "./stack.js";
 
 interface Answer {
   status: number;
@@ -97,8 +97,17 @@ describe("API limits under a flood from one client", () => {
     await stack.publishOffer();
     buyer = await createTestWallet(stack.chain);
     await stack.devnet.fund(buyer.address, 100_000_000n, 5_000_000n);
-    jobHash = await bidAndMatch(stack, buyer);
+    jobHash = await confirmedJob();
   }, 240_000);
+
+  /** A matched job its provider confirmed (an unconfirmed match lapses after the matcher's window). */
+  const confirmedJob = async () => {
+    const job = await bidAndMatch(stack, buyer);
+    const { body } = await http(url, "GET", `/api/jobs/${job}`);
+    await stack.confirm(job, body.record.matchId);
+    await waitFor("the confirmation", async () => (await http(url, "GET", `/api/jobs/${job}`)).body.record?.state === "confirmed");
+    return job;
+  };
   afterAll(async () => {
     await stack?.close();
   });
@@ -150,8 +159,9 @@ describe("API limits under a flood from one client", () => {
   }, 120_000);
 
   it("the lock guard holds a job by the submitted tx's own datum (a hand-built lock the API never built is caught), and a full guard refuses rather than forgets", async () => {
-    const built = await send(url, "127.0.0.14", "POST", "/api/tx/lock", { address: buyer.addressHex, utxos: await buyer.api.getUtxos(), jobHash });
-    expect(built.status).toBe(200);
+    const lockJob = await confirmedJob();
+    const built = await send(url, "127.0.0.14", "POST", "/api/tx/lock", { address: buyer.addressHex, utxos: await buyer.api.getUtxos(), jobHash: lockJob });
+    expect(built.status, JSON.stringify(built.body)).toBe(200);
     const submitted = await send(url, "127.0.0.14", "POST", "/api/tx/submit", { tx: built.body.tx, witnessSet: await buyer.api.signTx(built.body.tx, true) });
     expect(submitted.status).toBe(202);
     await stack.chain.awaitConfirmation(submitted.body.txHash);
@@ -166,7 +176,7 @@ describe("API limits under a flood from one client", () => {
     expect([again.status, code(again)]).toEqual([409, "ESCROW_EXISTS"]);
 
     // Another job's lock: the guard is full (maxHeld 1, the first lock within its hold) and says so.
-    const other = await bidAndMatch(stack, buyer);
+    const other = await confirmedJob();
     const otherBuilt = await send(url, "127.0.0.14", "POST", "/api/tx/lock", { address: buyer.addressHex, utxos: await buyer.api.getUtxos(), jobHash: other });
     expect(otherBuilt.status).toBe(200);
     const full = await send(url, "127.0.0.14", "POST", "/api/tx/submit", { tx: otherBuilt.body.tx, witnessSet: await buyer.api.signTx(otherBuilt.body.tx, true) });

@@ -6,7 +6,7 @@ import { bidSigningPayloadHex, decodeBid, decodeJobEvent, jobHash as jobHashOf, 
 import { jobEventsSubject, StreamNames } from "../../nats/index.js";
 import type { ApiContext } from "../context.js";
 import { escrowsOfJob, escrowView, jobState } from "../jobs.js";
-import type { JobMessageKind } from "../job-feed.js";
+import { natsError, type JobMessageKind } from "../job-feed.js";
 import { JobHashParams, OffersQuery, PostBidRequest, PrepareBidRequest } from "../schemas.js";
 import { clientKey } from "../guards/rate-limit.js";
 import { openSse, type SseStream } from "../sse.js";
@@ -19,6 +19,9 @@ function jsonBody(body: unknown): unknown {
   if (body === undefined) throw new NtxError("INVALID_REQUEST", "body: expected a JSON object (Content-Type: application/json)");
   return body;
 }
+
+/** Live messages of one stream held while its replay is read. */
+const LIVE_BUFFER_MAX = 5_000;
 
 export function marketRoutes(ctx: ApiContext): Router {
   const router = Router();
@@ -107,6 +110,7 @@ export function marketRoutes(ctx: ApiContext): Router {
     // Subscribe before reading history, buffer, then drop what history already sent: nothing falls in the gap.
     // Only the replay can repeat a message, so `seen` is dropped once it is done (a long stream holds no set).
     let seen: Set<string> | null = new Set<string>();
+    let dropped = 0;
     let buffer: Array<[JobMessageKind, Uint8Array]> | null = [];
     let stream: SseStream | undefined;
     const forward = (kind: JobMessageKind, data: Uint8Array) => {
@@ -121,7 +125,18 @@ export function marketRoutes(ctx: ApiContext): Router {
       if (kind === "event") stream.send("event", { ...(value as object), verified: decodeJobEvent(data).ok });
       else stream.send(kind, value);
     };
-    const unsubscribe = ctx.feed.subscribeJob(jobHash, (kind, data) => (buffer ? buffer.push([kind, data]) : forward(kind, data)));
+    let unsubscribe: () => void;
+    try {
+      unsubscribe = ctx.feed.subscribeJob(jobHash, (kind, data) => {
+        if (!buffer) forward(kind, data);
+        // Live messages wait while the replay is read; beyond the cap they are dropped and counted in "ready".
+        else if (buffer.length < LIVE_BUFFER_MAX) buffer.push([kind, data]);
+        else dropped++;
+      });
+    } catch (error) {
+      releaseSlot();
+      throw natsError(error, "subscribing to the job");
+    }
     stream = openSse(req, res, {
       heartbeatMs: ctx.sseHeartbeatMs,
       onClose: () => {
@@ -141,7 +156,7 @@ export function marketRoutes(ctx: ApiContext): Router {
       buffer = null;
       for (const [kind, data] of pending) forward(kind, data);
       seen = null;
-      stream.send("ready", { jobHash, replayLimits: ctx.limits.sseReplay });
+      stream.send("ready", { jobHash, replayLimits: ctx.limits.sseReplay, ...(dropped ? { droppedLive: dropped } : {}) });
     } catch (error) {
       const e = error instanceof NtxError ? error : new NtxError("NATS_UNAVAILABLE", String(error), { retryable: true });
       stream.send("stream-error", { error: { code: e.code, message: e.message, retryable: e.retryable } });
