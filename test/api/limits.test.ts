@@ -6,7 +6,9 @@
 import { request as httpRequest, type ClientRequest, type IncomingMessage } from "node:http";
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { addressOfPrivateKey, newPrivateKey, paymentKeyHashOfPrivateKey } from "../../offchain/chain/index.js";
+import { addressOfPrivateKey, createChain, newPrivateKey, paymentKeyHashOfPrivateKey } from "../../offchain/chain/index.js";
+import { startApiServer } from "../../src/api/index.js";
+import { startRecordingProxy } from "../chain/blockfrost-schema.js";
 import { encodeEscrowDatum, escrowScript, ntxUnit } from "../../offchain/index.js";
 import { createTestWallet, type TestWallet } from "../helpers/wallet.js";
 import { bidAndMatch, writeClaimableEscrows } from "./flows.js";
@@ -182,6 +184,29 @@ describe("API limits under a flood from one client", () => {
     const full = await send(url, "127.0.0.14", "POST", "/api/tx/submit", { tx: otherBuilt.body.tx, witnessSet: await buyer.api.signTx(otherBuilt.body.tx, true) });
     expect([full.status, code(full)]).toEqual([503, "LOCK_GUARD_FULL"]);
     expect(retryAfter(full)).toBeGreaterThan(0);
+  }, 120_000);
+
+  it("concurrent job reads share one read of the escrow address (single flight), counted at the chain", async () => {
+    const proxy = await startRecordingProxy(stack.devnet.url);
+    const counted = await startApiServer({
+      chain: createChain({ network: "devnet", blockfrostUrl: proxy.url, requestTimeoutMs: 20_000 }),
+      nats: stack.nc,
+      ntx: { policyId: stack.devnet.info.ntx.policyId, assetName: stack.devnet.info.ntx.assetName },
+      webDir: null,
+      limits: { escrowCacheMs: 60_000 },
+    });
+    try {
+      const script = escrowScript({ policyId: stack.devnet.info.ntx.policyId, assetName: stack.devnet.info.ntx.assetName }, "Custom");
+      const reads = () => proxy.answers.filter((a) => a.path === `/addresses/${script.address}/utxos` && (a.query === "" || /(^|&)page=1(&|$)/.test(a.query))).length;
+      const answers = await bounded(50, 50, () => send(counted.url, "127.0.0.15", "GET", `/api/jobs/${jobHash}`));
+      expect(answers.every((a) => a.status === 200)).toBe(true);
+      expect(reads()).toBe(1);
+      await send(counted.url, "127.0.0.15", "GET", `/api/payouts/${stack.provider.payoutAddress}`);
+      expect(reads()).toBe(1);
+    } finally {
+      await counted.close();
+      await proxy.close();
+    }
   }, 120_000);
 
   it("the balance of an address with 10,000 UTxOs is one answer, and others are served meanwhile", async () => {

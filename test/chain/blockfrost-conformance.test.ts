@@ -1,4 +1,5 @@
 import { BlockFrostAPI } from "@blockfrost/blockfrost-js";
+import fc from "fast-check";
 import { Blockfrost, CML, scriptFromNative, validatorToScriptHash, type Script, type UTxO } from "@lucid-evolution/lucid";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { addressOfPrivateKey, newPrivateKey, paymentKeyHashOfPrivateKey, scriptAddress, type Chain } from "../../offchain/chain/index.js";
@@ -169,6 +170,21 @@ describe("devnet chain conforms to Blockfrost's OpenAPI document", () => {
       [`/no/such/endpoint`, 404],
     ];
     for (const [path, status] of cases) expect([path, (await raw(path)).status]).toEqual([path, status]);
+  });
+
+  it("any path parameter a client makes up gets an answer (400/404 in Blockfrost's error shape; 200 for a real one), never a 5xx", async () => {
+    const param = fc.oneof(fc.string({ maxLength: 120 }), fc.stringMatching(/^[0-9a-f]{0,130}$/), fc.stringMatching(/^addr_test1[0-9a-z]{0,110}$/), fc.stringMatching(/^stake_test1[0-9a-z]{0,60}$/));
+    const route = fc.constantFrom("/addresses/%", "/addresses/%/utxos", "/addresses/%/utxos/lovelace", "/addresses/%/transactions", "/txs/%", "/txs/%/utxos", "/txs/%/cbor", "/scripts/%", "/scripts/%/json", "/scripts/%/cbor", "/scripts/datum/%/cbor", "/blocks/%", "/assets/%/addresses", "/accounts/%");
+    await fc.assert(
+      fc.asyncProperty(route, param, async (template, value) => {
+        const response = await raw(template.replace("%", encodeURIComponent(value)));
+        const body = await response.text();
+        // (Every answer also goes through the schema check of the last test: a 200 here, e.g. /blocks/0, must match it.)
+        expect([200, 400, 404]).toContain(response.status);
+        if (response.status !== 200) expect(JSON.parse(body)).toMatchObject({ status_code: response.status, error: expect.any(String), message: expect.any(String) });
+      }),
+      { seed: 7, numRuns: 300 },
+    );
   });
 
   it("every answer it gave in these tests validates against Blockfrost's schema for its endpoint and status", () => {
