@@ -79,7 +79,7 @@ export async function startApiServer(params: ApiServerParams): Promise<ApiServer
   }
   const host = params.host ?? "127.0.0.1";
   if (!isLoopbackHost(host) && !params.expose) {
-    throw new NtxError("EXPOSURE_NOT_ALLOWED", `the API would listen on ${host}, beyond this machine: pass the expose flag (--expose-api) to mean it`);
+    throw new NtxError("EXPOSURE_NOT_ALLOWED", `the API would listen on ${host}, beyond this machine: pass the expose flag (--expose) to mean it`);
   }
   const limits = resolveLimits(params.limits);
   const now = params.now ?? Date.now;
