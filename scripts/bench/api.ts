@@ -17,6 +17,8 @@ import { startStack, type Stack } from "../../test/api/stack.js";
 import { createTestWallet } from "../../test/helpers/wallet.js";
 
 const SAMPLES = Number(process.env.BENCH_API_SAMPLES ?? 300);
+/** A phase stops at SAMPLES reads or after this long, whichever comes first (reads behind event-loop builds are slow). */
+const PHASE_SECONDS = Number(process.env.BENCH_API_PHASE_SECONDS ?? 60);
 const BUILDERS = Number(process.env.BENCH_API_BUILDERS ?? 4);
 const ESCROWS_PER_CLAIM = Number(process.env.BENCH_API_ESCROWS ?? 5);
 const UNLIMITED = { clientRequests: 1e9, routeRequests: { default: 1e9, "POST /tx/claim": 1e9 }, builds: { queue: 1_000, timeoutMs: 600_000 } };
@@ -29,7 +31,8 @@ function percentile(sorted: number[], p: number): number {
 async function latencies(url: string, jobHash: string): Promise<{ p50: number; p99: number; max: number; n: number; failed: number }> {
   const times: number[] = [];
   let failed = 0;
-  for (let i = 0; i < SAMPLES; i++) {
+  const until = performance.now() + PHASE_SECONDS * 1000;
+  for (let i = 0; i < SAMPLES && performance.now() < until; i++) {
     const start = performance.now();
     try {
       const response = await fetch(`${url}/api/jobs/${jobHash}`);
@@ -72,6 +75,8 @@ function keepBuilding(api: ApiServer, body: object): { stop(): Promise<{ built: 
   };
 }
 
+const LOAD_AT_START = loadavg().map((x) => Math.round(x * 100) / 100);
+
 async function main(): Promise<void> {
   const stack: Stack = await startStack({ limits: { ...UNLIMITED, builds: { ...UNLIMITED.builds, workers: 1 } } });
   let inline: ApiServer | undefined;
@@ -99,18 +104,22 @@ async function main(): Promise<void> {
       if (warm.status !== 200) throw new Error(`warm-up claim build answered ${warm.status}: ${await warm.text()}`);
     }
 
+    const phase = (name: string) => console.error(`[bench:api] ${name} (load ${loadavg()[0]!.toFixed(2)})`);
+    phase("baseline");
     const baseline = await latencies(stack.api.url, jobHash);
+    phase("while building on the worker pool");
     const pooled = keepBuilding(stack.api, body);
     const withPool = await latencies(stack.api.url, jobHash);
     const pooledBuilds = await pooled.stop();
+    phase("while building on the event loop");
     const onLoop = keepBuilding(inline, body);
     const withInline = await latencies(inline.url, jobHash);
     const inlineBuilds = await onLoop.stop();
 
     const report = {
       bench: "api",
-      what: `p50/p99 ms of GET /api/jobs/:jobHash (${SAMPLES} sequential requests), with ${BUILDERS} clients keeping ${ESCROWS_PER_CLAIM}-escrow claim builds in flight`,
-      machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30), loadavgAtEnd: loadavg().map((x) => Math.round(x * 100) / 100) },
+      what: `p50/p99 ms of GET /api/jobs/:jobHash (up to ${SAMPLES} sequential requests or ${PHASE_SECONDS} s per phase), with ${BUILDERS} clients keeping ${ESCROWS_PER_CLAIM}-escrow claim builds in flight`,
+      machine: { loadavgAtStart: LOAD_AT_START, cpus: cpus().length, cpuModel: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30), loadavgAtEnd: loadavg().map((x) => Math.round(x * 100) / 100) },
       baseline,
       whileBuildingOnWorkerPool: { ...withPool, builds: pooledBuilds, p99VsBaseline: Math.round((withPool.p99 / baseline.p99) * 100) / 100 },
       whileBuildingOnEventLoop: { ...withInline, builds: inlineBuilds, p99VsBaseline: Math.round((withInline.p99 / baseline.p99) * 100) / 100 },
