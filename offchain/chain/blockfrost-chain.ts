@@ -6,6 +6,9 @@ import { chainError, isNotFound } from "./chain-errors.js";
 import type { ChainConfig, ChainNetwork } from "./config.js";
 import type { AwaitOptions, Chain, ChainTip, ChainWallet, Payout, SlotConfig, TxStatus } from "./types.js";
 
+/** Requests in flight for one out-ref list: a wallet's 500 UTxOs must not become 500 parallel chain calls. */
+const OUT_REF_CONCURRENCY = 8;
+
 const LUCID_NETWORK: Record<ChainNetwork, Network> = { devnet: "Custom", preview: "Preview", preprod: "Preprod", mainnet: "Mainnet" };
 
 type BlockfrostUtxo = {
@@ -26,6 +29,7 @@ export function createChain(config: ChainConfig): Chain {
 class BlockfrostChain implements Chain {
   readonly network: ChainNetwork;
   readonly url: string;
+  readonly config: ChainConfig;
   private readonly api: BlockFrostAPI;
   private readonly projectId: string | undefined;
   private slotConfigCache: Promise<SlotConfig> | undefined;
@@ -34,6 +38,7 @@ class BlockfrostChain implements Chain {
 
   constructor(config: ChainConfig) {
     this.network = config.network;
+    this.config = config;
     this.url = config.blockfrostUrl;
     this.projectId = config.projectId;
     const devnet = config.network === "devnet";
@@ -118,6 +123,36 @@ class BlockfrostChain implements Chain {
   async utxosAt(address: string): Promise<UTxO[]> {
     const rows = await this.lookup(`reading UTxOs at ${address}`, () => this.api.addressesUtxosAll(address), []);
     return this.toUtxos(rows as BlockfrostUtxo[]);
+  }
+
+  async utxosByOutRef(outRefs: Array<{ txHash: string; outputIndex: number }>): Promise<UTxO[]> {
+    const wanted = new Map<string, Set<number>>();
+    for (const ref of outRefs) {
+      const indices = wanted.get(ref.txHash) ?? new Set<number>();
+      indices.add(ref.outputIndex);
+      wanted.set(ref.txHash, indices);
+    }
+    const hashes = [...wanted.keys()];
+    const found: UTxO[][] = [];
+    let next = 0;
+    const worker = async () => {
+      while (next < hashes.length) {
+        const txHash = hashes[next++]!;
+        // A tx the chain never saw (a wallet's pending one) holds nothing spendable yet: skipped, like a spent output.
+        const tx = await this.lookup(`reading transaction ${txHash}`, () => this.api.txsUtxos(txHash), undefined);
+        if (!tx) continue;
+        const indices = wanted.get(txHash)!;
+        const rows = tx.outputs.filter((o) => indices.has(o.output_index) && !o.consumed_by_tx).map((o) => ({ ...o, tx_hash: txHash }));
+        found.push(await this.toUtxos(rows as BlockfrostUtxo[]));
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(OUT_REF_CONCURRENCY, hashes.length) }, worker));
+    return found.flat();
+  }
+
+  async addressTotal(address: string): Promise<Assets> {
+    const content = await this.lookup(`reading the balance of ${address}`, () => this.api.addresses(address), undefined);
+    return Object.fromEntries((content?.amount ?? []).map((a) => [a.unit, BigInt(a.quantity)]));
   }
 
   async utxosAtWithUnit(address: string, unit: string): Promise<UTxO[]> {
@@ -230,10 +265,11 @@ class BlockfrostChain implements Chain {
 }
 
 /**
- * Lucid's Blockfrost provider, with two changes: awaitTx polls through the chain interface (Lucid's waits 3 s
- * between polls plus 1 s after), and on the devnet UTxO reads skip the provider's client-side rate-limit pauses
- * (500 ms per 10 UTxOs, meant for Blockfrost's quotas). Everything else — protocol parameters, datums, out-refs,
- * submission, remote evaluation — is Lucid's own code against the same HTTP API.
+ * Lucid's Blockfrost provider, with three changes: awaitTx polls through the chain interface (Lucid's waits 3 s
+ * between polls plus 1 s after); on the devnet UTxO reads skip the provider's client-side rate-limit pauses
+ * (500 ms per 10 UTxOs, meant for Blockfrost's quotas); out-refs are read with bounded concurrency (Lucid's fires
+ * one request per tx hash at once, and reads a failing chain as "no UTxOs"). Everything else — protocol
+ * parameters, datums, submission, remote evaluation — is Lucid's own code against the same HTTP API.
  */
 class ChainProvider implements Provider {
   constructor(
@@ -256,7 +292,7 @@ class ChainProvider implements Provider {
     return this.blockfrost.getUtxoByUnit(unit);
   }
   getUtxosByOutRef(outRefs: Array<{ txHash: string; outputIndex: number }>) {
-    return this.blockfrost.getUtxosByOutRef(outRefs);
+    return this.chain.utxosByOutRef(outRefs);
   }
   getDelegation(rewardAddress: string) {
     return this.blockfrost.getDelegation(rewardAddress);

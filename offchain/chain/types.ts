@@ -1,7 +1,7 @@
 import type { Assets, LucidEvolution, Script, UTxO, WalletApi } from "@lucid-evolution/lucid";
 
 export type { LucidEvolution, Script, UTxO };
-import type { ChainNetwork } from "./config.js";
+import type { ChainConfig, ChainNetwork } from "./config.js";
 
 /** Slot ↔ POSIX ms of the network (validity ranges and on-chain times are computed from it). */
 export interface SlotConfig {
@@ -53,11 +53,17 @@ export type ChainWallet =
 export interface Chain {
   readonly network: ChainNetwork;
   readonly url: string;
+  /** What built this chain: another thread (a tx-build worker) makes its own chain from it. */
+  readonly config: ChainConfig;
   /** A Lucid instance on this chain (Lucid's Blockfrost provider), with the wallet selected when given. */
   lucid(wallet?: ChainWallet): Promise<LucidEvolution>;
   /** Submits a signed transaction (CBOR hex); returns its hash. */
   submit(txCbor: string): Promise<string>;
   utxosAt(address: string): Promise<UTxO[]>;
+  /** Unspent outputs among `outRefs` (the rest are skipped), read with at most a few requests in flight. */
+  utxosByOutRef(outRefs: Array<{ txHash: string; outputIndex: number }>): Promise<UTxO[]>;
+  /** What an address holds in total, in one request however many UTxOs it has (zero when never seen). */
+  addressTotal(address: string): Promise<Assets>;
   utxosAtWithUnit(address: string, unit: string): Promise<UTxO[]>;
   /** Every UTxO holding the asset, at any address. */
   utxosWithUnit(unit: string): Promise<UTxO[]>;

@@ -90,6 +90,8 @@ export function txContent(tx: TxRecord & { block: NonNullable<TxRecord["block"]>
     asset_mint_or_burn_count: tx.mintCount,
     redeemer_count: tx.redeemerCount,
     valid_contract: true,
+    // The ledger takes no donations on the devnet (Conway's field, required in Blockfrost's answer).
+    treasury_donation: "0",
   };
 }
 
@@ -168,7 +170,67 @@ export function protocolParameters(pp: ProtocolParameters) {
     drep_deposit: pp.drepDeposit.toString(),
     gov_action_deposit: pp.govActionDeposit.toString(),
     min_fee_ref_script_cost_per_byte: pp.minFeeRefScriptCostPerByte,
+    // Conway governance: the devnet has no governance, so mainnet's values at the Chang hard fork stand in.
+    ...CONWAY_GOVERNANCE,
   };
+}
+
+const CONWAY_GOVERNANCE = {
+  pvt_motion_no_confidence: 0.51,
+  pvt_committee_normal: 0.51,
+  pvt_committee_no_confidence: 0.51,
+  pvt_hard_fork_initiation: 0.51,
+  pvt_p_p_security_group: 0.51,
+  pvtpp_security_group: 0.51,
+  dvt_motion_no_confidence: 0.67,
+  dvt_committee_normal: 0.67,
+  dvt_committee_no_confidence: 0.6,
+  dvt_update_to_constitution: 0.75,
+  dvt_hard_fork_initiation: 0.6,
+  dvt_p_p_network_group: 0.67,
+  dvt_p_p_economic_group: 0.67,
+  dvt_p_p_technical_group: 0.67,
+  dvt_p_p_gov_group: 0.75,
+  dvt_treasury_withdrawal: 0.67,
+  committee_min_size: "7",
+  committee_max_term_length: "146",
+  gov_action_lifetime: "6",
+  drep_activity: "20",
+};
+
+/**
+ * A native script as Blockfrost (db-sync) gives it in `/scripts/{hash}/json`: cardano-cli's simple-script JSON
+ * (`{"type":"sig","keyHash":…}`, `all`/`any`/`atLeast` with `scripts`, `after`/`before` with `slot`), the
+ * shape Lucid's `scriptFromNative` reads.
+ */
+export type NativeScriptJson =
+  | { type: "sig"; keyHash: string }
+  | { type: "all" | "any"; scripts: NativeScriptJson[] }
+  | { type: "atLeast"; required: number; scripts: NativeScriptJson[] }
+  | { type: "after" | "before"; slot: number };
+
+export function nativeScriptJson(cborHex: string): NativeScriptJson {
+  return toJson(CML.NativeScript.from_cbor_hex(cborHex));
+}
+
+function toJson(script: CML.NativeScript): NativeScriptJson {
+  const list = (l: CML.NativeScriptList) => Array.from({ length: l.len() }, (_, i) => toJson(l.get(i)));
+  switch (script.kind()) {
+    case CML.NativeScriptKind.ScriptPubkey:
+      return { type: "sig", keyHash: script.as_script_pubkey()!.ed25519_key_hash().to_hex() };
+    case CML.NativeScriptKind.ScriptAll:
+      return { type: "all", scripts: list(script.as_script_all()!.native_scripts()) };
+    case CML.NativeScriptKind.ScriptAny:
+      return { type: "any", scripts: list(script.as_script_any()!.native_scripts()) };
+    case CML.NativeScriptKind.ScriptNOfK: {
+      const n = script.as_script_n_of_k()!;
+      return { type: "atLeast", required: Number(n.n()), scripts: list(n.native_scripts()) };
+    }
+    case CML.NativeScriptKind.ScriptInvalidBefore:
+      return { type: "after", slot: Number(script.as_script_invalid_before()!.before()) };
+    default:
+      return { type: "before", slot: Number(script.as_script_invalid_hereafter()!.after()) };
+  }
 }
 
 export function scriptInfo(hash: string, type: string, script: string) {

@@ -3,7 +3,7 @@ import type { Request, Response, Router } from "express";
 import { CML } from "@lucid-evolution/lucid";
 import type { UTxO } from "@lucid-evolution/lucid";
 import { z } from "zod/v4";
-import { addressUtxo, amounts, blockContent, errorBody, genesisContent, protocolParameters, scriptInfo, txContent, txUtxos } from "./blockfrost-json.js";
+import { addressUtxo, amounts, blockContent, errorBody, genesisContent, nativeScriptJson, protocolParameters, scriptInfo, txContent, txUtxos } from "./blockfrost-json.js";
 import type { DevnetLedger, TxRecord } from "./ledger.js";
 import { evaluateRedeemers, TxRejected } from "./tx-checks.js";
 
@@ -24,6 +24,31 @@ const PageQuery = z.object({
 
 const HEX64 = /^[0-9a-f]{64}$/;
 const HEX56 = /^[0-9a-f]{56}$/;
+/** lovelace, or a policy id (28 bytes) and an asset name of at most 32 bytes. */
+const UNIT = /^(lovelace|[0-9a-f]{56}([0-9a-f]{2}){0,32})$/;
+const ASSET = /^[0-9a-f]{56}([0-9a-f]{2}){0,32}$/;
+/** A payment credential in bech32, as Lucid's provider asks for UTxOs by credential. */
+const CREDENTIAL = /^addr_vkh1[02-9ac-hj-np-z]{51}$/;
+
+/** Whether Blockfrost would take this as an address of the devnet (a test network): 400 otherwise, never 404. */
+function isDevnetAddress(text: string): boolean {
+  if (CREDENTIAL.test(text)) return true;
+  if (!text.startsWith("addr_test1")) return false;
+  try {
+    return CML.Address.from_bech32(text).network_id() === 0;
+  } catch {
+    return false;
+  }
+}
+
+function isStakeAddress(text: string): boolean {
+  if (!text.startsWith("stake_test1")) return false;
+  try {
+    return CML.Address.from_bech32(text).network_id() === 0;
+  } catch {
+    return false;
+  }
+}
 
 function page<T>(req: Request, items: T[]): T[] {
   const q = PageQuery.parse(req.query);
@@ -41,6 +66,17 @@ function badRequest(res: Response, message: string): void {
 
 export function blockfrostRoutes(deps: BlockfrostRoutesDeps): Router {
   const r = express.Router();
+  // Malformed path parameters are 400, as Blockfrost answers them: a client must not read a typo as "not found".
+  const param = (name: string, valid: (value: string) => boolean, what: string) =>
+    r.param(name, (req, res, next, value: string) => (valid(value) ? next() : badRequest(res, `Invalid or malformed ${what}.`)));
+  param("address", isDevnetAddress, "address format, or an address of another network");
+  param("unit", (u) => UNIT.test(u), "asset unit");
+  param("asset", (u) => ASSET.test(u), "asset");
+  param("hash", (h) => HEX64.test(h), "transaction hash");
+  param("datumHash", (h) => HEX64.test(h), "datum hash");
+  param("scriptHash", (h) => HEX56.test(h), "script hash");
+  param("hashOrNumber", (h) => HEX64.test(h) || /^(0|[1-9][0-9]{0,9})$/.test(h), "block hash or number");
+  param("stakeAddress", isStakeAddress, "stake address format");
   const L = deps.ledger;
   const blockOf = (utxo: UTxO) => L().tx(utxo.txHash)?.block?.hash ?? L().latestBlock().hash;
 
@@ -107,14 +143,14 @@ export function blockfrostRoutes(deps: BlockfrostRoutesDeps): Router {
     res.json({ address, amount: amounts(total), stake_address: null, type: "shelley", script: Boolean(script) });
   });
 
-  r.get("/assets/:unit/addresses", (req, res) => {
-    const holders = L().assetHolders(req.params.unit);
+  r.get("/assets/:asset/addresses", (req, res) => {
+    const holders = L().assetHolders(req.params.asset);
     if (holders.length === 0) return notFound(res);
     res.json(page(req, holders).map((h) => ({ address: h.address, quantity: h.quantity.toString() })));
   });
 
   const confirmedTx = (hash: string) => {
-    const tx = HEX64.test(hash) ? L().tx(hash) : undefined;
+    const tx = L().tx(hash);
     return tx?.block ? (tx as TxRecord & { block: NonNullable<TxRecord["block"]> }) : undefined;
   };
   r.get("/txs/:hash", (req, res) => {
@@ -133,24 +169,25 @@ export function blockfrostRoutes(deps: BlockfrostRoutesDeps): Router {
     else notFound(res);
   });
 
-  r.get("/scripts/datum/:hash/cbor", (req, res) => {
-    const datum = HEX64.test(req.params.hash) ? L().datum(req.params.hash) : undefined;
+  r.get("/scripts/datum/:datumHash/cbor", (req, res) => {
+    const datum = L().datum(req.params.datumHash);
     if (datum) res.json({ cbor: datum });
     else notFound(res);
   });
-  r.get("/scripts/:hash", (req, res) => {
-    const script = HEX56.test(req.params.hash) ? L().script(req.params.hash) : undefined;
-    if (script) res.json(scriptInfo(req.params.hash, script.type, script.script));
+  r.get("/scripts/:scriptHash", (req, res) => {
+    const script = L().script(req.params.scriptHash);
+    if (script) res.json(scriptInfo(req.params.scriptHash, script.type, script.script));
     else notFound(res);
   });
-  r.get("/scripts/:hash/cbor", (req, res) => {
-    const script = HEX56.test(req.params.hash) ? L().script(req.params.hash) : undefined;
-    if (script && script.type !== "Native") res.json({ cbor: script.script });
+  // Blockfrost answers both for every script: `cbor` is null for a native one, `json` null for a Plutus one.
+  r.get("/scripts/:scriptHash/cbor", (req, res) => {
+    const script = L().script(req.params.scriptHash);
+    if (script) res.json({ cbor: script.type === "Native" ? null : script.script });
     else notFound(res);
   });
-  r.get("/scripts/:hash/json", (req, res) => {
-    const script = HEX56.test(req.params.hash) ? L().script(req.params.hash) : undefined;
-    if (script && script.type === "Native") res.json({ json: JSON.parse(CML.NativeScript.from_cbor_hex(script.script).to_json()) });
+  r.get("/scripts/:scriptHash/json", (req, res) => {
+    const script = L().script(req.params.scriptHash);
+    if (script) res.json({ json: script.type === "Native" ? nativeScriptJson(script.script) : null });
     else notFound(res);
   });
 
@@ -158,8 +195,13 @@ export function blockfrostRoutes(deps: BlockfrostRoutesDeps): Router {
   r.get("/accounts/:stakeAddress", (_req, res) => notFound(res));
 
   const rawCbor = express.raw({ type: () => true, limit: "1mb" });
-  r.post("/tx/submit", rawCbor, async (req, res) => {
-    const bytes = bodyBytes(req.body);
+  // As Blockfrost: the transaction's raw CBOR bytes, sent as application/cbor; anything else is 415, hex text 400.
+  r.post("/tx/submit", express.raw({ type: "application/cbor", limit: "1mb" }), async (req, res) => {
+    if (!req.is("application/cbor")) {
+      res.status(415).json(errorBody(415, "Unsupported Media Type", `Unsupported Media Type: ${req.headers["content-type"] ?? "none"}`));
+      return;
+    }
+    const bytes = Buffer.isBuffer(req.body) && req.body.length > 0 ? req.body : undefined;
     if (!bytes) return badRequest(res, "the body must be the transaction's CBOR bytes (Content-Type: application/cbor)");
     try {
       res.json(await deps.submit(bytes));
@@ -230,7 +272,7 @@ export function blockfrostRoutes(deps: BlockfrostRoutesDeps): Router {
 
 function bodyBytes(body: unknown): Uint8Array | undefined {
   if (!Buffer.isBuffer(body) || body.length === 0) return undefined;
-  // blockfrost-js sends raw bytes to /tx/submit but a hex string to /utils/txs/evaluate: accept both.
+  // /utils/txs/evaluate takes the CBOR as hex text (Blockfrost's document); raw bytes are accepted too.
   const text = body.toString("latin1").trim();
   if (/^[0-9a-fA-F]+$/.test(text) && text.length % 2 === 0) return Buffer.from(text, "hex");
   return body;

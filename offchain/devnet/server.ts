@@ -16,6 +16,7 @@ import { readStateFile, writeStateFile, type StateFile } from "./persistence.js"
 import { CoalescingWriter } from "./coalescing-writer.js";
 import { SerialQueue } from "./serial-queue.js";
 import { TxRejected } from "./tx-checks.js";
+import { exposureNotice, isLoopbackHost, isLoopbackRemote } from "./exposure.js";
 
 export interface DevnetServerOptions {
   /** Where the chain state lives; the faucet and NTX policy keys are kept in the same folder. */
@@ -27,6 +28,17 @@ export interface DevnetServerOptions {
   blockTimeMs?: number;
   /** Default amounts the faucet hands out when a request names none. */
   faucetDefaults?: { lovelace: bigint; ntx: bigint };
+  /** Listening beyond loopback (`host` not 127.x/::1/localhost) must be asked for by name. */
+  expose?: boolean;
+  /**
+   * The endpoints that give anything away or cost the server work — the faucet, forced blocks, script evaluation
+   * — answer only callers on this machine, each unless opened here, on top of `expose`.
+   */
+  openToNetwork?: { faucet?: boolean; blocks?: boolean; evaluate?: boolean };
+  /** Extra genesis outputs of a new chain (a test's address with thousands of UTxOs); ignored on restore. */
+  genesisOutputs?: Array<{ address: string; lovelace: bigint }>;
+  /** Where the exposure warning goes (default: `log`). */
+  announce?: (line: string) => void;
   log?: (message: string) => void;
 }
 
@@ -60,6 +72,10 @@ const FaucetBody = z.object({
 
 export async function startDevnetServer(options: DevnetServerOptions): Promise<DevnetServer> {
   const log = options.log ?? (() => undefined);
+  const host = options.host ?? "127.0.0.1";
+  if (!isLoopbackHost(host) && !options.expose) {
+    throw new NtxError("EXPOSURE_NOT_ALLOWED", `the devnet chain would listen on ${host}, beyond this machine: pass the expose flag (--expose) to mean it`);
+  }
   const blockTimeMs = options.blockTimeMs ?? 1000;
   const faucetDefaults = options.faucetDefaults ?? { lovelace: 10_000_000_000n, ntx: 1_000_000_000n };
   const stored = await readStateFile(options.stateFile);
@@ -71,7 +87,7 @@ export async function startDevnetServer(options: DevnetServerOptions): Promise<D
   }
   const ledger = stored
     ? DevnetLedger.restore(stored.ledger)
-    : DevnetLedger.genesis({ now: Date.now(), protocolParameters: PROTOCOL_PARAMETERS_DEFAULT, accounts: [{ address: faucetAddress, assets: { lovelace: GENESIS_FAUCET_LOVELACE } }] });
+    : DevnetLedger.genesis({ now: Date.now(), protocolParameters: PROTOCOL_PARAMETERS_DEFAULT, accounts: [{ address: faucetAddress, assets: { lovelace: GENESIS_FAUCET_LOVELACE } }, ...(options.genesisOutputs ?? []).map((o) => ({ address: o.address, assets: { lovelace: o.lovelace } }))] });
   log(stored ? `devnet chain restored from ${options.stateFile} at height ${ledger.latestBlock().height}` : `new devnet chain in ${options.stateFile}`);
   const faucet = await DevnetFaucet.create(ledger, keys.faucetKey, policy, keys.ntxPolicyKey);
 
@@ -110,6 +126,14 @@ export async function startDevnetServer(options: DevnetServerOptions): Promise<D
 
   const app = express();
   app.disable("x-powered-by");
+  const open = options.openToNetwork ?? {};
+  const loopbackOnly = (what: string, opened: boolean | undefined) => (req: Request, res: Response, next: NextFunction) => {
+    if (opened || isLoopbackRemote(req.socket.remoteAddress)) return next();
+    res.status(403).json(errorBody(403, "Forbidden", `${what} answers only callers on the chain server's machine (start it with the flag that opens it to the network)`));
+  };
+  app.use("/devnet/faucet", loopbackOnly("the devnet faucet", open.faucet));
+  app.use("/devnet/block", loopbackOnly("forced block production", open.blocks));
+  app.use("/utils/txs/evaluate", loopbackOnly("script evaluation", open.evaluate));
   app.get("/devnet/info", (_req, res) => void res.json(info()));
   app.post("/devnet/block", async (_req, res) => {
     const block = await produce(true);
@@ -152,11 +176,21 @@ export async function startDevnetServer(options: DevnetServerOptions): Promise<D
 
   const server: Server = createServer(app);
   await new Promise<void>((resolve, reject) => {
-    server.once("error", (error) => reject(new NtxError("DEVNET_LISTEN_FAILED", `cannot listen on ${options.host ?? "127.0.0.1"}:${options.port ?? 0}: ${error.message}`, { cause: error })));
-    server.listen(options.port ?? 0, options.host ?? "127.0.0.1", resolve);
+    server.once("error", (error) => reject(new NtxError("DEVNET_LISTEN_FAILED", `cannot listen on ${host}:${options.port ?? 0}: ${error.message}`, { cause: error })));
+    server.listen(options.port ?? 0, host, resolve);
   });
   const port = (server.address() as AddressInfo).port;
-  const url = `http://${options.host ?? "127.0.0.1"}:${port}`;
+  const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
+  if (!isLoopbackHost(host)) {
+    (options.announce ?? log)(
+      exposureNotice("the devnet chain", url, [
+        "the Blockfrost-compatible chain API (reads, transaction submission)",
+        open.faucet ? "the faucet (free devnet ADA and NTX for anyone)" : "not the faucet (this machine only)",
+        open.blocks ? "forced block production" : "not forced blocks (this machine only)",
+        open.evaluate ? "script evaluation" : "not script evaluation (this machine only)",
+      ]),
+    );
+  }
   const timer = blockTimeMs > 0 ? setInterval(() => void produce(false).catch((e: unknown) => log(`block production failed: ${String(e)}`)), blockTimeMs) : undefined;
   log(`devnet chain listening on ${url} (block time ${blockTimeMs > 0 ? `${blockTimeMs} ms` : "on demand"})`);
 

@@ -11,6 +11,7 @@ const { values } = parseArgs({
     port: { type: "string", default: "0" },
     "block-time": { type: "string", default: "1000" },
     host: { type: "string", default: "127.0.0.1" },
+    expose: { type: "boolean", default: false },
     "exit-with-parent": { type: "boolean", default: false },
   },
 });
@@ -22,6 +23,7 @@ const server = await startDevnetServer({
   stateFile: values["state-file"],
   port: Number(values.port),
   host: values.host,
+  expose: values.expose,
   blockTimeMs: Number(values["block-time"]),
   log: (m) => console.error(`[devnet-chain] ${m}`),
 });

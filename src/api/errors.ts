@@ -16,6 +16,16 @@ const STATUS: Record<string, number> = {
   UNSUPPORTED_MEDIA_TYPE: 415,
   BODY_TOO_LARGE: 413,
   NOT_FOUND: 404,
+  // Limits (limits.ts); every one but TOO_MANY_ITEMS carries Retry-After.
+  TOO_MANY_ITEMS: 413,
+  RATE_LIMITED: 429,
+  SSE_CLIENT_LIMIT: 429,
+  SSE_LIMIT: 503,
+  BUILD_BUSY: 503,
+  BUILD_TIMEOUT: 503,
+  BUILD_FAILED: 503,
+  BUILD_CLOSED: 503,
+  LOCK_GUARD_FULL: 503,
   // Market messages (the market's REJECT_CODES).
   MARKET_MALFORMED: 400,
   MARKET_UNSIGNED: 401,
@@ -82,7 +92,11 @@ export function sendError(res: Response, error: NtxError): void {
   const status = httpStatusOf(error);
   const body: ErrorBody = { error: { code: error.code, message: error.message, retryable: error.retryable } };
   if (error.details) body.error.details = JSON.parse(JSON.stringify(error.details, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v)));
-  if (status === 503 && error.retryable) res.setHeader("Retry-After", "5");
+  // express-rate-limit sets its own (seconds to the window's end); others say how long is worth waiting.
+  if ((status === 503 || status === 429) && error.retryable && !res.getHeader("Retry-After")) {
+    const seconds = error.details?.retryAfterSeconds;
+    res.setHeader("Retry-After", String(typeof seconds === "number" ? seconds : 5));
+  }
   res.status(status).json(body);
 }
 

@@ -72,13 +72,13 @@ export class JobFeed {
     return this.last(StreamNames.bids, bidSubject(jobHash));
   }
 
-  /** Everything stored about a job, by kind. */
-  async jobHistory(jobHash: string): Promise<{ matches: StoredMessage[]; confirms: StoredMessage[]; events: StoredMessage[]; logs: StoredMessage[] }> {
+  /** What is stored about a job, by kind, the first `limits` of each (every stored message is one NATS request). */
+  async jobHistory(jobHash: string, limits: { matches: number; confirms: number; events: number; logs: number }): Promise<{ matches: StoredMessage[]; confirms: StoredMessage[]; events: StoredMessage[]; logs: StoredMessage[] }> {
     const [matches, confirms, events, logs] = await Promise.all([
-      this.history(StreamNames.matches, matchSubject(jobHash), 50),
-      this.history(StreamNames.matches, confirmSubject(jobHash), 50),
-      this.history(StreamNames.jobEvents, jobEventsSubject(jobHash), 1_000),
-      this.history(StreamNames.jobLogs, jobLogsSubject(jobHash), 2_000),
+      this.history(StreamNames.matches, matchSubject(jobHash), limits.matches),
+      this.history(StreamNames.matches, confirmSubject(jobHash), limits.confirms),
+      this.history(StreamNames.jobEvents, jobEventsSubject(jobHash), limits.events),
+      this.history(StreamNames.jobLogs, jobLogsSubject(jobHash), limits.logs),
     ]);
     return { matches, confirms, events, logs };
   }

@@ -3,7 +3,7 @@
  * (payout address, proof key, price, deadline) from here — from the stored match, whose embedded offer and bid
  * are re-verified — and never from the browser.
  */
-import { readEscrowUtxos, type EscrowUtxo } from "../../offchain/index.js";
+import type { EscrowUtxo } from "../../offchain/index.js";
 import { NtxError } from "../../offchain/errors.js";
 import { decodeBid, jsonOf, Match, offerDigest, readJobState, verifyProviderDigest, type JobRecord, type StoredMatch } from "../market/index.js";
 import type { ApiContext } from "./context.js";
@@ -51,8 +51,7 @@ export async function verifiedMatch(ctx: ApiContext, jobHash: string): Promise<{
 }
 
 export async function escrowsOfJob(ctx: ApiContext, jobHash: string): Promise<EscrowUtxo[]> {
-  const lucid = await ctx.chain.lucid();
-  const scan = await readEscrowUtxos(lucid, ctx.script);
+  const scan = await ctx.escrows.scan();
   return scan.escrows.filter((e) => e.datum.jobHash === jobHash);
 }
 

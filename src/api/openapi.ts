@@ -1,121 +1,163 @@
 /**
- * The OpenAPI 3 document of the API, served at /api/openapi.json. Written by hand next to the zod schemas in
- * schemas.ts; the API tests check that every route the server answers is listed here.
+ * The OpenAPI 3.1 document of the API, served at /api/openapi.json, generated from the zod schemas the routes
+ * validate requests with (schemas.ts) and the ones the tests hold their answers to (responses.ts): one source,
+ * so the document cannot drift from the code. A new route is one entry in API_ROUTES.
  */
-const hash = { type: "string", pattern: "^[0-9a-f]{64}$" };
-const amount = { type: "string", pattern: "^[0-9]+$", description: "base units, decimal string" };
-const address = { type: "string", description: "bech32 (addr…/addr_test…) or CIP-30 hex" };
-const error = {
-  type: "object",
-  required: ["error"],
-  properties: {
-    error: {
-      type: "object",
-      required: ["code", "message", "retryable"],
-      properties: { code: { type: "string" }, message: { type: "string" }, retryable: { type: "boolean" }, details: { type: "object" } },
-    },
-  },
-};
-const err = (description: string) => ({ description, content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } } });
-const ok = (description: string, schema: object = { type: "object" }) => ({ description, content: { "application/json": { schema } } });
-const body = (schema: object) => ({ required: true, content: { "application/json": { schema } } });
-const common = { "400": err("invalid request (INVALID_REQUEST, INVALID_JSON, INVALID_ADDRESS, …)"), "413": err("body too large (BODY_TOO_LARGE)"), "503": err("chain or NATS unavailable (retryable)") };
-const walletFunds = {
-  address,
-  utxos: { type: "array", minItems: 1, items: { type: "string", description: "CIP-30 getUtxos() entry, CBOR hex" } },
-};
-const unsignedTx = {
-  type: "object",
-  properties: { tx: { type: "string", description: "unsigned tx CBOR hex, for CIP-30 signTx(tx, true)" }, txHash: hash, fee: amount },
-};
-const jobHashParam = { name: "jobHash", in: "path", required: true, schema: hash };
+import { z } from "zod/v4";
+import { DEFAULT_LIMITS } from "./limits.js";
+import * as R from "./responses.js";
+import * as Q from "./schemas.js";
 
-export const openApiDocument = {
-  openapi: "3.0.3",
-  info: { title: "ntx-market API", version: "0.1.0", description: "Offers, bids and jobs of the ntx-market (over NATS) and wallet transactions for its Cardano escrow." },
-  servers: [{ url: "/" }],
-  components: { schemas: { Error: error } },
-  paths: {
-    "/api/health": { get: { summary: "Chain and NATS reachability", responses: { "200": ok("healthy"), "503": ok("chain or NATS down") } } },
-    "/api/config": { get: { summary: "Network, NTX asset, escrow script address", responses: { "200": ok("config") } } },
-    "/api/openapi.json": { get: { summary: "This document", responses: { "200": ok("OpenAPI 3 document") } } },
-    "/api/offers": {
-      get: {
-        summary: "The live offer book (verified offers, latest per provider)",
-        parameters: [
-          { name: "region", in: "query", schema: { type: "string" } },
-          { name: "limit", in: "query", schema: { type: "integer", minimum: 1, maximum: 1000 } },
-        ],
-        responses: { "200": ok("offers"), "400": common["400"] },
-      },
-    },
-    "/api/bids/prepare": {
-      post: {
-        summary: "The CIP-8 payload (hex) a wallet signs with signData for an unsigned bid, and its jobHash",
-        requestBody: body({ type: "object", required: ["bid"], properties: { bid: { type: "object", description: "market UnsignedBid" } } }),
-        responses: { "200": ok("payload", { type: "object", properties: { jobHash: hash, payload: { type: "string" }, text: { type: "string" } } }), ...common },
-      },
-    },
-    "/api/bids": {
-      post: {
-        summary: "Publish a bid signed with CIP-30 signData (COSE_Sign1)",
-        requestBody: body({ type: "object", description: "market Bid: UnsignedBid + signature {signature, key}" }),
-        responses: {
-          "202": ok("published", { type: "object", properties: { jobHash: hash, seq: { type: "integer" }, duplicate: { type: "boolean" } } }),
-          "200": ok("the same signed bid was already published"),
-          "401": err("unsigned or wrongly signed (MARKET_UNSIGNED, MARKET_BAD_SIGNATURE)"),
-          "409": err("another bid for this job spec exists (JOB_EXISTS)"),
-          "422": err("expired (MARKET_EXPIRED)"),
-          ...common,
-        },
-      },
-    },
-    "/api/jobs/{jobHash}": {
-      get: { summary: "A job: market record, match, escrows on chain (null with chain.error while the chain is unreachable), provider events", parameters: [jobHashParam], responses: { "200": ok("job"), "404": err("unknown job (JOB_NOT_FOUND)"), ...common } },
-    },
-    "/api/jobs/{jobHash}/events": {
-      get: {
-        summary: "Server-Sent Events of a job: record, match, confirm, event, log (stored ones first), ready; heartbeat comments",
-        parameters: [jobHashParam],
-        responses: { "200": { description: "event stream", content: { "text/event-stream": { schema: { type: "string" } } } }, "404": err("unknown job (JOB_NOT_FOUND)"), ...common },
-      },
-    },
-    "/api/tx/lock": {
-      post: {
-        summary: "Unsigned lock tx of a matched job for a browser wallet (amount, payout, proof key, deadline from the verified match)",
-        requestBody: body({ type: "object", required: ["address", "utxos", "jobHash"], properties: { ...walletFunds, jobHash: hash, expectedAmount: amount } }),
-        responses: { "200": ok("unsigned tx", unsignedTx), "404": err("JOB_NOT_FOUND"), "409": err("JOB_NOT_MATCHED, ESCROW_EXISTS, PRICE_MISMATCH"), "422": err("INSUFFICIENT_NTX, INSUFFICIENT_FUNDS, WALLET_NO_UTXOS, TX_BUILD_FAILED"), ...common },
-      },
-    },
-    "/api/tx/claim": {
-      post: {
-        summary: "Unsigned batched claim tx of a provider's completed escrows past their challenge window",
-        requestBody: body({ type: "object", required: ["address", "utxos"], properties: { ...walletFunds, escrows: { type: "array", items: { type: "string", pattern: "^[0-9a-f]{64}#[0-9]+$" } } } }),
-        responses: { "200": ok("unsigned tx", unsignedTx), "404": err("ESCROW_NOT_FOUND"), "409": err("NOTHING_TO_CLAIM, WINDOW_OPEN"), "422": err("INVALID_CLAIM, INSUFFICIENT_FUNDS"), ...common },
-      },
-    },
-    "/api/tx/submit": {
-      post: {
-        summary: "Assemble a tx with the wallet's witness set (CIP-30 signTx(tx, true)) and submit it",
-        requestBody: body({ type: "object", required: ["tx", "witnessSet"], properties: { tx: { type: "string" }, witnessSet: { type: "string" } } }),
-        responses: {
-          "202": ok("submitted", { type: "object", properties: { txHash: hash } }),
-          "400": err("not a transaction, or the witness set does not fit it (INVALID_TX, TX_SIGN_FAILED)"),
-          "409": err("a lock of the same job is pending or confirmed (LOCK_PENDING, ESCROW_EXISTS)"),
-          "422": err("the chain refused it (CHAIN_TX_REJECTED)"),
-          "413": common["413"],
-          "503": common["503"],
-        },
-      },
-    },
-    "/api/tx/{txHash}": {
-      get: { summary: "Confirmation status of a transaction", parameters: [{ name: "txHash", in: "path", required: true, schema: hash }], responses: { "200": ok("status"), ...common } },
-    },
-    "/api/payouts/{address}": {
-      get: { summary: "Escrows paying a provider address, with when each becomes claimable", parameters: [{ name: "address", in: "path", required: true, schema: address }], responses: { "200": ok("payouts"), ...common } },
-    },
-    "/api/balance/{address}": {
-      get: { summary: "ADA and NTX at an address", parameters: [{ name: "address", in: "path", required: true, schema: address }], responses: { "200": ok("balance"), ...common } },
+type Schema = z.ZodType;
+
+export interface RouteDoc {
+  method: "get" | "post";
+  /** Express path under /api, e.g. "/jobs/:jobHash". */
+  path: string;
+  summary: string;
+  params?: z.ZodObject;
+  query?: z.ZodObject;
+  body?: Schema;
+  /** Success statuses: a schema of the JSON answer, or "event-stream" for Server-Sent Events. */
+  ok: Record<number, Schema | "event-stream">;
+  /** Error statuses this route answers beyond the ones every route may (COMMON_ERRORS), with their codes. */
+  errors?: Record<number, string>;
+}
+
+const COMMON_ERRORS: Record<number, string> = {
+  400: "the request is malformed (INVALID_REQUEST, INVALID_JSON, INVALID_ADDRESS, …)",
+  413: "the body is larger than this route takes (BODY_TOO_LARGE), or a list is longer (TOO_MANY_ITEMS)",
+  429: "this client sent too many requests (RATE_LIMITED); see Retry-After",
+  500: "internal error (INTERNAL)",
+  503: "a dependency or a limit is busy: chain or NATS unreachable, build queue full, … (retryable; see Retry-After)",
+};
+
+export const API_ROUTES: RouteDoc[] = [
+  { method: "get", path: "/health", summary: "Chain and NATS reachability (503, same shape, while either is down)", ok: { 200: R.HealthResponse, 503: R.HealthResponse } },
+  { method: "get", path: "/config", summary: "Network, NTX asset, escrow script address", ok: { 200: R.ConfigResponse } },
+  { method: "get", path: "/openapi.json", summary: "This document", ok: { 200: R.OpenApiResponse } },
+  { method: "get", path: "/offers", summary: "The live offer book (verified offers, latest per provider)", query: Q.OffersQuery, ok: { 200: R.OffersResponse } },
+  {
+    method: "post",
+    path: "/bids/prepare",
+    summary: "The CIP-8 payload (hex) a wallet signs with signData for an unsigned bid, and its jobHash",
+    body: Q.PrepareBidRequest,
+    ok: { 200: R.PrepareBidResponse },
+  },
+  {
+    method: "post",
+    path: "/bids",
+    summary: "Publish a bid signed with CIP-30 signData (COSE_Sign1); 200 when the same signed bid was already published",
+    body: Q.PostBidRequest,
+    ok: { 202: R.BidPostedResponse, 200: R.BidPostedResponse },
+    errors: { 401: "unsigned or wrongly signed (MARKET_UNSIGNED, MARKET_BAD_SIGNATURE)", 409: "another bid for this job spec exists (JOB_EXISTS, MARKET_REPLAYED)", 422: "expired (MARKET_EXPIRED)" },
+  },
+  {
+    method: "get",
+    path: "/jobs/:jobHash",
+    summary: "A job: market record, match, escrows on chain (null with chain.error while the chain is unreachable), provider events",
+    params: Q.JobHashParams,
+    ok: { 200: R.JobResponse },
+    errors: { 404: "unknown job (JOB_NOT_FOUND)" },
+  },
+  {
+    method: "get",
+    path: "/jobs/:jobHash/events",
+    summary: "Server-Sent Events of a job: record, match, confirm, event, log (a bounded replay of stored ones first), ready; heartbeat comments",
+    params: Q.JobHashParams,
+    ok: { 200: "event-stream" },
+    errors: { 404: "unknown job (JOB_NOT_FOUND)", 429: "this client holds its maximum of open streams (SSE_CLIENT_LIMIT) or sent too many requests (RATE_LIMITED)", 503: "the server holds its maximum of open streams (SSE_LIMIT), or NATS is unreachable" },
+  },
+  {
+    method: "post",
+    path: "/tx/lock",
+    summary: "Unsigned lock tx of a matched job for a browser wallet (amount, payout, proof key, deadline from the verified match)",
+    body: Q.LockRequest,
+    ok: { 200: R.LockResponse },
+    errors: { 404: "JOB_NOT_FOUND", 409: "JOB_NOT_MATCHED, ESCROW_EXISTS, PRICE_MISMATCH", 422: "INSUFFICIENT_NTX, INSUFFICIENT_FUNDS, WALLET_NO_UTXOS, TX_BUILD_FAILED", 503: "BUILD_BUSY, BUILD_TIMEOUT, or the chain/NATS is unreachable" },
+  },
+  {
+    method: "post",
+    path: "/tx/claim",
+    summary: "Unsigned batched claim tx of a provider's completed escrows past their challenge window",
+    body: Q.ClaimRequest,
+    ok: { 200: R.ClaimResponse },
+    errors: { 404: "ESCROW_NOT_FOUND", 409: "NOTHING_TO_CLAIM, WINDOW_OPEN", 422: "INVALID_CLAIM, INSUFFICIENT_FUNDS, WALLET_NO_UTXOS", 503: "BUILD_BUSY, BUILD_TIMEOUT, ESCROW_NOT_DEPLOYED, or the chain is unreachable" },
+  },
+  {
+    method: "post",
+    path: "/tx/submit",
+    summary: "Assemble a tx with the wallet's witness set (CIP-30 signTx(tx, true)) and submit it",
+    body: Q.SubmitRequest,
+    ok: { 202: R.SubmitResponse },
+    errors: {
+      400: "not a transaction, or the witness set does not fit it (INVALID_TX, TX_SIGN_FAILED)",
+      409: "a lock of the same job is pending or confirmed (LOCK_PENDING, ESCROW_EXISTS)",
+      422: "the chain refused it (CHAIN_TX_REJECTED)",
+      503: "LOCK_GUARD_FULL, or the chain is unreachable",
     },
   },
-} as const;
+  { method: "get", path: "/tx/:txHash", summary: "Confirmation status of a transaction", params: Q.TxHashParams, ok: { 200: R.TxStatusResponse } },
+  { method: "get", path: "/payouts/:address", summary: "Escrows paying a provider address, with when each becomes claimable", params: Q.AddressParams, ok: { 200: R.PayoutsResponse } },
+  { method: "get", path: "/balance/:address", summary: "ADA and NTX at an address (one chain request, however many UTxOs it holds)", params: Q.AddressParams, ok: { 200: R.BalanceResponse } },
+];
+
+function jsonSchema(schema: Schema, io: "input" | "output"): Record<string, unknown> {
+  const { $schema: _drop, ...rest } = z.toJSONSchema(schema, { io, unrepresentable: "any" }) as Record<string, unknown>;
+  return rest;
+}
+
+function parameters(schema: z.ZodObject | undefined, where: "path" | "query") {
+  if (!schema) return [];
+  const json = jsonSchema(schema, "input") as { properties?: Record<string, object>; required?: string[] };
+  return Object.entries(json.properties ?? {}).map(([name, s]) => ({ name, in: where, required: where === "path" || (json.required ?? []).includes(name), schema: s }));
+}
+
+const retryAfter = { "Retry-After": { description: "seconds to wait before retrying", schema: { type: "integer" } } };
+
+function operation(route: RouteDoc) {
+  const responses: Record<string, object> = {};
+  for (const [status, schema] of Object.entries(route.ok)) {
+    responses[status] =
+      schema === "event-stream"
+        ? { description: "event stream", content: { "text/event-stream": { schema: { type: "string" } } } }
+        : { description: "success", content: { "application/json": { schema: jsonSchema(schema, "output") } } };
+  }
+  for (const [status, description] of Object.entries({ ...COMMON_ERRORS, ...route.errors })) {
+    if (responses[status]) continue;
+    responses[status] = {
+      description,
+      ...(status === "429" || status === "503" ? { headers: retryAfter } : {}),
+      content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } },
+    };
+  }
+  const params = [...parameters(route.params, "path"), ...parameters(route.query, "query")];
+  return {
+    summary: route.summary,
+    ...(params.length ? { parameters: params } : {}),
+    ...(route.body ? { requestBody: { required: true, content: { "application/json": { schema: jsonSchema(route.body, "input") } } } } : {}),
+    responses,
+  };
+}
+
+export function openApiPath(expressPath: string): string {
+  return `/api${expressPath.replace(/:([A-Za-z]+)/g, "{$1}")}`;
+}
+
+function buildDocument() {
+  const paths: Record<string, Record<string, object>> = {};
+  for (const route of API_ROUTES) (paths[openApiPath(route.path)] ??= {})[route.method] = operation(route);
+  return {
+    openapi: "3.1.0",
+    info: {
+      title: "ntx-market API",
+      version: "0.1.0",
+      description: `Offers, bids and jobs of the ntx-market (over NATS) and wallet transactions for its Cardano escrow. Every error is {error: {code, message, retryable}}; limits answer 429 or 503 with Retry-After (defaults: ${DEFAULT_LIMITS.clientRequests} requests per client per ${DEFAULT_LIMITS.windowMs / 1000} s, ${DEFAULT_LIMITS.sse.perClient} event streams per client).`,
+    },
+    servers: [{ url: "/" }],
+    components: { schemas: { Error: jsonSchema(R.ErrorResponse, "output") } },
+    paths,
+  };
+}
+
+export const openApiDocument = buildDocument();

@@ -10,7 +10,7 @@ export const TxHashParams = z.object({ txHash: HashHex }).strict();
 /** bech32 or CIP-30 hex; checked for the network by normalizeAddress. */
 export const AddressText = z.string().min(50).max(256);
 export const AddressParams = z.object({ address: AddressText }).strict();
-const CborHex = (max: number) => z.string().regex(/^([0-9a-f]{2})+$/i, "CBOR hex").max(max);
+const CborHex = (max: number) => z.string().regex(/^([0-9a-fA-F]{2})+$/, "CBOR hex").max(max);
 const OutRefText = z.string().regex(/^[0-9a-f]{64}#[0-9]{1,5}$/, "txHash#index");
 
 export const OffersQuery = z
@@ -51,4 +51,7 @@ export const SubmitRequest = z
   })
   .strict();
 
-export const PrepareBidRequest = z.object({ bid: z.record(z.string(), z.unknown()) }).strict();
+export const PrepareBidRequest = z.object({ bid: z.record(z.string(), z.unknown()).describe("market UnsignedBid") }).strict();
+
+/** A market Bid (UnsignedBid + signature {signature, key}); its fields are the market decoder's to check. */
+export const PostBidRequest = z.record(z.string(), z.unknown()).describe("market Bid: UnsignedBid + CIP-8 signature {signature, key}");

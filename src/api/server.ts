@@ -7,21 +7,27 @@ import type { Server } from "node:http";
 import { join, resolve } from "node:path";
 import express from "express";
 import { pino, type Logger } from "pino";
-import type { Chain, LucidEvolution } from "../../offchain/chain/index.js";
+import type { Chain } from "../../offchain/chain/index.js";
 import { escrowScript, loadDeployment, type EscrowDeployment, type NtxAsset } from "../../offchain/index.js";
 import { NtxError } from "../../offchain/errors.js";
 import type { MarketTransport } from "../market/index.js";
 import { createMarketClient, createNatsMarketTransport, type NatsConnection, type NatsMarketTransport } from "../nats/index.js";
 import type { ApiContext } from "./context.js";
 import { errorHandler, sendError } from "./errors.js";
+import { EscrowReads } from "./escrow-reads.js";
+import { jsonBodies } from "./guards/body-limit.js";
+import { exposureNotice, isLoopbackHost } from "./guards/exposure.js";
+import { rateLimits } from "./guards/rate-limit.js";
+import { SseSlots } from "./guards/sse-slots.js";
 import { JobFeed } from "./job-feed.js";
+import { resolveLimits, type ApiLimitsInput } from "./limits.js";
 import { LockGuard } from "./lock-guard.js";
 import { OfferBook } from "./offer-book.js";
 import { buyerRoutes } from "./routes/buyer.js";
 import { marketRoutes } from "./routes/market.js";
 import { systemRoutes } from "./routes/system.js";
 import { txRoutes } from "./routes/tx.js";
-import type { SseStream } from "./sse.js";
+import { createTxBuildPool } from "./tx-pool/pool.js";
 
 export interface ApiServerParams {
   /** The chain every read, build and submit goes through (devnet chain server or Blockfrost). */
@@ -44,8 +50,12 @@ export interface ApiServerParams {
   host?: string;
   /** Folder of the built page (`npm run build:web` → dist/web); default dist/web when it exists; null = API only. */
   webDir?: string | null;
-  /** Largest request body, bytes (default 256 KiB: a wallet's UTxO list fits; 413 above). */
-  bodyLimitBytes?: number;
+  /** Every bound on what clients can make the API do (limits.ts: DEFAULT_LIMITS); partial values merge into the defaults. */
+  limits?: ApiLimitsInput;
+  /** Listening beyond loopback (`host` not 127.x/::1/localhost) must be asked for by name. */
+  expose?: boolean;
+  /** Where the exposure warning goes (default stderr). */
+  announce?: (line: string) => void;
   /** SSE heartbeat comment interval (default 15 s). */
   sseHeartbeatMs?: number;
   now?: () => number;
@@ -68,13 +78,20 @@ export async function startApiServer(params: ApiServerParams): Promise<ApiServer
   if (webDir && !existsSync(join(webDir, "index.html"))) {
     throw new NtxError("WEB_NOT_BUILT", `${webDir} has no index.html: build the page first (npm run build:web), or start the API with webDir: null`);
   }
+  const host = params.host ?? "127.0.0.1";
+  if (!isLoopbackHost(host) && !params.expose) {
+    throw new NtxError("EXPOSURE_NOT_ALLOWED", `the API would listen on ${host}, beyond this machine: pass the expose flag (--expose) to mean it`);
+  }
+  const limits = resolveLimits(params.limits);
   const now = params.now ?? Date.now;
   const script = escrowScript(params.ntx, LUCID_NETWORK[params.chain.network]);
   let ownTransport: NatsMarketTransport | undefined;
   const transport = params.transport ?? (ownTransport = await createNatsMarketTransport(params.nats));
   const book = new OfferBook(now);
+  const builds = createTxBuildPool(params.chain, limits.builds);
   const release = async () => {
     await book.stop();
+    await builds.close();
     await ownTransport?.close();
   };
 
@@ -87,15 +104,19 @@ export async function startApiServer(params: ApiServerParams): Promise<ApiServer
     client: createMarketClient(params.nats),
     feed: new JobFeed(params.nats),
     book,
-    locks: new LockGuard(params.chain, now),
+    locks: new LockGuard(params.chain, now, limits.lockGuard),
     script,
+    escrows: new EscrowReads(params.chain, script, limits.escrowCacheMs),
+    builds,
+    sse: new SseSlots(limits.sse),
+    limits,
     challengeWindowMs: params.escrow?.challengeWindowMs ?? 3_600_000,
     mainnet: params.chain.network === "mainnet",
     now,
     sseHeartbeatMs: params.sseHeartbeatMs ?? 15_000,
-    deployment(lucid: LucidEvolution) {
+    deployment() {
       if (!referenceScript) return Promise.reject(new NtxError("ESCROW_NOT_DEPLOYED", "this API was started without the escrow's reference-script UTxO: claims cannot be built"));
-      deployment ??= loadDeployment(lucid, script, referenceScript).catch((error: unknown) => {
+      deployment ??= params.chain.lucid().then((lucid) => loadDeployment(lucid, script, referenceScript)).catch((error: unknown) => {
         deployment = undefined;
         throw error;
       });
@@ -103,7 +124,6 @@ export async function startApiServer(params: ApiServerParams): Promise<ApiServer
     },
   };
 
-  const sseStreams = new Set<SseStream>();
   const app = express();
   app.disable("x-powered-by");
   app.use((_req, res, next) => {
@@ -115,9 +135,10 @@ export async function startApiServer(params: ApiServerParams): Promise<ApiServer
   });
   app.set("query parser", "simple");
   const api = express.Router();
-  api.use(express.json({ limit: params.bodyLimitBytes ?? 256 * 1024, strict: true }));
+  // Limits first: every route, including ones added later, is counted and has its body bounded (limits.ts).
+  api.use(...rateLimits(limits), jsonBodies(limits));
   api.use(systemRoutes(ctx, referenceScript ? `${referenceScript.txHash}#${referenceScript.outputIndex}` : null));
-  api.use(marketRoutes(ctx, sseStreams));
+  api.use(marketRoutes(ctx));
   api.use(txRoutes(ctx));
   api.use(buyerRoutes(ctx));
   api.use((req, res) => sendError(res, new NtxError("NOT_FOUND", `no API route ${req.method} ${req.path}`)));
@@ -137,7 +158,7 @@ export async function startApiServer(params: ApiServerParams): Promise<ApiServer
   try {
     await book.start(transport);
     server = await new Promise((resolveServer, reject) => {
-      const s = app.listen(params.port ?? 0, params.host ?? "127.0.0.1", (error?: Error) => (error ? reject(error) : resolveServer(s)));
+      const s = app.listen(params.port ?? 0, host, (error?: Error) => (error ? reject(error) : resolveServer(s)));
     });
   } catch (error) {
     await release();
@@ -146,14 +167,24 @@ export async function startApiServer(params: ApiServerParams): Promise<ApiServer
   }
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : 0;
-  const host = params.host ?? "127.0.0.1";
   let closing: Promise<void> | undefined;
+  const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
+  if (!isLoopbackHost(host)) {
+    (params.announce ?? ((line: string) => process.stderr.write(`${line}\n`)))(
+      exposureNotice("the ntx-market API", url, [
+        "the REST API (offers, bids, jobs, wallet transaction building and submission)",
+        "job event streams",
+        ...(webDir ? ["the web page"] : []),
+        `limits per client: ${limits.clientRequests} requests / ${limits.windowMs / 1000} s, ${limits.sse.perClient} event streams`,
+      ]),
+    );
+  }
   return {
-    url: `http://${host.includes(":") ? `[${host}]` : host}:${port}`,
+    url,
     port,
     close() {
       closing ??= (async () => {
-        for (const stream of [...sseStreams]) stream.close();
+        ctx.sse.closeAll();
         await new Promise<void>((r) => {
           server.close(() => r());
           server.closeAllConnections();

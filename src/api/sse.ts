@@ -10,7 +10,7 @@ export interface SseStream {
   readonly closed: boolean;
 }
 
-export function openSse(req: Request, res: Response, options: { heartbeatMs: number; onClose: () => void; registry: Set<SseStream> }): SseStream {
+export function openSse(req: Request, res: Response, options: { heartbeatMs: number; onClose: () => void; registry: { add(s: SseStream): void; delete(s: SseStream): void } }): SseStream {
   res.status(200);
   res.setHeader("Content-Type", "text/event-stream; charset=utf-8");
   res.setHeader("Cache-Control", "no-cache, no-transform");

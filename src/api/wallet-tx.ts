@@ -3,24 +3,14 @@
  * and UTxOs, the wallet signs (`signTx(tx, true)`), the API assembles and submits. Every failure is an error the
  * page can show; nothing is retried or skipped on a money path.
  */
-import { chainError } from "../../offchain/chain/index.js";
-import type { LucidEvolution, UTxO } from "../../offchain/chain/index.js";
-import { buildClaimTx, buildLockTx, ntxUnit, readEscrowUtxos, type EscrowUtxo } from "../../offchain/index.js";
+import type { LucidEvolution } from "../../offchain/chain/index.js";
+import { decodeEscrowDatum, isNtxError, ntxUnit, type EscrowUtxo } from "../../offchain/index.js";
 import { NtxError } from "../../offchain/errors.js";
 import { normalizeAddress } from "./address.js";
 import type { ApiContext } from "./context.js";
 import { escrowsOfJob, escrowView, verifiedMatch } from "./jobs.js";
+import type { BuildWallet } from "./tx-pool/builders.js";
 import { outRefOfUtxoCbor } from "./utxo-ref.js";
-
-interface BuiltTx {
-  toCBOR(): string;
-  toHash(): string;
-  toTransaction(): { body(): { fee(): bigint } };
-}
-
-function unsignedTx(tx: BuiltTx) {
-  return { tx: tx.toCBOR(), txHash: tx.toHash(), fee: tx.toTransaction().body().fee().toString() };
-}
 
 /** Lucid's coin selection failures read as "not enough funds" to a person. */
 function refineBuildError(error: unknown): never {
@@ -30,21 +20,14 @@ function refineBuildError(error: unknown): never {
   throw error;
 }
 
-/** A Lucid instance whose wallet is the browser wallet's address and its UTxOs, as the chain knows them. */
-export async function walletLucid(ctx: ApiContext, addressText: string, utxoCbors: string[]): Promise<{ lucid: LucidEvolution; address: string; utxos: UTxO[]; unknown: number }> {
+/** The browser wallet's address and those of its UTxOs the chain knows unspent (read with bounded concurrency). */
+export async function walletFunds(ctx: ApiContext, addressText: string, utxoCbors: string[]): Promise<{ wallet: BuildWallet; unknown: number }> {
   const address = normalizeAddress(addressText, ctx.mainnet);
   const refs = utxoCbors.map(outRefOfUtxoCbor);
-  const base = await ctx.chain.lucid();
-  let utxos: UTxO[];
-  try {
-    utxos = await base.utxosByOutRef(refs);
-  } catch (error) {
-    throw chainError(error, "reading the wallet's UTxOs", ctx.chain.url);
-  }
+  const utxos = await ctx.chain.utxosByOutRef(refs);
   // A wallet may list outputs the chain has not confirmed yet (or already spent): only the chain's count.
   if (utxos.length === 0) throw new NtxError("WALLET_NO_UTXOS", "none of the wallet's UTxOs is on the chain yet: wait for its last transaction to confirm, or fund it");
-  const lucid = await ctx.chain.lucid({ address, utxos });
-  return { lucid, address, utxos, unknown: refs.length - utxos.length };
+  return { wallet: { address, utxos }, unknown: refs.length - utxos.length };
 }
 
 export async function buildWalletLock(ctx: ApiContext, request: { address: string; utxos: string[]; jobHash: string; expectedAmount?: string | undefined }) {
@@ -57,9 +40,9 @@ export async function buildWalletLock(ctx: ApiContext, request: { address: strin
   if (existing.length > 0) {
     throw new NtxError("ESCROW_EXISTS", `job ${request.jobHash} is already locked in ${existing.map((e) => `${e.utxo.txHash}#${e.utxo.outputIndex}`).join(", ")}`, { details: { escrows: existing.map(escrowView) } });
   }
-  const { lucid, utxos, unknown } = await walletLucid(ctx, request.address, request.utxos);
+  const { wallet, unknown } = await walletFunds(ctx, request.address, request.utxos);
   const unit = ntxUnit(ctx.script.ntx);
-  const held = utxos.reduce((sum, u) => sum + (u.assets[unit] ?? 0n), 0n);
+  const held = wallet.utxos.reduce((sum, u) => sum + (u.assets[unit] ?? 0n), 0n);
   if (held < amount) {
     throw new NtxError("INSUFFICIENT_NTX", `the wallet holds ${held} NTX base units; this job costs ${amount}`, { details: { held: held.toString(), amount: amount.toString() } });
   }
@@ -71,10 +54,9 @@ export async function buildWalletLock(ctx: ApiContext, request: { address: strin
     deadline: match.bid.deadline,
     challengeWindow: ctx.challengeWindowMs,
   };
-  const tx = await buildLockTx(lucid, { script: ctx.script, jobs: [escrow], now: ctx.now() }).catch(refineBuildError);
-  ctx.locks.rememberBuilt(tx.toHash(), request.jobHash);
+  const tx = await ctx.builds.build("lock", { wallet, ntx: ctx.script.ntx, jobs: [escrow], now: ctx.now() }).catch(refineBuildError);
   return {
-    ...unsignedTx(tx),
+    ...tx,
     escrow: { ...escrow, amount: amount.toString(), address: ctx.script.address, outputIndex: 0, unit },
     ignoredUtxos: unknown,
   };
@@ -82,8 +64,7 @@ export async function buildWalletLock(ctx: ApiContext, request: { address: strin
 
 export async function payoutsOf(ctx: ApiContext, addressText: string) {
   const address = normalizeAddress(addressText, ctx.mainnet);
-  const lucid = await ctx.chain.lucid();
-  const scan = await readEscrowUtxos(lucid, ctx.script);
+  const scan = await ctx.escrows.scan();
   const now = ctx.now();
   const mine = scan.escrows.filter((e) => e.datum.payout === address);
   return {
@@ -98,13 +79,14 @@ export async function payoutsOf(ctx: ApiContext, addressText: string) {
 
 export async function buildWalletClaim(ctx: ApiContext, request: { address: string; utxos: string[]; escrows?: string[] | undefined }) {
   const address = normalizeAddress(request.address, ctx.mainnet);
-  const base = await ctx.chain.lucid();
-  const deployment = await ctx.deployment(base);
-  const scan = await readEscrowUtxos(base, ctx.script);
+  const [deployment, shared] = await Promise.all([ctx.deployment(), ctx.escrows.scan()]);
+  let scan = shared;
   const now = ctx.now();
   const key = (e: EscrowUtxo) => `${e.utxo.txHash}#${e.utxo.outputIndex}`;
   let chosen: EscrowUtxo[];
   if (request.escrows) {
+    // Named escrows the shared read (up to its TTL old) lacks may have just landed: read again once before saying no.
+    if (request.escrows.some((ref) => !scan.escrows.some((x) => key(x) === ref))) scan = await ctx.escrows.scan(0);
     chosen = request.escrows.map((ref) => {
       const e = scan.escrows.find((x) => key(x) === ref);
       if (!e) throw new NtxError("ESCROW_NOT_FOUND", `escrow ${ref} is not on the chain (claimed already, or never locked)`);
@@ -115,9 +97,9 @@ export async function buildWalletClaim(ctx: ApiContext, request: { address: stri
     chosen = scan.escrows.filter((e) => e.datum.payout === address && e.datum.state.kind === "completed" && e.datum.state.completedAt + e.datum.challengeWindow <= now);
     if (chosen.length === 0) throw new NtxError("NOTHING_TO_CLAIM", "no completed escrow paying this address is past its challenge window");
   }
-  const { lucid } = await walletLucid(ctx, address, request.utxos);
-  const tx = await buildClaimTx(lucid, { deployment, escrows: chosen, now }).catch(refineBuildError);
-  return { ...unsignedTx(tx), escrows: chosen.map(key), amount: chosen.reduce((s, e) => s + e.datum.amount, 0n).toString() };
+  const { wallet } = await walletFunds(ctx, address, request.utxos);
+  const tx = await ctx.builds.build("claim", { wallet, ntx: ctx.script.ntx, referenceUtxo: deployment.referenceUtxo, escrows: chosen, now }).catch(refineBuildError);
+  return { ...tx, escrows: chosen.map(key), amount: chosen.reduce((s, e) => s + e.datum.amount, 0n).toString() };
 }
 
 /** Assembles the wallet's witness set into the transaction and submits it through the chain. */
@@ -137,14 +119,39 @@ export async function submitWalletTx(ctx: ApiContext, request: { tx: string; wit
     throw new NtxError("TX_SIGN_FAILED", `the wallet's witness set does not fit this transaction: ${(error as Error).message}`);
   }
   const expected = signed.toHash();
-  await ctx.locks.beforeSubmit(expected);
+  const jobs = lockedJobsOf(signed.toTransaction(), ctx);
+  await ctx.locks.beforeSubmit(expected, jobs);
   let txHash: string;
   try {
     txHash = await ctx.chain.submit(signed.toCBOR());
   } catch (error) {
-    ctx.locks.submitFailed(expected);
+    ctx.locks.submitFailed(expected, jobs);
     throw error;
   }
+  ctx.escrows.invalidate();
   if (txHash !== expected) throw new NtxError("CHAIN_UNAVAILABLE", `the chain answered tx hash ${txHash} for transaction ${expected}`, { retryable: false });
   return { txHash };
+}
+
+type SignBuilder = ReturnType<LucidEvolution["fromTx"]>;
+type SignedTransaction = ReturnType<Awaited<ReturnType<ReturnType<SignBuilder["assemble"]>["complete"]>>["toTransaction"]>;
+
+/** Job hashes of the escrow outputs a transaction creates (what the lock guard holds), read from its datums. */
+function lockedJobsOf(tx: SignedTransaction, ctx: ApiContext): string[] {
+  const outputs = tx.body().outputs();
+  const jobs: string[] = [];
+  for (let i = 0; i < outputs.len(); i++) {
+    const output = outputs.get(i);
+    if (output.address().to_bech32(undefined) !== ctx.script.address) continue;
+    const datum = output.datum()?.as_datum();
+    if (!datum) continue;
+    try {
+      const decoded = decodeEscrowDatum(datum.to_cbor_hex(), ctx.script.network);
+      if (decoded.state.kind === "locked") jobs.push(decoded.jobHash);
+    } catch (error) {
+      if (!isNtxError(error)) throw error;
+      // Not an escrow datum: the validator will never let it be spent as one, so it locks no job.
+    }
+  }
+  return [...new Set(jobs)];
 }

@@ -14,6 +14,10 @@ const ChainOptions = z.object({
   host: z.string().min(1),
   blockTime: z.coerce.number().min(0),
   stateFile: z.string().min(1),
+  expose: z.boolean().default(false),
+  exposeFaucet: z.boolean().default(false),
+  exposeBlocks: z.boolean().default(false),
+  exposeEvaluate: z.boolean().default(false),
 });
 
 const FaucetOptions = z.object({
@@ -37,16 +41,22 @@ export function registerDevnetCommands(program: Command): void {
     .command("chain")
     .description("run the devnet chain server (Blockfrost-compatible API backed by Lucid's Emulator)")
     .option("--port <port>", "TCP port (0 = any free port)", String(DEFAULT_DEVNET_CHAIN_PORT))
-    .option("--host <host>", "address to listen on", "127.0.0.1")
+    .option("--host <host>", "address to listen on (beyond loopback only with --expose)", "127.0.0.1")
+    .option("--expose", "mean it: listen on a non-loopback --host and serve the chain API to the network", false)
+    .option("--expose-faucet", "let callers from the network use the faucet (default: this machine only)", false)
+    .option("--expose-blocks", "let callers from the network force blocks (default: this machine only)", false)
+    .option("--expose-evaluate", "let callers from the network evaluate scripts (default: this machine only)", false)
     .option("--block-time <seconds>", "seconds between blocks; 0 = blocks only on POST /devnet/block", "1")
     .option("--state-file <path>", "chain state file; its folder also keeps the faucet and NTX policy keys", ".devnet/chain/state.json")
-    .action(async (raw: Record<string, string>) => {
+    .action(async (raw: Record<string, string | boolean>) => {
       const options = parseOptions(ChainOptions, raw);
       const server = await startDevnetServer({
         stateFile: options.stateFile,
         port: options.port,
         host: options.host,
         blockTimeMs: Math.round(options.blockTime * 1000),
+        expose: options.expose,
+        openToNetwork: { faucet: options.exposeFaucet, blocks: options.exposeBlocks, evaluate: options.exposeEvaluate },
         log: (message) => console.error(`[devnet chain] ${message}`),
       });
       const info = server.info();

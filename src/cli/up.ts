@@ -31,6 +31,8 @@ const UpOptions = z.object({
   apiPort: z.coerce.number().int().min(0).max(65535),
   blockTime: z.coerce.number().positive(),
   host: z.string().min(1),
+  // (api engineer, #11) listening beyond loopback needs --expose; the devnet faucet, blocks and evaluation stay loopback-only.
+  expose: z.boolean().default(false),
 });
 type UpOptions = z.infer<typeof UpOptions>;
 
@@ -159,6 +161,7 @@ export async function up(options: UpOptions): Promise<() => Promise<void>> {
       stateFile: join(options.dir, "chain", "state.json"),
       port: options.chainPort,
       host: options.host,
+      expose: options.expose,
       blockTimeMs: Math.round(options.blockTime * 1000),
       log: (m) => say(`chain: ${m}`),
     });
@@ -226,6 +229,7 @@ export async function up(options: UpOptions): Promise<() => Promise<void>> {
       escrow: { referenceScript: { txHash, outputIndex: Number(index) }, challengeWindowMs: 60_000 },
       port: options.apiPort,
       host: options.host,
+      expose: options.expose,
       webDir,
     });
     stops.push(() => api.close());
@@ -262,8 +266,9 @@ export function registerUpCommands(program: Command): void {
     .option("--nats-port <port>", "nats-server port (monitoring on port+4000)", "4222")
     .option("--api-port <port>", "API and web page port", "8080")
     .option("--block-time <seconds>", "seconds between devnet blocks", "1")
-    .option("--host <host>", "address the chain and API listen on", "127.0.0.1")
-    .action(async (raw: Record<string, string>) => {
+    .option("--host <host>", "address the chain and API listen on (beyond loopback only with --expose)", "127.0.0.1")
+    .option("--expose", "mean it: serve the chain and API on a non-loopback --host (the faucet, forced blocks and evaluation stay loopback-only)", false)
+    .action(async (raw: Record<string, string | boolean>) => {
       const options = parseOptions(UpOptions, raw);
       const stop = await up({ ...options, dir: resolve(options.dir) });
       await new Promise<void>((done) => {

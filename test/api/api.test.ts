@@ -1,8 +1,10 @@
 import { SigningKey, Wallet } from "ethers";
+import { networkInterfaces } from "node:os";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { addressOfPrivateKey, createChain, newPrivateKey, paymentKeyHashOfPrivateKey } from "../../offchain/chain/index.js";
 import { buildCompleteTx, escrowScriptFor, getEscrowUtxo, loadDeployment, readEscrowUtxos, signCompletionProof, submitTx } from "../../offchain/index.js";
 import { startApiServer, type ApiServer } from "../../src/api/index.js";
+import { openApiChecker, type OpenApiDoc } from "./openapi-check.js";
 import { offerDigest } from "../../src/market/index.js";
 import type { ApiContext } from "../../src/api/context.js";
 import { marketRoutes } from "../../src/api/routes/market.js";
@@ -12,7 +14,7 @@ import { connectNats } from "../../src/nats/index.js";
 import { freePort, startNatsServer } from "../helpers/nats.js";
 import { createTestWallet, type TestWallet } from "../helpers/wallet.js";
 import { signWalletBid, unsignedWalletBid, walletKey } from "./bid-helpers.js";
-import { http, startStack, waitFor, type Stack } from "./stack.js";
+import { exchanges, http, startStack, waitFor, type Stack } from "./stack.js";
 
 // The API against real parts: nats-server (JetStream), the devnet chain server over HTTP, the market's matcher.
 describe("API", () => {
@@ -23,7 +25,7 @@ describe("API", () => {
   const PRICE = 1_101n; // 1 core + 1 GiB + 1 GiB disk for 1 h at the offer's prices
 
   beforeAll(async () => {
-    stack = await startStack({ sseHeartbeatMs: 300, bodyLimitBytes: 64 * 1024 });
+    stack = await startStack({ sseHeartbeatMs: 300 });
     url = stack.api.url;
     buyer = await createTestWallet(stack.chain);
     await stack.devnet.fund(buyer.address, 50_000_000n, 100_000n);
@@ -88,13 +90,30 @@ describe("API", () => {
       const documented = Object.entries(doc.paths).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`));
       // The routers read nothing from the context while their routes are declared.
       const ctx = {} as ApiContext;
-      const routers = [systemRoutes(ctx, null), marketRoutes(ctx, new Set()), txRoutes(ctx)];
+      const routers = [systemRoutes(ctx, null), marketRoutes(ctx), txRoutes(ctx)];
       const served = routers.flatMap((r) =>
         (r.stack as Array<{ route?: { path: string; methods: Record<string, boolean> } }>).flatMap((layer) =>
           layer.route ? Object.keys(layer.route.methods).map((m) => `${m.toUpperCase()} /api${layer.route!.path.replace(/:([A-Za-z]+)/g, "{$1}")}`) : [],
         ),
       );
       expect(served.sort()).toEqual(documented.sort());
+    });
+
+    it("listens beyond loopback only when told to, and then says what it exposes", async () => {
+      const base = { chain: stack.chain, nats: stack.nc, ntx: { policyId: stack.devnet.info.ntx.policyId, assetName: stack.devnet.info.ntx.assetName }, webDir: null };
+      await expect(startApiServer({ ...base, host: "0.0.0.0" })).rejects.toMatchObject({ code: "EXPOSURE_NOT_ALLOWED" });
+      const lan = Object.values(networkInterfaces()).flat().find((a) => a?.family === "IPv4" && !a.internal)?.address;
+      if (!lan) return;
+      const notices: string[] = [];
+      const exposed = await startApiServer({ ...base, host: lan, expose: true, announce: (line) => notices.push(line) });
+      try {
+        expect(notices).toHaveLength(1);
+        expect(notices[0]).toContain(exposed.url);
+        expect(notices[0]).toMatch(/REST API/);
+        expect((await http(exposed.url, "GET", "/api/config")).status).toBe(200);
+      } finally {
+        await exposed.close();
+      }
     });
 
     it("says how to get the page when it is not built, and refuses a web dir without one", async () => {
@@ -488,5 +507,24 @@ describe("API", () => {
         await nats.stop();
       }
     });
+  });
+
+  // Last: every exchange the tests above made, held to the document the API serves.
+  it("answers, and accepts, only what its OpenAPI document says", async () => {
+    const doc = (await http(url, "GET", "/api/openapi.json")).body as OpenApiDoc;
+    const check = openApiChecker(doc);
+    const seen = exchanges.filter((e) => e.path.startsWith("/api/"));
+    expect(seen.length).toBeGreaterThan(50);
+    const problems = seen.flatMap(check);
+    expect(problems).toEqual([]);
+    // The check can fail: a real answer with a field of the wrong type does not pass.
+    const balance = seen.find((e) => e.path.startsWith("/api/balance/") && e.status === 200)!;
+    expect(check({ ...balance, body: { ...(balance.body as object), lovelace: 5 } })).not.toEqual([]);
+    const lock = seen.find((e) => e.path === "/api/tx/lock" && e.status === 200)!;
+    expect(check({ ...lock, requestBody: { ...(lock.requestBody as object), utxos: [] } })).not.toEqual([]);
+    // Every documented route was exercised by a real request.
+    const documented = Object.keys(doc.paths);
+    const hit = new Set(seen.map((e) => documented.find((t) => new RegExp(`^${t.replace(/\{[^}]+\}/g, "[^/]+")}$`).test(e.path))));
+    expect(documented.filter((t) => !hit.has(t))).toEqual([]);
   });
 });

@@ -6,7 +6,7 @@
 import { Wallet } from "ethers";
 import { addressOfPrivateKey, newPrivateKey, type Chain } from "../../offchain/chain/index.js";
 import { buildDeployReferenceScriptTx, escrowScriptFor, submitTx } from "../../offchain/index.js";
-import { startApiServer, type ApiServer } from "../../src/api/index.js";
+import { startApiServer, type ApiLimitsInput, type ApiServer } from "../../src/api/index.js";
 import { createMatcher, providerIdOf, signOffer, signProviderConfirm, type Matcher, type OfferInput, type UnsignedOffer } from "../../src/market/index.js";
 import { connectNats, createMarketClient, createNatsMarketTransport, type MarketClient, type NatsConnection, type NatsMarketTransport } from "../../src/nats/index.js";
 import { startTestDevnet, type TestDevnet } from "../helpers/devnet.js";
@@ -41,7 +41,9 @@ export interface StackOptions {
   webDir?: string | null;
   challengeWindowMs?: number;
   blockTimeMs?: number;
-  bodyLimitBytes?: number;
+  limits?: ApiLimitsInput;
+  /** Extra genesis outputs of the devnet (an address with thousands of UTxOs). */
+  genesisOutputs?: Array<{ address: string; lovelace: bigint }>;
   sseHeartbeatMs?: number;
   /** How long the matcher waits for a provider's confirmation (default 60 s). */
   confirmWindowMs?: number;
@@ -53,7 +55,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     for (const c of cleanups.reverse()) await c().catch(() => undefined);
   };
   try {
-    const [nats, devnet] = await Promise.all([startNatsServer(), startTestDevnet({ blockTimeMs: options.blockTimeMs ?? 300 })]);
+    const [nats, devnet] = await Promise.all([startNatsServer(), startTestDevnet({ blockTimeMs: options.blockTimeMs ?? 300, ...(options.genesisOutputs ? { genesisOutputs: options.genesisOutputs } : {}) })]);
     cleanups.push(() => nats.stop(), () => devnet.stop());
     const chain = devnet.chain();
     const nc = await connectNats({ servers: nats.url, name: "api-test" });
@@ -83,7 +85,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       ntx,
       escrow: { referenceScript, challengeWindowMs: options.challengeWindowMs ?? 2_000 },
       webDir: options.webDir ?? null,
-      ...(options.bodyLimitBytes ? { bodyLimitBytes: options.bodyLimitBytes } : {}),
+      ...(options.limits ? { limits: options.limits } : {}),
       ...(options.sseHeartbeatMs ? { sseHeartbeatMs: options.sseHeartbeatMs } : {}),
     });
     cleanups.push(() => api.close());
@@ -145,6 +147,20 @@ export interface HttpResult<T = any> {
   headers: Headers;
 }
 
+/** One request and its answer, as `http` saw them (the OpenAPI check validates them all). */
+export interface Exchange {
+  method: string;
+  path: string;
+  requestBody: unknown;
+  status: number;
+  contentType: string;
+  body: unknown;
+}
+
+/** Every exchange `http` made in this test process, oldest first (bounded: a test file makes a few hundred). */
+export const exchanges: Exchange[] = [];
+const MAX_EXCHANGES = 20_000;
+
 export async function http<T = any>(base: string, method: string, path: string, body?: unknown, init: RequestInit = {}): Promise<HttpResult<T>> {
   const response = await fetch(base + path, {
     method,
@@ -157,6 +173,9 @@ export async function http<T = any>(base: string, method: string, path: string, 
     parsed = JSON.parse(text);
   } catch {
     // not JSON: keep the text
+  }
+  if (exchanges.length < MAX_EXCHANGES) {
+    exchanges.push({ method, path: path.split("?")[0]!, requestBody: body, status: response.status, contentType: response.headers.get("content-type") ?? "", body: parsed });
   }
   return { status: response.status, body: parsed as T, headers: response.headers };
 }

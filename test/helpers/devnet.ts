@@ -31,6 +31,8 @@ export interface TestDevnetOptions {
   mode?: "in-process" | "child";
   /** 0 = blocks only on demand (default for tests: deterministic); the server's default is 1000. */
   blockTimeMs?: number;
+  /** Extra genesis outputs (in-process mode only). */
+  genesisOutputs?: Array<{ address: string; lovelace: bigint }>;
 }
 
 const ROOT = new URL("../../", import.meta.url).pathname;
@@ -47,7 +49,7 @@ export async function startTestDevnet(options: TestDevnetOptions = {}): Promise<
 
   const launch = async () => {
     if (mode === "in-process") {
-      const server: DevnetServer = await startDevnetServer({ stateFile, port, blockTimeMs });
+      const server: DevnetServer = await startDevnetServer({ stateFile, port, blockTimeMs, ...(options.genesisOutputs ? { genesisOutputs: options.genesisOutputs } : {}) });
       port = server.port;
       url = server.url;
       stopCurrent = () => server.close();

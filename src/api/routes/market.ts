@@ -6,21 +6,24 @@ import { bidSigningPayloadHex, decodeBid, decodeJobEvent, jobHash as jobHashOf, 
 import { jobEventsSubject, StreamNames } from "../../nats/index.js";
 import type { ApiContext } from "../context.js";
 import { escrowsOfJob, escrowView, jobState } from "../jobs.js";
-import type { JobMessageKind } from "../job-feed.js";
-import { JobHashParams, OffersQuery, PrepareBidRequest } from "../schemas.js";
+import { natsError, type JobMessageKind } from "../job-feed.js";
+import { JobHashParams, OffersQuery, PostBidRequest, PrepareBidRequest } from "../schemas.js";
+import { clientKey } from "../guards/rate-limit.js";
 import { openSse, type SseStream } from "../sse.js";
 import { parseRequest } from "../validate.js";
 
 const json = (value: unknown) => JSON.parse(JSON.stringify(value, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v)));
 
-function requireJsonBody(body: unknown): Record<string, unknown> {
-  if (typeof body !== "object" || body === null || Array.isArray(body)) {
-    throw new NtxError("INVALID_REQUEST", "body: expected a JSON object (Content-Type: application/json)");
-  }
-  return body as Record<string, unknown>;
+/** Express leaves `req.body` undefined when the request was not JSON: say what was expected. */
+function jsonBody(body: unknown): unknown {
+  if (body === undefined) throw new NtxError("INVALID_REQUEST", "body: expected a JSON object (Content-Type: application/json)");
+  return body;
 }
 
-export function marketRoutes(ctx: ApiContext, sseStreams: Set<SseStream>): Router {
+/** Live messages of one stream held while its replay is read. */
+const LIVE_BUFFER_MAX = 5_000;
+
+export function marketRoutes(ctx: ApiContext): Router {
   const router = Router();
 
   router.get("/offers", (req, res) => {
@@ -31,7 +34,7 @@ export function marketRoutes(ctx: ApiContext, sseStreams: Set<SseStream>): Route
 
   /** The text a wallet signs for a bid (the browser has no blake2b): the same function the verifier uses. */
   router.post("/bids/prepare", (req, res) => {
-    const { bid } = parseRequest(PrepareBidRequest, requireJsonBody(req.body), "body");
+    const { bid } = parseRequest(PrepareBidRequest, jsonBody(req.body), "body");
     // Validated, but the raw object is what gets hashed: amounts must stay in their wire (string) form.
     parseRequest(UnsignedBid, bid, "body");
     const unsigned = bid as UnsignedBid;
@@ -40,7 +43,7 @@ export function marketRoutes(ctx: ApiContext, sseStreams: Set<SseStream>): Route
   });
 
   router.post("/bids", async (req, res) => {
-    const body = requireJsonBody(req.body);
+    const body = parseRequest(PostBidRequest, jsonBody(req.body), "body");
     const decoded = decodeBid(JSON.stringify(body), { now: ctx.now() });
     if (!decoded.ok) throw new NtxError(REJECT_CODES[decoded.reason], decoded.message, { details: { reason: decoded.reason } });
     const { jobHash, bid } = decoded.value;
@@ -91,27 +94,60 @@ export function marketRoutes(ctx: ApiContext, sseStreams: Set<SseStream>): Route
 
   router.get("/jobs/:jobHash/events", async (req, res) => {
     const { jobHash } = parseRequest(JobHashParams, req.params, "params");
-    const [{ record }, bid] = await Promise.all([jobState(ctx, jobHash), ctx.feed.lastBid(jobHash)]);
-    if (!record && !bid) throw new NtxError("JOB_NOT_FOUND", `no bid or job ${jobHash} is known to the market`);
+    // The slot is taken before any NATS read: a client over its stream limit costs nothing more.
+    const releaseSlot = ctx.sse.reserve(clientKey(req));
+    let record, bid;
+    try {
+      [{ record }, bid] = await Promise.all([jobState(ctx, jobHash), ctx.feed.lastBid(jobHash)]);
+    } catch (error) {
+      releaseSlot();
+      throw error;
+    }
+    if (!record && !bid) {
+      releaseSlot();
+      throw new NtxError("JOB_NOT_FOUND", `no bid or job ${jobHash} is known to the market`);
+    }
     // Subscribe before reading history, buffer, then drop what history already sent: nothing falls in the gap.
-    const seen = new Set<string>();
+    // Only the replay can repeat a message, so `seen` is dropped once it is done (a long stream holds no set).
+    let seen: Set<string> | null = new Set<string>();
+    let dropped = 0;
     let buffer: Array<[JobMessageKind, Uint8Array]> | null = [];
     let stream: SseStream | undefined;
     const forward = (kind: JobMessageKind, data: Uint8Array) => {
       if (!stream || data.length === 0) return;
-      const key = `${kind}:${createHash("sha256").update(data).digest("hex")}`;
-      if (seen.has(key)) return;
-      seen.add(key);
+      if (seen) {
+        const key = `${kind}:${createHash("sha256").update(data).digest("hex")}`;
+        if (seen.has(key)) return;
+        seen.add(key);
+      }
       const value = jsonOf(data);
       if (value === undefined) return;
       if (kind === "event") stream.send("event", { ...(value as object), verified: decodeJobEvent(data).ok });
       else stream.send(kind, value);
     };
-    const unsubscribe = ctx.feed.subscribeJob(jobHash, (kind, data) => (buffer ? buffer.push([kind, data]) : forward(kind, data)));
-    stream = openSse(req, res, { heartbeatMs: ctx.sseHeartbeatMs, onClose: unsubscribe, registry: sseStreams });
+    let unsubscribe: () => void;
+    try {
+      unsubscribe = ctx.feed.subscribeJob(jobHash, (kind, data) => {
+        if (!buffer) forward(kind, data);
+        // Live messages wait while the replay is read; beyond the cap they are dropped and counted in "ready".
+        else if (buffer.length < LIVE_BUFFER_MAX) buffer.push([kind, data]);
+        else dropped++;
+      });
+    } catch (error) {
+      releaseSlot();
+      throw natsError(error, "subscribing to the job");
+    }
+    stream = openSse(req, res, {
+      heartbeatMs: ctx.sseHeartbeatMs,
+      onClose: () => {
+        unsubscribe();
+        releaseSlot();
+      },
+      registry: ctx.sse,
+    });
     try {
       if (record) stream.send("record", record);
-      const history = await ctx.feed.jobHistory(jobHash);
+      const history = await ctx.feed.jobHistory(jobHash, ctx.limits.sseReplay);
       for (const m of history.matches) forward("match", m.data);
       for (const m of history.confirms) forward("confirm", m.data);
       for (const m of history.events) forward("event", m.data);
@@ -119,7 +155,8 @@ export function marketRoutes(ctx: ApiContext, sseStreams: Set<SseStream>): Route
       const pending = buffer;
       buffer = null;
       for (const [kind, data] of pending) forward(kind, data);
-      stream.send("ready", { jobHash });
+      seen = null;
+      stream.send("ready", { jobHash, replayLimits: ctx.limits.sseReplay, ...(dropped ? { droppedLive: dropped } : {}) });
     } catch (error) {
       const e = error instanceof NtxError ? error : new NtxError("NATS_UNAVAILABLE", String(error), { retryable: true });
       stream.send("stream-error", { error: { code: e.code, message: e.message, retryable: e.retryable } });

@@ -39,10 +39,9 @@ export function txRoutes(ctx: ApiContext): Router {
   router.get("/balance/:address", async (req, res) => {
     const { address: text } = parseRequest(AddressParams, req.params, "params");
     const address = normalizeAddress(text, ctx.mainnet);
-    const utxos = await ctx.chain.utxosAt(address);
-    const unit = ntxUnit(ctx.script.ntx);
-    const sum = (u: string) => utxos.reduce((s, x) => s + (x.assets[u] ?? 0n), 0n).toString();
-    res.json({ address, lovelace: sum("lovelace"), ntx: sum(unit), utxos: utxos.length });
+    // One chain request whatever the address holds (an exchange's address has thousands of UTxOs).
+    const total = await ctx.chain.addressTotal(address);
+    res.json({ address, lovelace: (total.lovelace ?? 0n).toString(), ntx: (total[ntxUnit(ctx.script.ntx)] ?? 0n).toString() });
   });
 
   return router;

@@ -1,0 +1,54 @@
+/**
+ * The transaction builders a tx-build thread can run, by name, each from plain data (what survives
+ * `postMessage`: UTxOs and escrows as Lucid and offchain/ represent them, bigints included). A new builder is one
+ * entry here; the API asks for it with `pool.build("name", params)`.
+ */
+import type { Chain, UTxO } from "../../../offchain/chain/index.js";
+import { buildClaimTx, buildLockTx, escrowScript, LUCID_NETWORK, type EscrowScript, type EscrowUtxo, type LockJob, type NtxAsset } from "../../../offchain/index.js";
+
+/** The wallet a browser hands over: its address and the UTxOs the chain confirmed of it. */
+export interface BuildWallet {
+  address: string;
+  utxos: UTxO[];
+}
+
+export interface BuilderParams {
+  lock: { wallet: BuildWallet; ntx: NtxAsset; jobs: LockJob[]; now: number };
+  claim: { wallet: BuildWallet; ntx: NtxAsset; referenceUtxo: UTxO; escrows: EscrowUtxo[]; now: number };
+}
+export type BuilderName = keyof BuilderParams;
+
+/** An unsigned transaction as the API hands it to a wallet. */
+export interface BuiltTx {
+  tx: string;
+  txHash: string;
+  fee: string;
+}
+
+const scripts = new Map<string, EscrowScript>();
+function scriptOf(chain: Chain, ntx: NtxAsset): EscrowScript {
+  const key = `${chain.network}:${ntx.policyId}.${ntx.assetName}`;
+  let script = scripts.get(key);
+  if (!script) scripts.set(key, (script = escrowScript(ntx, LUCID_NETWORK[chain.network])));
+  return script;
+}
+
+const builders: { [N in BuilderName]: (chain: Chain, params: BuilderParams[N]) => ReturnType<typeof buildLockTx> } = {
+  async lock(chain, p) {
+    const lucid = await chain.lucid(p.wallet);
+    return buildLockTx(lucid, { script: scriptOf(chain, p.ntx), jobs: p.jobs, now: p.now });
+  },
+  async claim(chain, p) {
+    const lucid = await chain.lucid(p.wallet);
+    return buildClaimTx(lucid, { deployment: { script: scriptOf(chain, p.ntx), referenceUtxo: p.referenceUtxo }, escrows: p.escrows, now: p.now });
+  },
+};
+
+export function isBuilderName(name: string): name is BuilderName {
+  return Object.hasOwn(builders, name);
+}
+
+export async function runBuilder<N extends BuilderName>(chain: Chain, name: N, params: BuilderParams[N]): Promise<BuiltTx> {
+  const tx = await builders[name](chain, params);
+  return { tx: tx.toCBOR(), txHash: tx.toHash(), fee: tx.toTransaction().body().fee().toString() };
+}
