@@ -7,6 +7,7 @@ import { z } from "zod/v4";
 import { DEFAULT_LIMITS } from "./limits.js";
 import * as R from "./responses.js";
 import * as Q from "./schemas.js";
+import { FundsRequest, JobStatusResponse, SettleRequest, StatusQuery } from "./routes/buyer.js";
 
 type Schema = z.ZodType;
 
@@ -18,8 +19,8 @@ export interface RouteDoc {
   params?: z.ZodObject;
   query?: z.ZodObject;
   body?: Schema;
-  /** Success statuses: a schema of the JSON answer, or "event-stream" for Server-Sent Events. */
-  ok: Record<number, Schema | "event-stream">;
+  /** Success statuses: a schema of the JSON answer, "event-stream" for Server-Sent Events, or "tar" for an archive. */
+  ok: Record<number, Schema | "event-stream" | "tar">;
   /** Error statuses this route answers beyond the ones every route may (COMMON_ERRORS), with their codes. */
   errors?: Record<number, string>;
 }
@@ -99,6 +100,42 @@ export const API_ROUTES: RouteDoc[] = [
   },
   { method: "get", path: "/tx/:txHash", summary: "Confirmation status of a transaction", params: Q.TxHashParams, ok: { 200: R.TxStatusResponse } },
   { method: "get", path: "/payouts/:address", summary: "Escrows paying a provider address, with when each becomes claimable", params: Q.AddressParams, ok: { 200: R.PayoutsResponse } },
+  { method: "get", path: "/buyer/config", summary: "NTX decimals, the challenge window, the fee allowance and the min-ADA a lock puts in escrow", ok: { 200: R.BuyerConfigResponse } },
+  {
+    method: "get",
+    path: "/jobs/:jobHash/status",
+    summary: "Where a job stands (its phase), what happens next and when, and which actions apply",
+    params: Q.JobHashParams,
+    query: StatusQuery,
+    ok: { 200: JobStatusResponse },
+  },
+  {
+    method: "get",
+    path: "/jobs/:jobHash/result",
+    summary: "The job's result archive (canonical tar; its blake2b-256 is the resultHash)",
+    params: Q.JobHashParams,
+    ok: { 200: "tar" },
+    errors: { 404: "RESULT_NOT_FOUND", 413: "RESULT_TOO_LARGE" },
+  },
+  { method: "get", path: "/wallet/:address/jobs", summary: "Escrows this wallet locked, as the chain has them", params: Q.AddressParams, ok: { 200: R.WalletJobsResponse } },
+  {
+    method: "post",
+    path: "/buyer/funds",
+    summary: "Checked before a bid is signed: the wallet's UTxOs on the chain pay the max price, the lock's min-ADA, the fee and the NTX change",
+    body: FundsRequest,
+    ok: { 200: R.FundsResponse },
+    errors: { 422: "INSUFFICIENT_NTX, INSUFFICIENT_FUNDS, WALLET_NO_UTXOS" },
+  },
+  ...(["accept", "dispute", "refund"] as const).map(
+    (action): RouteDoc => ({
+      method: "post",
+      path: `/tx/${action}`,
+      summary: `Unsigned ${action} tx of a job's escrow for the wallet that locked it`,
+      body: SettleRequest,
+      ok: { 200: R.SettleResponse },
+      errors: { 403: "NOT_THE_BUYER", 404: "ESCROW_NOT_FOUND", 409: "ESCROW_STATE", 422: "INSUFFICIENT_FUNDS, WALLET_NO_UTXOS, TX_BUILD_FAILED", 503: "BUILD_BUSY, BUILD_TIMEOUT, or the chain is unreachable" },
+    }),
+  ),
   { method: "get", path: "/balance/:address", summary: "ADA and NTX at an address (one chain request, however many UTxOs it holds)", params: Q.AddressParams, ok: { 200: R.BalanceResponse } },
 ];
 
@@ -121,7 +158,9 @@ function operation(route: RouteDoc) {
     responses[status] =
       schema === "event-stream"
         ? { description: "event stream", content: { "text/event-stream": { schema: { type: "string" } } } }
-        : { description: "success", content: { "application/json": { schema: jsonSchema(schema, "output") } } };
+        : schema === "tar"
+          ? { description: "archive", content: { "application/x-tar": { schema: { type: "string", contentMediaType: "application/x-tar" } } } }
+          : { description: "success", content: { "application/json": { schema: jsonSchema(schema, "output") } } };
   }
   for (const [status, description] of Object.entries({ ...COMMON_ERRORS, ...route.errors })) {
     if (responses[status]) continue;

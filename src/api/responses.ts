@@ -89,6 +89,7 @@ export const LockResponse = z.object({
     amount: Amount,
     deadline: Millis,
     challengeWindow: z.number().int(),
+    arbiter: z.string().regex(/^[0-9a-f]{56}$/).optional().describe("the bid's arbiter key hash, when it names one"),
     address: Bech32Address,
     outputIndex: z.number().int().nonnegative(),
     unit: z.string(),
@@ -106,3 +107,9 @@ export const TxStatusResponse = z.union([
 
 export const PayoutsResponse = z.object({ address: Bech32Address, now: Millis, escrows: z.array(EscrowView.extend({ claimable: z.boolean() })) });
 export const BalanceResponse = z.object({ address: Bech32Address, lovelace: Amount, ntx: Amount });
+
+/** The buyer's side (src/api/routes/buyer.ts). */
+export const BuyerConfigResponse = z.object({ ntxDecimals: z.number().int().nonnegative(), challengeWindowMs: Millis, feeAllowance: Amount, lockLovelace: Amount });
+export const FundsResponse = z.object({ ok: z.literal(true), ntx: Amount, lovelace: Amount, needNtx: Amount, needLovelace: Amount, lockLovelace: Amount, changeLovelace: Amount });
+export const WalletJobsResponse = z.object({ address: Bech32Address, escrows: z.array(EscrowView) });
+export const SettleResponse = z.object({ ...UnsignedTx, escrow: z.object({ outRef: OutRef, amount: Amount, lovelace: Amount }) });

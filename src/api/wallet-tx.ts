@@ -4,20 +4,25 @@
  * page can show; nothing is retried or skipped on a money path.
  */
 import type { LucidEvolution } from "../../offchain/chain/index.js";
-import { decodeEscrowDatum, isNtxError, ntxUnit, type EscrowUtxo } from "../../offchain/index.js";
+import { decodeEscrowDatum, isNtxError, ntxUnit, type EscrowDeployment, type EscrowUtxo } from "../../offchain/index.js";
 import { NtxError } from "../../offchain/errors.js";
 import { normalizeAddress } from "./address.js";
 import type { ApiContext } from "./context.js";
 import { escrowsOfJob, escrowView, verifiedMatch } from "./jobs.js";
-import type { BuildWallet } from "./tx-pool/builders.js";
+import type { BuildWallet, DeploymentRefs } from "./tx-pool/builders.js";
 import { outRefOfUtxoCbor } from "./utxo-ref.js";
 
 /** Lucid's coin selection failures read as "not enough funds" to a person. */
-function refineBuildError(error: unknown): never {
+export function refineBuildError(error: unknown): never {
   if (error instanceof NtxError && error.code === "TX_BUILD_FAILED" && /insufficient|not enough|exhausted|balance/i.test(error.message)) {
     throw new NtxError("INSUFFICIENT_FUNDS", `the wallet cannot pay for this transaction (ADA for fees and min-ADA, or NTX): ${error.message}`, { cause: error });
   }
   throw error;
+}
+
+/** What a build thread needs of the deployment (the scripts themselves it derives from the NTX asset). */
+export function deploymentRefs(deployment: EscrowDeployment): DeploymentRefs {
+  return { referenceUtxo: deployment.referenceUtxo, batchReferenceUtxo: deployment.batchReferenceUtxo };
 }
 
 /** The browser wallet's address and those of its UTxOs the chain knows unspent (read with bounded concurrency). */
@@ -52,7 +57,9 @@ export async function buildWalletLock(ctx: ApiContext, request: { address: strin
     jobHash: request.jobHash,
     amount,
     deadline: match.bid.deadline,
-    challengeWindow: ctx.challengeWindowMs,
+    // The datum carries the bid's own terms: the provider refuses an escrow whose window or arbiter differ.
+    challengeWindow: match.bid.terms.challengeWindowMs,
+    ...(match.bid.terms.arbiter === undefined ? {} : { arbiter: match.bid.terms.arbiter }),
   };
   const tx = await ctx.builds.build("lock", { wallet, ntx: ctx.script.ntx, jobs: [escrow], now: ctx.now() }).catch(refineBuildError);
   return {
@@ -98,7 +105,7 @@ export async function buildWalletClaim(ctx: ApiContext, request: { address: stri
     if (chosen.length === 0) throw new NtxError("NOTHING_TO_CLAIM", "no completed escrow paying this address is past its challenge window");
   }
   const { wallet } = await walletFunds(ctx, address, request.utxos);
-  const tx = await ctx.builds.build("claim", { wallet, ntx: ctx.script.ntx, referenceUtxo: deployment.referenceUtxo, escrows: chosen, now }).catch(refineBuildError);
+  const tx = await ctx.builds.build("claim", { wallet, ntx: ctx.script.ntx, refs: deploymentRefs(deployment), escrows: chosen, now }).catch(refineBuildError);
   return { ...tx, escrows: chosen.map(key), amount: chosen.reduce((s, e) => s + e.datum.amount, 0n).toString() };
 }
 

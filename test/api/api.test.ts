@@ -10,6 +10,7 @@ import type { ApiContext } from "../../src/api/context.js";
 import { marketRoutes } from "../../src/api/routes/market.js";
 import { systemRoutes } from "../../src/api/routes/system.js";
 import { txRoutes } from "../../src/api/routes/tx.js";
+import { buyerRoutes } from "../../src/api/routes/buyer.js";
 import { connectNats } from "../../src/nats/index.js";
 import { freePort, startNatsServer } from "../helpers/nats.js";
 import { createTestWallet, type TestWallet } from "../helpers/wallet.js";
@@ -90,7 +91,7 @@ describe("API", () => {
       const documented = Object.entries(doc.paths).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`));
       // The routers read nothing from the context while their routes are declared.
       const ctx = {} as ApiContext;
-      const routers = [systemRoutes(ctx, null), marketRoutes(ctx), txRoutes(ctx)];
+      const routers = [systemRoutes(ctx, null), marketRoutes(ctx), txRoutes(ctx), buyerRoutes(ctx)];
       const served = routers.flatMap((r) =>
         (r.stack as Array<{ route?: { path: string; methods: Record<string, boolean> } }>).flatMap((layer) =>
           layer.route ? Object.keys(layer.route.methods).map((m) => `${m.toUpperCase()} /api${layer.route!.path.replace(/:([A-Za-z]+)/g, "{$1}")}`) : [],

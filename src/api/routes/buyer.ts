@@ -7,7 +7,7 @@ import { calculateMinLovelaceFromUTxO } from "@lucid-evolution/lucid";
 import { Router } from "express";
 import { z } from "zod/v4";
 import { paymentCredentialOfAddress } from "../../../offchain/chain/index.js";
-import { buildAcceptTx, buildDisputeTx, buildRefundTx, encodeEscrowDatum, ntxUnit, readEscrowUtxos, type EscrowUtxo } from "../../../offchain/index.js";
+import { encodeEscrowDatum, ntxUnit, type EscrowUtxo } from "../../../offchain/index.js";
 import { NtxError } from "../../../offchain/errors.js";
 import { Bid, jobPrice, jsonOf, Match, type JobResources } from "../../market/index.js";
 import { jobEventsSubject, openResultStore, StreamNames } from "../../nats/index.js";
@@ -16,7 +16,7 @@ import type { ApiContext } from "../context.js";
 import { escrowsOfJob, escrowView, jobState } from "../jobs.js";
 import { AddressParams, AddressText, JobHashParams } from "../schemas.js";
 import { parseRequest } from "../validate.js";
-import { walletLucid } from "../wallet-tx.js";
+import { deploymentRefs, refineBuildError, walletFunds } from "../wallet-tx.js";
 import { jobPhase, JobAction, JobPhase } from "./job-phase.js";
 
 const HashHex = z.string().regex(/^[0-9a-f]{64}$/, "64 lowercase hex characters");
@@ -160,19 +160,10 @@ async function buildSettle(ctx: ApiContext, action: "accept" | "dispute" | "refu
   if (credential.hash !== escrow.datum.requester) {
     throw new NtxError("NOT_THE_BUYER", "this wallet did not lock this job: only the wallet that paid can accept, dispute or refund it");
   }
-  const { lucid } = await walletLucid(ctx, address, request.utxos);
-  const deployment = await ctx.deployment(lucid);
-  const now = ctx.now();
-  const tx =
-    action === "accept"
-      ? await buildAcceptTx(lucid, { deployment, escrow })
-      : action === "dispute"
-        ? await buildDisputeTx(lucid, { deployment, escrow, now })
-        : await buildRefundTx(lucid, { deployment, escrow, now });
+  const [{ wallet }, deployment] = await Promise.all([walletFunds(ctx, address, request.utxos), ctx.deployment()]);
+  const tx = await ctx.builds.build(action, { wallet, ntx: ctx.script.ntx, refs: deploymentRefs(deployment), escrow, now: ctx.now() }).catch(refineBuildError);
   return {
-    tx: tx.toCBOR(),
-    txHash: tx.toHash(),
-    fee: tx.toTransaction().body().fee().toString(),
+    ...tx,
     escrow: { outRef: `${escrow.utxo.txHash}#${escrow.utxo.outputIndex}`, amount: escrow.datum.amount.toString(), lovelace: (escrow.utxo.assets.lovelace ?? 0n).toString() },
   };
 }
@@ -240,7 +231,7 @@ export function buyerRoutes(ctx: ApiContext): Router {
     const { address: text } = parseRequest(AddressParams, req.params, "params");
     const address = normalizeAddress(text, ctx.mainnet);
     const requester = paymentCredentialOfAddress(address).hash;
-    const scan = await readEscrowUtxos(await ctx.chain.lucid(), ctx.script);
+    const scan = await ctx.escrows.scan();
     res.json({ address, escrows: scan.escrows.filter((e) => e.datum.requester === requester).map(escrowView) });
   });
 
@@ -249,7 +240,7 @@ export function buyerRoutes(ctx: ApiContext): Router {
     const body = parseRequest(FundsRequest, req.body ?? {}, "body");
     const maxPrice = BigInt(body.maxPrice);
     if (body.utxos.length === 0) throw new NtxError("WALLET_NO_UTXOS", "this wallet has no funds on this network yet");
-    const { utxos, address } = await walletLucid(ctx, body.address, body.utxos);
+    const { wallet: { utxos, address } } = await walletFunds(ctx, body.address, body.utxos);
     const unit = ntxUnit(ctx.script.ntx);
     const ntx = utxos.reduce((s, u) => s + (u.assets[unit] ?? 0n), 0n);
     const lovelace = utxos.reduce((s, u) => s + (u.assets.lovelace ?? 0n), 0n);

@@ -4,7 +4,20 @@
  * entry here; the API asks for it with `pool.build("name", params)`.
  */
 import type { Chain, UTxO } from "../../../offchain/chain/index.js";
-import { buildClaimTx, buildLockTx, escrowScript, LUCID_NETWORK, type EscrowScript, type EscrowUtxo, type LockJob, type NtxAsset } from "../../../offchain/index.js";
+import {
+  buildAcceptTx,
+  buildClaimTx,
+  buildDisputeTx,
+  buildLockTx,
+  buildRefundTx,
+  escrowScript,
+  LUCID_NETWORK,
+  type EscrowDeployment,
+  type EscrowScript,
+  type EscrowUtxo,
+  type LockJob,
+  type NtxAsset,
+} from "../../../offchain/index.js";
 
 /** The wallet a browser hands over: its address and the UTxOs the chain confirmed of it. */
 export interface BuildWallet {
@@ -12,9 +25,21 @@ export interface BuildWallet {
   utxos: UTxO[];
 }
 
+/** Where the escrow's reference scripts live: the escrow script's UTxO and, where deployed, the batch script's. */
+export interface DeploymentRefs {
+  referenceUtxo: UTxO;
+  batchReferenceUtxo?: UTxO | undefined;
+}
+
+/** A buyer's settlement of one escrow (accept, dispute, refund), built for the wallet that locked it. */
+type SettleParams = { wallet: BuildWallet; ntx: NtxAsset; refs: DeploymentRefs; escrow: EscrowUtxo; now: number };
+
 export interface BuilderParams {
   lock: { wallet: BuildWallet; ntx: NtxAsset; jobs: LockJob[]; now: number };
-  claim: { wallet: BuildWallet; ntx: NtxAsset; referenceUtxo: UTxO; escrows: EscrowUtxo[]; now: number };
+  claim: { wallet: BuildWallet; ntx: NtxAsset; refs: DeploymentRefs; escrows: EscrowUtxo[]; now: number };
+  accept: SettleParams;
+  dispute: SettleParams;
+  refund: SettleParams;
 }
 export type BuilderName = keyof BuilderParams;
 
@@ -33,6 +58,11 @@ function scriptOf(chain: Chain, ntx: NtxAsset): EscrowScript {
   return script;
 }
 
+function deploymentOf(chain: Chain, ntx: NtxAsset, refs: DeploymentRefs): EscrowDeployment {
+  const script = scriptOf(chain, ntx);
+  return refs.batchReferenceUtxo ? { script, referenceUtxo: refs.referenceUtxo, batchReferenceUtxo: refs.batchReferenceUtxo } : { script, referenceUtxo: refs.referenceUtxo };
+}
+
 const builders: { [N in BuilderName]: (chain: Chain, params: BuilderParams[N]) => ReturnType<typeof buildLockTx> } = {
   async lock(chain, p) {
     const lucid = await chain.lucid(p.wallet);
@@ -40,7 +70,16 @@ const builders: { [N in BuilderName]: (chain: Chain, params: BuilderParams[N]) =
   },
   async claim(chain, p) {
     const lucid = await chain.lucid(p.wallet);
-    return buildClaimTx(lucid, { deployment: { script: scriptOf(chain, p.ntx), referenceUtxo: p.referenceUtxo }, escrows: p.escrows, now: p.now });
+    return buildClaimTx(lucid, { deployment: deploymentOf(chain, p.ntx, p.refs), escrows: p.escrows, now: p.now });
+  },
+  async accept(chain, p) {
+    return buildAcceptTx(await chain.lucid(p.wallet), { deployment: deploymentOf(chain, p.ntx, p.refs), escrow: p.escrow });
+  },
+  async dispute(chain, p) {
+    return buildDisputeTx(await chain.lucid(p.wallet), { deployment: deploymentOf(chain, p.ntx, p.refs), escrow: p.escrow, now: p.now });
+  },
+  async refund(chain, p) {
+    return buildRefundTx(await chain.lucid(p.wallet), { deployment: deploymentOf(chain, p.ntx, p.refs), escrow: p.escrow, now: p.now });
   },
 };
 
