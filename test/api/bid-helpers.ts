@@ -30,7 +30,8 @@ export function unsignedWalletBid(wallet: TestWallet, key: string, specOver: Par
     expiresAt: Date.now() + 600_000,
     buyer: { key, address: wallet.addressHex },
     nonce: (nonce++).toString(),
-    terms: { challengeWindowMs: 3_600_000 },
+    // The test stack's challenge window: the lock's datum carries the bid's terms.
+    terms: { challengeWindowMs: 2_000 },
     ...over,
   };
 }
