@@ -3,12 +3,10 @@
  * the main thread matches. Requests made in the same tick go to the workers as batches, which keeps the
  * per-message postMessage cost small next to an Ed25519 verify.
  */
-import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
-import { createRequire } from "node:module";
-import { fileURLToPath, pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import { NtxError } from "../../offchain/errors.js";
+import { startModuleWorker } from "../runtime/module-worker.js";
 import { decodeBidTerms, decodeOffer, decodeProviderConfirm, type Decoded, type VerifiedBidTerms, type VerifiedOffer } from "./decode.js";
 import { RejectReason } from "./protocol.js";
 import type { ProviderConfirm } from "./schemas.js";
@@ -39,15 +37,6 @@ interface Pending {
 /** The worker module without its extension: `.js` when built, `.ts` from sources. */
 const DEFAULT_WORKER = new URL("./verify-worker", import.meta.url);
 
-function startWorker(module: URL): Worker {
-  const js = fileURLToPath(`${module.href}.js`);
-  if (existsSync(js)) return new Worker(js);
-  // Running from TypeScript sources (tsx, vitest): node 20 does not apply `--import tsx` to a worker's entry
-  // module, so a one-line bootstrap loads the worker through tsx's API instead.
-  const api = pathToFileURL(createRequire(import.meta.url).resolve("tsx/esm/api")).href;
-  const file = fileURLToPath(`${module.href}.ts`);
-  return new Worker(`import(${JSON.stringify(api)}).then((m) => m.tsImport(${JSON.stringify(file)}, ${JSON.stringify(import.meta.url)}))`, { eval: true });
-}
 
 export interface VerifyPoolOptions {
   /** Threads; 0 verifies inline on the calling thread (small tools, tests of the matcher logic). Default: one per core. */
@@ -76,7 +65,7 @@ export function createVerifyPool(options: VerifyPoolOptions = {}): VerifyPool {
       close: async () => undefined,
     };
   }
-  const workers = Array.from({ length: count }, () => startWorker(workerModule));
+  const workers = Array.from({ length: count }, () => startModuleWorker(workerModule));
   // A worker takes batches only once its module has loaded and said so.
   const ready = new Array<boolean>(count).fill(false);
   let allReady!: () => void;
@@ -132,7 +121,7 @@ export function createVerifyPool(options: VerifyPoolOptions = {}): VerifyPool {
         }
       }
       load[index] = 0;
-      attach(index, startWorker(workerModule));
+      attach(index, startModuleWorker(workerModule));
     });
   };
   workers.forEach((w, index) => attach(index, w));

@@ -4,14 +4,15 @@
  * builds waiting (more: 503 BUILD_BUSY), and `timeoutMs` per build from the moment it is asked for (over:
  * 503 BUILD_TIMEOUT; a thread still running it is replaced).
  */
-import { existsSync } from "node:fs";
-import { createRequire } from "node:module";
-import { fileURLToPath, pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import type { Chain } from "../../../offchain/chain/index.js";
 import { NtxError } from "../../../offchain/errors.js";
+import { startModuleWorker } from "../../runtime/module-worker.js";
 import { runBuilder, type BuilderName, type BuilderParams, type BuiltTx } from "./builders.js";
 import type { BuildReply, BuildRequest } from "./worker.js";
+
+/** The build thread's module without its extension: `.js` when built, `.ts` from sources. */
+const WORKER_MODULE = new URL("./worker", import.meta.url);
 
 export interface TxBuildPool {
   build<N extends BuilderName>(name: N, params: BuilderParams[N]): Promise<BuiltTx>;
@@ -28,15 +29,6 @@ interface Job {
   reject: (error: Error) => void;
   timer: NodeJS.Timeout;
   slot?: number;
-}
-
-function startWorker(data: unknown): Worker {
-  const js = fileURLToPath(new URL("./worker.js", import.meta.url));
-  if (existsSync(js)) return new Worker(js, { workerData: data });
-  // From TypeScript sources (tsx, vitest) node 20 does not apply `--import tsx` to a worker's entry: load it through tsx's API.
-  const api = pathToFileURL(createRequire(import.meta.url).resolve("tsx/esm/api")).href;
-  const file = fileURLToPath(new URL("./worker.ts", import.meta.url));
-  return new Worker(`import(${JSON.stringify(api)}).then((m) => m.tsImport(${JSON.stringify(file)}, ${JSON.stringify(import.meta.url)}))`, { eval: true, workerData: data });
 }
 
 function rebuildError(error: Extract<BuildReply, { ok: false }>["error"]): NtxError {
@@ -70,7 +62,7 @@ export function createTxBuildPool(chain: Chain, limits: { workers: number; queue
 
   const slots: Array<{ worker: Worker; ready: boolean; job: Job | undefined }> = [];
   const spawn = (index: number) => {
-    const worker = startWorker(chain.config);
+    const worker = startModuleWorker(WORKER_MODULE, chain.config);
     const slot = { worker, ready: false, job: undefined as Job | undefined };
     slots[index] = slot;
     worker.on("message", (msg: BuildReply | { ready: true }) => {
