@@ -48,6 +48,7 @@ export {
   buildDisputeTx,
   buildRegisterBatchScriptTx,
   buildLockTx,
+  completedMinLovelace,
   buildRefundTx,
   buildResolveTx,
   loadDeployment,

@@ -1,4 +1,4 @@
-export { buildLockTx, MAX_LOCK_JOBS, type LockJob, type LockParams } from "./lock.js";
+export { buildLockTx, completedMinLovelace, MAX_LOCK_JOBS, type LockJob, type LockParams } from "./lock.js";
 export { buildDeployReferenceScriptTx, buildRegisterBatchScriptTx, loadDeployment, unspendableAddress, type DeployReferenceScriptParams } from "./deploy-reference-script.js";
 export { buildCompleteTx, type CompleteParams } from "./complete.js";
 export { buildAcceptBatchTx, buildAcceptTx, type AcceptBatchParams, type AcceptParams } from "./accept.js";

@@ -66,7 +66,7 @@ export async function buildLockTx(lucid: LucidEvolution, params: LockParams): Pr
  * the escrow is funded for the larger datum from the start (otherwise the continuing output would fall under the
  * ledger's min-ADA and could not be built).
  */
-function completedMinLovelace(lucid: LucidEvolution, script: EscrowScript, datum: EscrowDatum, unit: string): bigint {
+export function completedMinLovelace(lucid: LucidEvolution, script: EscrowScript, datum: EscrowDatum, unit: string): bigint {
   const coinsPerUtxoByte = lucid.config().protocolParameters?.coinsPerUtxoByte;
   if (coinsPerUtxoByte === undefined) throw new NtxError("PROTOCOL_PARAMETERS_MISSING", "Lucid has no protocol parameters");
   const completed = encodeEscrowDatum({

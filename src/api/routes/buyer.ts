@@ -7,7 +7,7 @@ import { calculateMinLovelaceFromUTxO } from "@lucid-evolution/lucid";
 import { Router } from "express";
 import { z } from "zod/v4";
 import { paymentCredentialOfAddress } from "../../../offchain/chain/index.js";
-import { encodeEscrowDatum, ntxUnit, type EscrowUtxo } from "../../../offchain/index.js";
+import { completedMinLovelace, ntxUnit, type EscrowDatum, type EscrowUtxo } from "../../../offchain/index.js";
 import { NtxError } from "../../../offchain/errors.js";
 import { Bid, jobPrice, jsonOf, Match, type JobResources } from "../../market/index.js";
 import { jobEventsSubject, openResultStore, StreamNames } from "../../nats/index.js";
@@ -177,11 +177,11 @@ async function minAda(ctx: ApiContext, address: string, assets: Record<string, b
 }
 
 /** Min-ADA a lock puts in the escrow (returned to the buyer at settlement) for a job costing `amount`. */
-function lockLovelace(ctx: ApiContext, amount: bigint): Promise<bigint> {
+async function lockLovelace(ctx: ApiContext, amount: bigint): Promise<bigint> {
   const key = "00".repeat(28);
-  // Sized for the escrow's largest later datum (Completed, with an arbiter), as the lock funds it.
-  const datum = encodeEscrowDatum({
-    state: { kind: "completed", resultHash: "00".repeat(32), completedAt: Number.MAX_SAFE_INTEGER },
+  // The lock builder's own figure, for the largest datum a job can have (an arbiter named, widest times).
+  const datum: EscrowDatum = {
+    state: { kind: "locked" },
     requester: key,
     payout: ctx.script.address,
     proofKey: "02" + "00".repeat(32),
@@ -190,8 +190,8 @@ function lockLovelace(ctx: ApiContext, amount: bigint): Promise<bigint> {
     deadline: Number.MAX_SAFE_INTEGER,
     challengeWindow: Number.MAX_SAFE_INTEGER,
     arbiter: key,
-  });
-  return minAda(ctx, ctx.script.address, { [ntxUnit(ctx.script.ntx)]: amount }, datum);
+  };
+  return completedMinLovelace(await ctx.chain.lucid(), ctx.script, datum, ntxUnit(ctx.script.ntx));
 }
 
 export function buyerRoutes(ctx: ApiContext): Router {
