@@ -5,7 +5,8 @@
  * sold twice. Reservations of one instance for one provider are queued and written together, so a popular
  * provider costs one KV write per batch instead of one per bid.
  *
- * What counts against an offer: pending reservations until their confirmation window ends, and confirmed
+ * What counts against an offer: pending reservations until the match lapses (or a grace after their confirmation
+ * window, if no matcher is left to lapse it), and confirmed
  * ones until the provider publishes a newer offer (whose free resources already leave them out), and never
  * past their own end: the lock window after the confirmation (the offer's `lockWindowMs`), or the bid's
  * deadline once the provider reports the escrow `locked`. A `released` or finished job ends it at once.
@@ -37,8 +38,18 @@ export type Reservation = z.infer<typeof Reservation>;
 export const CapacityRecord = z.object({ v: z.literal(1), providerId: z.string(), reservations: z.record(z.string(), Reservation) });
 export type CapacityRecord = z.infer<typeof CapacityRecord>;
 
+/**
+ * A pending reservation still counts this long after its confirmation window: its confirmation may have been
+ * stored in time and not yet handled (a matcher paused or behind). The matcher releases it explicitly when the
+ * match lapses; this grace only bounds how long a matcher that died before doing so can hold the capacity.
+ */
+export const PENDING_GRACE_MS = 60_000;
+
+/** When a reservation stops counting on its own. */
+const endOf = (r: Reservation) => (r.state === "pending" ? r.until + PENDING_GRACE_MS : r.until);
+
 function counts(r: Reservation, offerNonce: string, now: number): boolean {
-  if (r.until <= now) return false;
+  if (endOf(r) <= now) return false;
   return r.state === "pending" || BigInt(r.offerNonce) >= BigInt(offerNonce);
 }
 
@@ -68,7 +79,7 @@ type Op =
   | { kind: "reserve"; jobHash: string; matchId: string; usage: Usage; until: number; hold: Hold; resolve: (ok: boolean) => void }
   /** matchId undefined: whatever reservation the job has (a provider's report names the job, not the match). */
   | { kind: "release"; jobHash: string; matchId: string | undefined; resolve: (ok: boolean) => void }
-  | { kind: "confirm"; jobHash: string; matchId: string; usage: Usage; at: number; hold: Hold; resolve: (ok: boolean) => void }
+  | { kind: "confirm"; jobHash: string; matchId: string; usage: Usage; at: number; hold: Hold; resolve: (ok: boolean) => void; reject: (error: unknown) => void }
   | { kind: "lock"; jobHash: string; resolve: (ok: boolean) => void };
 
 interface Cached {
@@ -141,10 +152,10 @@ export class CapacityLedger {
   /**
    * Marks a reservation confirmed, as of `at` (when the server stored the confirmation), until the lock window
    * ends. One whose reservation was already collected only succeeds if the resources are still free; false
-   * means the match is off.
+   * means the match is off; a KV that cannot be reached throws, so a confirmation stored in time is retried.
    */
   confirm(providerId: string, jobHash: string, matchId: string, usage: Usage, at: number, hold: Hold): Promise<boolean> {
-    return new Promise((resolve) => this.#enqueue(providerId, { kind: "confirm", jobHash, matchId, usage, at, hold, resolve }));
+    return new Promise((resolve, reject) => this.#enqueue(providerId, { kind: "confirm", jobHash, matchId, usage, at, hold, resolve, reject }));
   }
 
   /** The provider saw the escrow: the confirmed reservation now lasts until the bid's deadline. */
@@ -157,7 +168,7 @@ export class CapacityLedger {
     const entry = this.#book.get(providerId);
     if (entry) this.#book.setCommitted(providerId, countedUsage(record, entry.offer.nonce, this.#now()));
     let earliest = Infinity;
-    if (record) for (const r of Object.values(record.reservations)) if (r.until > this.#now() && r.until < earliest) earliest = r.until;
+    if (record) for (const r of Object.values(record.reservations)) if (endOf(r) > this.#now() && endOf(r) < earliest) earliest = endOf(r);
     if (earliest === Infinity) this.#expiries.delete(providerId);
     else this.#expiries.set(providerId, earliest);
   }
@@ -186,9 +197,12 @@ export class CapacityLedger {
         if (!queue || queue.length === 0) break;
         const ops = queue.splice(0);
         await this.#apply(providerId, ops).catch((error: unknown) => {
-          // The KV is unreachable: every op of the batch fails, nothing was written.
-          void error;
-          for (const op of ops) op.resolve(false);
+          // The KV is unreachable: every op of the batch fails, nothing was written. A confirmation must not read
+          // as "too late" (that would lapse a match confirmed in time): its caller gets the error and retries.
+          for (const op of ops) {
+            if (op.kind === "confirm") op.reject(error);
+            else op.resolve(false);
+          }
         });
       }
     } finally {
