@@ -275,6 +275,8 @@ describe("web page: the buyer's journey", () => {
     await stack.chain.awaitConfirmation(await submitTx(buyerLucid, await buildLockTx(buyerLucid, { script: script(), jobs: [{ payout: stack.provider.payoutAddress, proofKey: stack.provider.id, jobHash, amount: NTX, deadline: Date.now() + 3_600_000, challengeWindow: 180_000 }] })));
     const post = async (action: string, wallet: TestWallet, over: Record<string, unknown> = {}) => http(stack.api.url, "POST", `/api/tx/${action}`, { address: wallet.addressHex, utxos: await wallet.api.getUtxos(), jobHash, ...over });
 
+    // The API shares one read of the escrow address for a moment: this test's own lock shows once it is re-read.
+    await expect.poll(async () => (await http(stack.api.url, "GET", `/api/jobs/${jobHash}/status`)).body.phase, { timeout: 30_000 }).toBe("locked");
     for (const action of ["accept", "dispute", "refund"]) expect((await post(action, stranger)).body.error?.code).toMatch(/^(NOT_THE_BUYER|ESCROW_STATE)$/);
     expect((await post("refund", stranger)).status).toBe(403);
     expect(await post("refund", buyer)).toMatchObject({ status: 409, body: { error: { code: "DEADLINE_NOT_REACHED" } } });

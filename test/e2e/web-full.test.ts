@@ -44,8 +44,9 @@ describe("web page: buyer with a real provider", () => {
       images: ["ntx-test/busybox:*"],
       keys: { proofKeyFile: join(dir, "proof.key"), paymentKeyFile: join(dir, "payment.key") },
       limits: { maxCpuCores: 1, maxMemoryMiB: 512, maxDiskGiB: 1, maxDurationMs: 120_000, completeMarginMs: 5_000, maxConcurrentJobs: 1 },
-      // A confirmed match not locked within 10 s is released: short, so a buyer who never locks is seen through.
-      terms: { lockWindowMs: 10_000 },
+      // A confirmed match not locked within 45 s is released: short, so a buyer who never locks is seen through,
+      // yet long enough for a lock on a loaded machine (a lock after the window is, rightly, never run).
+      terms: { lockWindowMs: 45_000 },
       stateDir: join(dir, "state"),
       dockerRoot: dir,
       natsUrl: stack.nats.url,
@@ -70,7 +71,7 @@ describe("web page: buyer with a real provider", () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  it("runs a real job: Lock only after the provider confirms, a reload mid-run restores the job, outputs downloaded and checked in the page and by ntx job results", async () => {
+  it("runs a real job: Lock only after the provider confirms, a reload mid-run restores the job, outputs downloaded and checked in the page and by ntx job results", { timeout: 600_000 }, async () => {
     const buyer = await createTestWallet(stack.chain);
     await stack.devnet.fund(buyer.address, 40_000_000n, 10_000_000n);
     const { context, page } = await openConnectedPage(browser, stack.api.url, buyer);
@@ -90,7 +91,8 @@ describe("web page: buyer with a real provider", () => {
       await page.locator("#lock-tx").waitFor({ timeout: 90_000 });
       const jobHash = (await page.locator("#job-hash").textContent())!;
 
-      await page.locator("#job-phase[data-phase=running]").waitFor({ timeout: 60_000 });
+      // The provider sees the lock on the chain and starts the container: slow on a loaded machine.
+      await page.locator("#job-phase[data-phase=running]").waitFor({ timeout: 150_000 });
       await mkdir(SHOTS, { recursive: true });
       await page.screenshot({ path: `${SHOTS}/real-1-running.png`, fullPage: true });
       await page.reload();
@@ -120,7 +122,7 @@ describe("web page: buyer with a real provider", () => {
 
   // Needs the provider's release of unlocked matches after lockWindowMs (branch `provider`) beside the matcher's
   // (merged here from `market`): on by default once both are merged; NTX_E2E_SKIP_RELEASE=1 skips it before that.
-  it.skipIf(process.env.NTX_E2E_SKIP_RELEASE === "1")("a buyer who confirms but never locks does not block the next buyer: the provider's capacity comes back after the lock window", async () => {
+  it.skipIf(process.env.NTX_E2E_SKIP_RELEASE === "1")("a buyer who confirms but never locks does not block the next buyer: the provider's capacity comes back after the lock window", { timeout: 600_000 }, async () => {
     const open = async (funds: bigint) => {
       const wallet = await createTestWallet(stack.chain);
       await stack.devnet.fund(wallet.address, 40_000_000n, funds);
@@ -141,7 +143,7 @@ describe("web page: buyer with a real provider", () => {
       await second.page.locator("#job-hash").filter({ hasText: /^[0-9a-f]{64}$/ }).waitFor({ timeout: 30_000 });
       await second.page.screenshot({ path: `${SHOTS}/never-lock-1-second-waits.png`, fullPage: true });
       // The first buyer's page says the match was released once the lock window passed.
-      await first.page.locator("#job-phase[data-phase=released]").waitFor({ timeout: 60_000 });
+      await first.page.locator("#job-phase[data-phase=released]").waitFor({ timeout: 120_000 });
       expect(await first.page.locator("#lock-button").isHidden()).toBe(true);
       await first.page.screenshot({ path: `${SHOTS}/never-lock-2-first-released.png`, fullPage: true });
       // The second buyer gets the provider, its confirmation, and runs.
