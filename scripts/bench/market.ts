@@ -151,10 +151,14 @@ async function bareVerifyRate(threads: number, bids: BidInput[], ms: number, lib
   return counts.reduce((a, b) => a + b, 0) / (ms / 1000);
 }
 
-/** CPU seconds (user + system) a process has used, from /proc; NaN where there is no /proc. */
-function processCpuSeconds(pid: number): number {
+/**
+ * CPU seconds (user + system) a process has used, from /proc; NaN where there is no /proc. With `tid`, one thread
+ * of it: the main thread's tid is the pid, and its CPU time (unlike event-loop utilization, which counts the
+ * time the thread waited for a core as busy) is what the machine's other load moves least.
+ */
+function processCpuSeconds(pid: number, tid?: number): number {
   try {
-    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    const fields = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, "utf8").split(") ")[1]!.split(" ");
     return (Number(fields[11]) + Number(fields[12])) / 100;
   } catch {
     return NaN;
@@ -215,11 +219,11 @@ async function throughput() {
     }
     // CPU cost per bid, which the machine's other load moves far less than the rate: this process (matcher main
     // thread + verify workers; the bids were published before) and nats-server, over the drain.
-    let cpu0: { proc: NodeJS.CpuUsage; server: number; elu: ReturnType<typeof nodePerformance.eventLoopUtilization> } | undefined;
+    let cpu0: { proc: NodeJS.CpuUsage; main: number; server: number; elu: ReturnType<typeof nodePerformance.eventLoopUtilization> } | undefined;
     const { matcher, stop } = await startMatcher(url, {
       onMatch: () => {
         stamps.push(performance.now());
-        if (stamps.length === 1) cpu0 = { proc: process.cpuUsage(), server: processCpuSeconds(serverPid), elu: nodePerformance.eventLoopUtilization() };
+        if (stamps.length === 1) cpu0 = { proc: process.cpuUsage(), main: processCpuSeconds(process.pid, process.pid), server: processCpuSeconds(serverPid), elu: nodePerformance.eventLoopUtilization() };
       },
     });
     const started = performance.now();
@@ -230,6 +234,7 @@ async function throughput() {
     // Every matched bid is still held (nobody confirms): the matcher's footprint per bid awaiting confirmation.
     const heapUsedMiB = process.memoryUsage().heapUsed / 2 ** 20;
     const serverCpu = cpu0 ? processCpuSeconds(serverPid) - cpu0.server : NaN;
+    const mainCpu = cpu0 ? processCpuSeconds(process.pid, process.pid) - cpu0.main : NaN;
     const elu = cpu0 ? nodePerformance.eventLoopUtilization(cpu0.elu) : undefined;
     if (heapSession) {
       const { profile } = await heapSession.post("HeapProfiler.stopSampling");
@@ -275,6 +280,7 @@ async function throughput() {
       cpuMicrosPerMatchedBid: {
         matcherProcess: procCpu ? round((procCpu.user + procCpu.system) / stamps.length, 1) : null,
         matcherMainThread: elu ? round((elu.active * 1000) / stamps.length, 1) : null,
+        matcherMainThreadCpu: round((mainCpu * 1e6) / stamps.length, 1),
         natsServer: round((serverCpu * 1e6) / stamps.length, 1),
       },
       heapUsedMiBWithAllBidsAwaitingConfirm: round(heapUsedMiB, 0),
@@ -514,6 +520,7 @@ if (PHASES.has("throughput")) {
     medianCpuMicrosPerMatchedBid: {
       matcherProcess: median((r) => r.cpuMicrosPerMatchedBid.matcherProcess ?? NaN),
       matcherMainThread: median((r) => r.cpuMicrosPerMatchedBid.matcherMainThread ?? NaN),
+      matcherMainThreadCpu: median((r) => r.cpuMicrosPerMatchedBid.matcherMainThreadCpu),
       natsServer: median((r) => r.cpuMicrosPerMatchedBid.natsServer),
     },
     floorRatioToBareVerify: 0.3,
