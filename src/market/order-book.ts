@@ -52,6 +52,8 @@ export interface BookEntry {
   freeCpu: number;
   freeMem: number;
   freeDisk: number;
+  /** GPUs of the offer not in use (kept with the free resources: block maxima read it for every entry). */
+  freeGpus: number;
   usedGpus: ReadonlySet<number>;
   block: Block | undefined;
 }
@@ -127,8 +129,7 @@ function recomputeFree(block: Block): void {
     if (e.freeCpu > maxCpu) maxCpu = e.freeCpu;
     if (e.freeMem > maxMem) maxMem = e.freeMem;
     if (e.freeDisk > maxDisk) maxDisk = e.freeDisk;
-    const freeGpus = e.offer.resources.gpus.length - e.usedGpus.size;
-    if (freeGpus > maxFreeGpus) maxFreeGpus = freeGpus;
+    if (e.freeGpus > maxFreeGpus) maxFreeGpus = e.freeGpus;
     if (e.freeCpu < 1 || e.freeMem < 1) continue;
     const p = e.prices;
     if (p.cpu < minCpu) minCpu = p.cpu;
@@ -159,6 +160,7 @@ function refreshFree(e: BookEntry): void {
   e.freeMem = r.memoryMiB - e.committed.memoryMiB - e.held.memoryMiB;
   e.freeDisk = r.diskGiB - e.committed.diskGiB - e.held.diskGiB;
   e.usedGpus = e.committed.gpuIndices.length + e.held.gpuIndices.length === 0 ? NO_GPUS : new Set([...e.committed.gpuIndices, ...e.held.gpuIndices]);
+  e.freeGpus = r.gpus.length - e.usedGpus.size;
 }
 
 /** Shared by every entry with no GPU in use; never mutated (usedGpus is always replaced, not changed). */
@@ -234,6 +236,7 @@ export class OrderBook {
       freeCpu: 0,
       freeMem: 0,
       freeDisk: 0,
+      freeGpus: 0,
       usedGpus: NO_GPUS,
       block: undefined,
     };
@@ -332,7 +335,8 @@ export class OrderBook {
     if (feasible.length === 0) return undefined;
     // Best first: blocks in order of their price bound, so the scan stops at the first block that cannot beat
     // the best found (a handful of blocks; insertion sort).
-    const order = Array.from({ length: feasible.length }, (_, i) => i);
+    const order: number[] = [];
+    for (let i = 0; i < feasible.length; i++) order.push(i);
     for (let i = 1; i < order.length; i++) {
       const k = order[i]!;
       let j = i - 1;
