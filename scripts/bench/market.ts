@@ -5,7 +5,8 @@
  *     instance with its verification threads on all cores; sustained matches/s, and the same cores' bare
  *     Ed25519 verification rate for the ratio (libsodium, which the matcher uses, and OpenSSL). Nobody confirms,
  *     so every matched bid stays held: the worst case for the matcher's memory. `--runs` drains (default 3),
- *     median reported; `--bids` per drain (default 20,000).
+ *     median reported; `--bids` per drain (default 20,000). The same ratio in CPU time beside it (bare CPU per
+ *     verification / matcher and nats-server CPU per matched bid), which a loaded machine moves far less.
  *  2. Latency: bid publish → match received, open loop, with books of 1k, 10k and 100k offers; p50/p99 and
  *     the 100k/1k p99 ratio. The 10k/100k books are put into the matcher's book in memory: signing and
  *     verifying 100k EIP-712 offers (~1 ms each) would take minutes and is not on the bid→match path.
@@ -121,7 +122,7 @@ function offerFields(providerId: string, i: number, cores: number): UnsignedOffe
  * Bare Ed25519 verification of the bench's own signatures on `threads` worker threads, for the ratio: with
  * libsodium (what the matcher verifies with) and, for reference, node:crypto's OpenSSL.
  */
-async function bareVerifyRate(threads: number, bids: BidInput[], ms: number, library: "libsodium" | "openssl"): Promise<number> {
+async function bareVerifyRate(threads: number, bids: BidInput[], ms: number, library: "libsodium" | "openssl"): Promise<{ perSec: number; cpuMicrosPerVerify: number }> {
   const items = bids.slice(0, 2_000).map((b) => {
     const cose = parseCoseSign1(Buffer.from(b.signature.signature, "hex"));
     return { data: sigStructure(cose.protectedBytes, cose.payload), sig: cose.signature, key: b.buyer.key };
@@ -138,23 +139,30 @@ async function bareVerifyRate(threads: number, bids: BidInput[], ms: number, lib
       return { data: Buffer.from(it.data), sig: Buffer.from(it.sig), k };
     });
     const check = workerData.library === "openssl" ? (it) => verify(null, it.data, it.k, it.sig) : (it) => sodium.crypto_sign_verify_detached(it.sig, it.data, it.k);
-    let n = 0; const end = Date.now() + workerData.ms;
+    // This thread's CPU seconds (Linux): what one verification costs whatever else the machine runs.
+    const cpu = () => { try { const f = require("node:fs").readFileSync("/proc/thread-self/stat", "utf8").split(") ")[1].split(" "); return (Number(f[11]) + Number(f[12])) / 100; } catch { return NaN; } };
+    let n = 0; const cpu0 = cpu(); const end = Date.now() + workerData.ms;
     while (Date.now() < end) { for (let i = 0; i < 100; i++) { if (!check(items[(n + i) % items.length])) throw new Error("bad"); } n += 100; }
-    parentPort.postMessage(n);`;
+    parentPort.postMessage({ n, cpu: cpu() - cpu0 });`;
   const counts = await Promise.all(
-    Array.from({ length: threads }, () => new Promise<number>((resolve, reject) => {
+    Array.from({ length: threads }, () => new Promise<{ n: number; cpu: number }>((resolve, reject) => {
       const w = new Worker(code, { eval: true, workerData: { items, ms, library, from: import.meta.url } });
-      w.once("message", (n: number) => void w.terminate().then(() => resolve(n)));
+      w.once("message", (m: { n: number; cpu: number }) => void w.terminate().then(() => resolve(m)));
       w.once("error", reject);
     })),
   );
-  return counts.reduce((a, b) => a + b, 0) / (ms / 1000);
+  const verified = counts.reduce((a, c) => a + c.n, 0);
+  return { perSec: verified / (ms / 1000), cpuMicrosPerVerify: (counts.reduce((a, c) => a + c.cpu, 0) * 1e6) / verified };
 }
 
-/** CPU seconds (user + system) a process has used, from /proc; NaN where there is no /proc. */
-function processCpuSeconds(pid: number): number {
+/**
+ * CPU seconds (user + system) a process has used, from /proc; NaN where there is no /proc. With `tid`, one thread
+ * of it: the main thread's tid is the pid, and its CPU time (unlike event-loop utilization, which counts the
+ * time the thread waited for a core as busy) is what the machine's other load moves least.
+ */
+function processCpuSeconds(pid: number, tid?: number): number {
   try {
-    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    const fields = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, "utf8").split(") ")[1]!.split(" ");
     return (Number(fields[11]) + Number(fields[12])) / 100;
   } catch {
     return NaN;
@@ -215,11 +223,11 @@ async function throughput() {
     }
     // CPU cost per bid, which the machine's other load moves far less than the rate: this process (matcher main
     // thread + verify workers; the bids were published before) and nats-server, over the drain.
-    let cpu0: { proc: NodeJS.CpuUsage; server: number; elu: ReturnType<typeof nodePerformance.eventLoopUtilization> } | undefined;
+    let cpu0: { proc: NodeJS.CpuUsage; main: number; server: number; elu: ReturnType<typeof nodePerformance.eventLoopUtilization> } | undefined;
     const { matcher, stop } = await startMatcher(url, {
       onMatch: () => {
         stamps.push(performance.now());
-        if (stamps.length === 1) cpu0 = { proc: process.cpuUsage(), server: processCpuSeconds(serverPid), elu: nodePerformance.eventLoopUtilization() };
+        if (stamps.length === 1) cpu0 = { proc: process.cpuUsage(), main: processCpuSeconds(process.pid, process.pid), server: processCpuSeconds(serverPid), elu: nodePerformance.eventLoopUtilization() };
       },
     });
     const started = performance.now();
@@ -230,6 +238,7 @@ async function throughput() {
     // Every matched bid is still held (nobody confirms): the matcher's footprint per bid awaiting confirmation.
     const heapUsedMiB = process.memoryUsage().heapUsed / 2 ** 20;
     const serverCpu = cpu0 ? processCpuSeconds(serverPid) - cpu0.server : NaN;
+    const mainCpu = cpu0 ? processCpuSeconds(process.pid, process.pid) - cpu0.main : NaN;
     const elu = cpu0 ? nodePerformance.eventLoopUtilization(cpu0.elu) : undefined;
     if (heapSession) {
       const { profile } = await heapSession.post("HeapProfiler.stopSampling");
@@ -253,8 +262,10 @@ async function throughput() {
     await stop();
     // The machine's load moves by the second: bare verification is measured before and after, averaged.
     const bareAfter = await bareVerifyRate(WORKERS, bids.map((x) => x.bid), 3_000, "libsodium");
-    const bare = (bareBefore + bareAfter) / 2;
-    const bareOpenssl = await bareVerifyRate(WORKERS, bids.map((x) => x.bid), 3_000, "openssl");
+    const bare = (bareBefore.perSec + bareAfter.perSec) / 2;
+    const bareCpu = (bareBefore.cpuMicrosPerVerify + bareAfter.cpuMicrosPerVerify) / 2;
+    const bareOpenssl = (await bareVerifyRate(WORKERS, bids.map((x) => x.bid), 3_000, "openssl")).perSec;
+    const matchedBidCpu = procCpu ? (procCpu.user + procCpu.system) / stamps.length + (serverCpu * 1e6) / stamps.length : NaN;
     return {
       bids: bids.length,
       matched: stamps.length,
@@ -268,13 +279,20 @@ async function throughput() {
       tenthsSeconds: Array.from({ length: 10 }, (_, k) => round(((stamps[Math.floor(((k + 1) * stamps.length) / 10) - 1] ?? NaN) - (k === 0 ? started : stamps[Math.floor((k * stamps.length) / 10) - 1]!)) / 1000, 2)),
       verifier: "libsodium (sodium-native), on the matcher's worker threads",
       bareEd25519VerifyPerSecSameThreads: round(bare, 0),
-      bareVerifyBeforeAfter: [round(bareBefore, 0), round(bareAfter, 0)],
+      bareVerifyBeforeAfter: [round(bareBefore.perSec, 0), round(bareAfter.perSec, 0)],
       ratioToBareVerify: round(sustained / bare, 3),
+      // The same ratio in CPU time, which the machine's other load moves far less than rates: bare CPU per
+      // verification over the CPU one matched bid cost (matcher process and nats-server, over the whole drain,
+      // start-up and tail included, so it reads lower than the sustained ratio). On an otherwise idle machine,
+      // where both keep every core busy, the two agree.
+      bareCpuMicrosPerVerify: round(bareCpu, 1),
+      cpuRatioToBareVerify: round(bareCpu / matchedBidCpu, 3),
       bareOpensslEd25519VerifyPerSecSameThreads: round(bareOpenssl, 0),
       ratioToBareOpensslVerify: round(sustained / bareOpenssl, 3),
       cpuMicrosPerMatchedBid: {
         matcherProcess: procCpu ? round((procCpu.user + procCpu.system) / stamps.length, 1) : null,
         matcherMainThread: elu ? round((elu.active * 1000) / stamps.length, 1) : null,
+        matcherMainThreadCpu: round((mainCpu * 1e6) / stamps.length, 1),
         natsServer: round((serverCpu * 1e6) / stamps.length, 1),
       },
       heapUsedMiBWithAllBidsAwaitingConfirm: round(heapUsedMiB, 0),
@@ -511,9 +529,11 @@ if (PHASES.has("throughput")) {
     medianOverallMatchedPerSec: median((r) => r.overallMatchedPerSec),
     medianRatioToBareVerify: median((r) => r.ratioToBareVerify),
     medianRatioToBareOpensslVerify: median((r) => r.ratioToBareOpensslVerify),
+    medianCpuRatioToBareVerify: median((r) => r.cpuRatioToBareVerify),
     medianCpuMicrosPerMatchedBid: {
       matcherProcess: median((r) => r.cpuMicrosPerMatchedBid.matcherProcess ?? NaN),
       matcherMainThread: median((r) => r.cpuMicrosPerMatchedBid.matcherMainThread ?? NaN),
+      matcherMainThreadCpu: median((r) => r.cpuMicrosPerMatchedBid.matcherMainThreadCpu),
       natsServer: median((r) => r.cpuMicrosPerMatchedBid.natsServer),
     },
     floorRatioToBareVerify: 0.3,

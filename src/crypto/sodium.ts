@@ -20,8 +20,12 @@ export function blake2b256(data: Uint8Array | string): Uint8Array {
   return blake2b(typeof data === "string" ? Buffer.from(data, "utf8") : data, 32);
 }
 
+/** Where blake2b256Hex writes before it turns the digest into text: the hex is the result, so one buffer serves every call. */
+const hexScratch = Buffer.alloc(32);
+
 export function blake2b256Hex(data: Uint8Array | string): string {
-  return Buffer.from(blake2b256(data)).toString("hex");
+  sodium.crypto_generichash(hexScratch, typeof data === "string" ? Buffer.from(data, "utf8") : asBuffer(data));
+  return hexScratch.toString("hex");
 }
 
 /** blake2b-256 over data given piece by piece (results of any size hash in constant memory). */

@@ -216,7 +216,9 @@ export class CapacityLedger {
       const now = this.#now();
       const entry = this.#book.get(providerId);
       const cached = this.#cache.get(providerId);
-      const base: CapacityRecord = cached ? structuredClone(cached.record) : { v: 1, providerId, reservations: {} };
+      // A copy of the reservation map only: the ops below replace or delete reservations, never change one in
+      // place, so the cached record stays as the server has it (a record holds one reservation per held job).
+      const base: CapacityRecord = cached ? { ...cached.record, reservations: { ...cached.record.reservations } } : { v: 1, providerId, reservations: {} };
       const offerNonce = entry?.offer.nonce ?? "0";
       // Garbage-collect what no longer counts, so records stay small; not a reservation this batch confirms:
       // its confirmation may have been stored in time and only be handled now.

@@ -11,6 +11,7 @@ export type CborMap = Map<number | string, CborValue>;
 
 const MAX_DEPTH = 16;
 const textDecoder = new TextDecoder("utf-8", { fatal: true });
+const textEncoder = new TextEncoder();
 
 function malformed(message: string): NtxError {
   return new NtxError("MARKET_MALFORMED", `CBOR: ${message}`);
@@ -113,7 +114,7 @@ export function encodeCbor(value: CborValue): Uint8Array {
       push(head(2, v.length));
       push(v);
     } else if (typeof v === "string") {
-      const b = new TextEncoder().encode(v);
+      const b = textEncoder.encode(v);
       push(head(3, b.length));
       push(b);
     } else if (typeof v === "boolean") {

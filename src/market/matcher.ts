@@ -175,6 +175,11 @@ function matchDocument(head: string, bid: Uint8Array, offer: Uint8Array, tail: s
   return out;
 }
 
+/** JSON.stringify(usage), written out: every field is an integer (the schemas), and this runs once a match. */
+function usageJson(u: Usage): string {
+  return `{"cpuCores":${u.cpuCores},"memoryMiB":${u.memoryMiB},"diskGiB":${u.diskGiB},"gpuIndices":[${u.gpuIndices.join(",")}]}`;
+}
+
 /** The offer's cached wire JSON as UTF-8, made once per book entry (an entry's `wire` never changes). */
 const wireCache = new WeakMap<BookEntry, { wire: string; bytes: Buffer }>();
 function wireBytes(entry: BookEntry): Buffer {
@@ -197,6 +202,7 @@ export function createMatcher(params: MatcherParams): Matcher {
   const maxRememberedNonces = Math.max(1, params.maxRememberedNonces ?? 250_000);
   const metrics = params.metrics ?? createMarketMetrics();
   const log = params.logger ?? pino({ level: process.env.NTX_LOG_LEVEL ?? "warn" });
+  const idJson = JSON.stringify(id);
   const book = new OrderBook();
   const ledger = new CapacityLedger(transport.capacity, book, metrics, now);
   /** Bids this instance holds, by jobHash (matched and waiting, or being matched). */
@@ -322,6 +328,7 @@ export function createMatcher(params: MatcherParams): Matcher {
         book.unhold(providerId, usage);
       }
       if (!reserved) continue;
+      const price = candidate.price.toString();
       const record: JobRecord = {
         v: 1,
         jobHash: work.jobHash,
@@ -330,7 +337,7 @@ export function createMatcher(params: MatcherParams): Matcher {
         attempt,
         matchId,
         providerId,
-        price: candidate.price.toString(),
+        price,
         reserved: usage,
         confirmBy,
         excluded,
@@ -341,7 +348,7 @@ export function createMatcher(params: MatcherParams): Matcher {
         `{"v":${PROTOCOL_VERSION},"type":"match","matchId":"${matchId}","jobHash":"${work.jobHash}","attempt":${attempt},"bid":`,
         work.bidBytes,
         wireBytes(candidate.entry),
-        `,"price":"${candidate.price}","reserved":${JSON.stringify(usage)},"matcherId":${JSON.stringify(id)},"matchedAt":${matchedAt},"confirmBy":${confirmBy}}`,
+        `,"price":"${price}","reserved":${usageJson(usage)},"matcherId":${idJson},"matchedAt":${matchedAt},"confirmBy":${confirmBy}}`,
       );
       try {
         work.matchSeq = await transport.publishMatch(work.jobHash, data, { matchId, bidSeq: work.msg.seq, expectedLastSeq: work.matchSeq });

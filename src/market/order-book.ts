@@ -7,7 +7,7 @@
  * skips every block that cannot fit it or whose cheapest possible price cannot beat the best found so far.
  * A match costs O(blocks) bound checks plus a few block scans instead of a pass over every offer.
  */
-import { floatJobPrice, floatPrices, jobPrice, type FloatPrices } from "./pricing.js";
+import { floatPrices, jobPrice, type FloatPrices } from "./pricing.js";
 import type { BidTerms } from "./decode.js";
 import type { JobResources, Offer } from "./schemas.js";
 
@@ -52,6 +52,8 @@ export interface BookEntry {
   freeCpu: number;
   freeMem: number;
   freeDisk: number;
+  /** GPUs of the offer not in use (kept with the free resources: block maxima read it for every entry). */
+  freeGpus: number;
   usedGpus: ReadonlySet<number>;
   block: Block | undefined;
 }
@@ -70,6 +72,15 @@ interface Block {
   minMem: number;
   minDisk: number;
   minGpu: number;
+  /**
+   * The lowest unit prices among entries with any core and memory free: every bid asks for at least one of
+   * each, so a full entry can never be matched and must not keep its block's price bound low (once the
+   * cheapest providers filled up, every bid scanned their blocks to find nothing there).
+   */
+  freeMinCpu: number;
+  freeMinMem: number;
+  freeMinDisk: number;
+  freeMinGpu: number;
 }
 
 export interface Candidate {
@@ -110,21 +121,34 @@ function recomputeFree(block: Block): void {
   let maxMem = 0;
   let maxDisk = 0;
   let maxFreeGpus = 0;
+  let minCpu = Infinity;
+  let minMem = Infinity;
+  let minDisk = Infinity;
+  let minGpu = Infinity;
   for (const e of block.entries) {
     if (e.freeCpu > maxCpu) maxCpu = e.freeCpu;
     if (e.freeMem > maxMem) maxMem = e.freeMem;
     if (e.freeDisk > maxDisk) maxDisk = e.freeDisk;
-    const freeGpus = e.offer.resources.gpus.length - e.usedGpus.size;
-    if (freeGpus > maxFreeGpus) maxFreeGpus = freeGpus;
+    if (e.freeGpus > maxFreeGpus) maxFreeGpus = e.freeGpus;
+    if (e.freeCpu < 1 || e.freeMem < 1) continue;
+    const p = e.prices;
+    if (p.cpu < minCpu) minCpu = p.cpu;
+    if (p.mem < minMem) minMem = p.mem;
+    if (p.disk < minDisk) minDisk = p.disk;
+    if (p.gpu < minGpu) minGpu = p.gpu;
   }
   block.maxCpu = maxCpu;
   block.maxMem = maxMem;
   block.maxDisk = maxDisk;
   block.maxFreeGpus = maxFreeGpus;
+  block.freeMinCpu = minCpu;
+  block.freeMinMem = minMem;
+  block.freeMinDisk = minDisk;
+  block.freeMinGpu = minGpu;
 }
 
 function newBlock(entries: BookEntry[]): Block {
-  const block: Block = { entries, maxCpuP: 0, maxMemP: 0, maxDiskP: 0, maxGpuP: 0, maxCpu: 0, maxMem: 0, maxDisk: 0, maxFreeGpus: 0, minCpu: 0, minMem: 0, minDisk: 0, minGpu: 0 };
+  const block: Block = { entries, maxCpuP: 0, maxMemP: 0, maxDiskP: 0, maxGpuP: 0, maxCpu: 0, maxMem: 0, maxDisk: 0, maxFreeGpus: 0, minCpu: 0, minMem: 0, minDisk: 0, minGpu: 0, freeMinCpu: 0, freeMinMem: 0, freeMinDisk: 0, freeMinGpu: 0 };
   for (const e of entries) e.block = block;
   recompute(block);
   return block;
@@ -136,6 +160,7 @@ function refreshFree(e: BookEntry): void {
   e.freeMem = r.memoryMiB - e.committed.memoryMiB - e.held.memoryMiB;
   e.freeDisk = r.diskGiB - e.committed.diskGiB - e.held.diskGiB;
   e.usedGpus = e.committed.gpuIndices.length + e.held.gpuIndices.length === 0 ? NO_GPUS : new Set([...e.committed.gpuIndices, ...e.held.gpuIndices]);
+  e.freeGpus = r.gpus.length - e.usedGpus.size;
 }
 
 /** Shared by every entry with no GPU in use; never mutated (usedGpus is always replaced, not changed). */
@@ -211,6 +236,7 @@ export class OrderBook {
       freeCpu: 0,
       freeMem: 0,
       freeDisk: 0,
+      freeGpus: 0,
       usedGpus: NO_GPUS,
       block: undefined,
     };
@@ -289,46 +315,63 @@ export class OrderBook {
     const req = bid.spec.resources;
     const duration = bid.spec.maxDurationMs;
     const gpuCount = req.gpu?.count ?? 0;
+    // A job's float price is a·cpu + b·mem + c·disk + d·gpu over the offer's unit prices (pricing.ts).
+    const a = (req.cpuCores * duration) / 3_600_000;
+    const b = (req.memoryMiB / 1024) * duration / 3_600_000;
+    const c = (req.diskGiB * duration) / 3_600_000;
+    const d = (gpuCount * duration) / 3_600_000;
+    // Bids ask for at least a core and a MiB (the schema); a request for none could fit a full entry.
+    const anyEntry = req.cpuCores < 1 || req.memoryMiB < 1;
     const feasible: Block[] = [];
     const bounds: number[] = [];
-    let firstIdx = -1;
-    const consider = (blocks: Block[]) => {
-      for (const b of blocks) {
-        if (b.maxCpu < req.cpuCores || b.maxMem < req.memoryMiB || b.maxDisk < req.diskGiB || b.maxFreeGpus < gpuCount) continue;
-        // Lower bound on any entry's price in the block; shaded down so float rounding never prunes a tie.
-        const lb = ((req.cpuCores * b.minCpu + (req.memoryMiB / 1024) * b.minMem + req.diskGiB * b.minDisk + gpuCount * b.minGpu) * duration) / 3_600_000 * (1 - 1e-9);
-        feasible.push(b);
-        bounds.push(lb);
-        if (firstIdx < 0 || lb < bounds[firstIdx]!) firstIdx = bounds.length - 1;
+    if (bid.regions) {
+      for (const region of bid.regions) {
+        const index = this.#regions.get(region);
+        if (index) this.#bound(index, req, gpuCount, anyEntry, a, b, c, d, feasible, bounds);
       }
-    };
-    const considerRegion = (index: RegionIndex | undefined) => {
-      if (!index) return;
-      if (gpuCount === 0) consider(index.cpu);
-      consider(index.gpu);
-    };
-    if (bid.regions) for (const region of bid.regions) considerRegion(this.#regions.get(region));
-    else for (const index of this.#regions.values()) considerRegion(index);
-    if (firstIdx < 0) return undefined;
+    } else {
+      for (const index of this.#regions.values()) this.#bound(index, req, gpuCount, anyEntry, a, b, c, d, feasible, bounds);
+    }
+    if (feasible.length === 0) return undefined;
+    // Best first: blocks in order of their price bound, so the scan stops at the first block that cannot beat
+    // the best found (a handful of blocks; insertion sort).
+    const order: number[] = [];
+    for (let i = 0; i < feasible.length; i++) order.push(i);
+    for (let i = 1; i < order.length; i++) {
+      const k = order[i]!;
+      let j = i - 1;
+      while (j >= 0 && bounds[order[j]!]! > bounds[k]!) {
+        order[j + 1] = order[j]!;
+        j--;
+      }
+      order[j + 1] = k;
+    }
     const maxPriceFloat = Number(bid.maxPrice);
+    // Shaded up so float rounding never prunes a tie: every decision is taken on the exact bigint price.
+    const maxPriceLimit = maxPriceFloat * (1 + 1e-9);
+    let limit = maxPriceLimit;
     let best: Candidate | undefined;
-    let bestFloat = Infinity;
     let bestRep = 0;
     const rep = options.reputation;
+    const now = options.now;
+    const exclude = options.exclude;
     let blocksScanned = 0;
     let entriesScanned = 0;
-    const scan = (b: Block) => {
+    for (const i of order) {
+      if (bounds[i]! > limit) break;
+      const entries = feasible[i]!.entries;
       blocksScanned++;
-      entriesScanned += b.entries.length;
-      for (const e of b.entries) {
+      entriesScanned += entries.length;
+      for (const e of entries) {
         if (e.freeCpu < req.cpuCores || e.freeMem < req.memoryMiB || e.freeDisk < req.diskGiB) continue;
-        const f = floatJobPrice(e.prices, req, duration);
-        if (f > bestFloat * (1 + 1e-9) || f > maxPriceFloat * (1 + 1e-9)) continue;
+        const p = e.prices;
+        const f = a * p.cpu + b * p.mem + c * p.disk + d * p.gpu;
+        if (f > limit) continue;
         const o = e.offer;
-        if (o.expiresAt <= options.now || o.maxDurationMs < duration) continue;
-        if (options.exclude?.has(e.providerId)) continue;
+        if (o.expiresAt <= now || o.maxDurationMs < duration) continue;
+        if (exclude?.has(e.providerId)) continue;
         if (!attributesHold(o, bid.attributes)) continue;
-        if (!termsAccept(o, bid, options.now)) continue;
+        if (!termsAccept(o, bid, now)) continue;
         const gpus = pickGpus(e, req);
         if (!gpus) continue;
         const price = jobPrice(o.prices, req, duration);
@@ -342,15 +385,9 @@ export class OrderBook {
           }
         }
         best = { entry: e, price, gpuIndices: gpus };
-        bestFloat = f;
         bestRep = r;
+        limit = Math.min(f * (1 + 1e-9), maxPriceLimit);
       }
-    };
-    scan(feasible[firstIdx]!);
-    for (let i = 0; i < feasible.length; i++) {
-      if (i === firstIdx) continue;
-      if (bounds[i]! > bestFloat * (1 + 1e-9) || bounds[i]! > maxPriceFloat * (1 + 1e-9)) continue;
-      scan(feasible[i]!);
     }
     if (options.stats) {
       options.stats.blocksBounded = feasible.length;
@@ -358,6 +395,21 @@ export class OrderBook {
       options.stats.entriesScanned = entriesScanned;
     }
     return best;
+  }
+
+  /** Appends a region's blocks that could fit the request, each with a lower bound on its entries' prices. */
+  #bound(index: RegionIndex, req: JobResources, gpuCount: number, anyEntry: boolean, a: number, b: number, c: number, d: number, feasible: Block[], bounds: number[]): void {
+    for (let pass = gpuCount === 0 ? 0 : 1; pass < 2; pass++) {
+      for (const k of pass === 0 ? index.cpu : index.gpu) {
+        if (k.maxCpu < req.cpuCores || k.maxMem < req.memoryMiB || k.maxDisk < req.diskGiB || k.maxFreeGpus < gpuCount) continue;
+        // Shaded down so float rounding never prunes a tie.
+        const lb = anyEntry ? a * k.minCpu + b * k.minMem + c * k.minDisk + d * k.minGpu : a * k.freeMinCpu + b * k.freeMinMem + c * k.freeMinDisk + d * k.freeMinGpu;
+        // No entry with a core and memory free (the maxima may come from two entries): nothing here fits.
+        if (!(lb < Infinity)) continue;
+        feasible.push(k);
+        bounds.push(lb * (1 - 1e-9));
+      }
+    }
   }
 
   #changed(entry: BookEntry): void {

@@ -131,7 +131,7 @@ export const JobSpec = z
 export type JobSpec = z.infer<typeof JobSpec>;
 
 /** What a CIP-30 wallet's `signData` returns: COSE_Sign1 and COSE_Key, CBOR hex. */
-export const DataSignature = z.object({ signature: z.string().regex(/^([0-9a-f]{2}){1,4096}$/), key: z.string().regex(/^([0-9a-f]{2}){1,1024}$/) }).strict();
+export const DataSignature = z.object({ signature: z.string().regex(/^(?:[0-9a-f]{2}){1,4096}$/), key: z.string().regex(/^(?:[0-9a-f]{2}){1,1024}$/) }).strict();
 export type DataSignature = z.infer<typeof DataSignature>;
 
 /** The escrow terms a bid asks for: the datum's challenge window and arbiter must equal these. */

@@ -153,4 +153,50 @@ describe("order book matching rules", () => {
     const e: BookEntry | undefined = book.get(all[0]!.providerId);
     expect(e?.firstSeen).toBe(0);
   });
+
+  it("finds the same offer as a linear scan while matches fill providers up", () => {
+    // Held capacity moves each block's price bound (full entries leave it): the pruning must never skip the best.
+    const book = new OrderBook();
+    const all: OfferT[] = [];
+    const used = new Map<string, { cpu: number; mem: number; disk: number }>();
+    let rnd = 7;
+    const r = (n: number) => ((rnd = (rnd * 1103515245 + 12345) % 2 ** 31) % n);
+    for (let i = 0; i < 800; i++) {
+      const o = offer(
+        { region: ["eu", "us"][r(2)]! },
+        { cpuCoreHour: String(100 + r(5000)), memoryGiBHour: String(r(500)), diskGiBHour: String(r(10)), gpuHour: String(1000 + r(90000)) },
+        { cpuCores: 1 + r(6), memoryMiB: 1024 * (1 + r(12)), diskGiB: r(3) * 10, gpus: r(5) === 0 ? [{ model: "a100", vramMiB: 16384 }] : [] },
+      );
+      all.push(o);
+      book.upsert(o, "0x", i);
+    }
+    const naive = (b: BidT): string | undefined => {
+      let best: { id: string; price: bigint; age: number } | undefined;
+      const req = b.spec.resources;
+      all.forEach((o, age) => {
+        const u = used.get(o.providerId) ?? { cpu: 0, mem: 0, disk: 0 };
+        if (b.regions && !b.regions.includes(o.region)) return;
+        if (o.resources.cpuCores - u.cpu < req.cpuCores || o.resources.memoryMiB - u.mem < req.memoryMiB || o.resources.diskGiB - u.disk < req.diskGiB) return;
+        const price = jobPrice(o.prices, req, b.spec.maxDurationMs);
+        if (price > b.maxPrice) return;
+        if (!best || price < best.price || (price === best.price && age < best.age)) best = { id: o.providerId, price, age };
+      });
+      return best?.id;
+    };
+    let matched = 0;
+    for (let i = 0; i < 3000; i++) {
+      const req = { cpuCores: 1 + r(3), memoryMiB: 256 * (1 + r(12)), diskGiB: r(4) === 0 ? 5 : 0 };
+      const b = bid(req, { regions: r(3) === 0 ? [["eu", "us"][r(2)]!] : undefined, maxPrice: String(r(4) === 0 ? 3000 : 10_000_000) });
+      const found = book.findBest(b, { now: now() });
+      expect(found?.entry.providerId, `bid ${i}`).toBe(naive(b));
+      if (!found) continue;
+      matched++;
+      book.hold(found.entry.providerId, { cpuCores: req.cpuCores, memoryMiB: req.memoryMiB, diskGiB: req.diskGiB, gpuIndices: [] });
+      const u = used.get(found.entry.providerId) ?? { cpu: 0, mem: 0, disk: 0 };
+      used.set(found.entry.providerId, { cpu: u.cpu + req.cpuCores, mem: u.mem + req.memoryMiB, disk: u.disk + req.diskGiB });
+    }
+    // The book filled up: many bids were matched, and many found nothing left.
+    expect(matched).toBeGreaterThan(400);
+    expect(3000 - matched).toBeGreaterThan(1000);
+  });
 });

@@ -4,6 +4,7 @@
  * None may throw; every reject carries a reason (a decoder's RejectReason and message, a schema's issues, or
  * for the CBOR/COSE/canonical JSON helpers, whose contract is to throw, an NtxError with a stable code).
  */
+import canonicalize from "canonicalize";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { isNtxError } from "../../offchain/errors.js";
@@ -151,6 +152,38 @@ describe("CBOR, COSE and canonical JSON", () => {
     run(fc.property(anyValue, (value) => {
       throwsOnlyCoded(() => canonicalJson(value));
       throwsOnlyCoded(() => jobHash(value));
+    }));
+  });
+  it("canonicalJson is the canonicalize library's output, byte for byte (its fast path included)", () => {
+    const library = canonicalize as unknown as (input: unknown) => string | undefined;
+    const unicode = fc.string({ unit: "binary", maxLength: 12 });
+    const plainish = fc.letrec((tie) => ({
+      value: fc.oneof(
+        { depthSize: "small" },
+        unicode,
+        fc.double(),
+        fc.integer(),
+        fc.boolean(),
+        fc.constant(null),
+        fc.constant(undefined),
+        fc.array(tie("value"), { maxLength: 5 }),
+        fc.dictionary(unicode, tie("value"), { maxKeys: 6 }),
+      ),
+    })).value;
+    run(fc.property(fc.oneof(anyValue, plainish), (value) => {
+      let expected: string | undefined;
+      try {
+        expected = library(value);
+      } catch {
+        expected = undefined;
+      }
+      let actual: string | undefined;
+      try {
+        actual = canonicalJson(value);
+      } catch {
+        actual = undefined;
+      }
+      expect(actual).toBe(expected);
     }));
   });
 });
