@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { addressOfPrivateKey, newPrivateKey, type Chain, type LucidEvolution } from "../../offchain/chain/index.js";
+import { addressOfPrivateKey, createChain, newPrivateKey, type Chain, type LucidEvolution } from "../../offchain/chain/index.js";
 import {
   buildDeployReferenceScriptTx,
   encodeEscrowDatum,
@@ -32,11 +32,14 @@ export interface DevnetClaimWorld {
   ntxUnit: string;
 }
 
-export async function devnetClaimWorld(devnet: TestDevnet, options: { lovelace?: bigint; ntx?: bigint; registerStake?: boolean } = {}): Promise<DevnetClaimWorld> {
+export async function devnetClaimWorld(
+  devnet: TestDevnet,
+  options: { lovelace?: bigint; ntx?: bigint; registerStake?: boolean; /** Per chain request, submit included (the server evaluates every script first). */ requestTimeoutMs?: number } = {},
+): Promise<DevnetClaimWorld> {
   const key = newPrivateKey();
   const address = addressOfPrivateKey(key, "devnet");
   await devnet.fund(address, options.lovelace ?? 1_000_000_000n, options.ntx ?? 10_000_000n);
-  const chain = devnet.chain();
+  const chain = options.requestTimeoutMs ? createChain({ network: "devnet", blockfrostUrl: devnet.url, requestTimeoutMs: options.requestTimeoutMs }) : devnet.chain();
   const lucid = await chain.lucid({ privateKey: key });
   const script = escrowScriptFor(lucid, { policyId: devnet.info.ntx.policyId, assetName: devnet.info.ntx.assetName });
   const deployTx = await buildDeployReferenceScriptTx(lucid, { script, registerStake: options.registerStake ?? true });
