@@ -23,6 +23,11 @@ export async function submitTx(lucid: LucidEvolution, tx: TxSignBuilder, options
   } catch (cause) {
     throw new NtxError("TX_SIGN_FAILED", `signing failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
   }
+  // A build that held this thread longer than the server's keep-alive timeout (5 s for Node's HTTP server; a batch
+  // claim's local evaluation takes longer) leaves pooled sockets that the server has closed, unnoticed: letting the
+  // event loop poll once lets the HTTP client see those closes before it picks a socket for the submission (else:
+  // "fetch failed", and no retry for a POST). Two immediates have at least one poll phase between them.
+  for (let turn = 0; turn < 2; turn++) await new Promise((resolve) => setImmediate(resolve));
   let txHash: string;
   try {
     txHash = await signed.submit();

@@ -169,6 +169,7 @@ export class DevnetLedger {
         slotConfig: this.slotConfig,
         protocolParameters: this.protocolParameters,
         lookup: (txHash, index) => this.lookup(txHash, index),
+        stakeRegistered: (rewardAddress) => this.stakeRegistered(rewardAddress),
       });
     } catch (error) {
       if (error instanceof TxRejected) throw error;
@@ -266,6 +267,12 @@ export class DevnetLedger {
     if (entry && !entry.spent) return { utxo: entry.utxo };
     if (entry || spentBy) return { spentBy };
     return undefined;
+  }
+
+  /** Whether a stake credential is registered (the Emulator keeps registrations per reward address). */
+  stakeRegistered(rewardAddress: string): boolean {
+    const entry = (this.emulator.chain as Record<string, { registeredStake?: boolean } | undefined>)[rewardAddress];
+    return entry?.registeredStake === true;
   }
 
   private indexScriptsAndDatums(tx: CML.Transaction, outputs: UTxO[]): void {

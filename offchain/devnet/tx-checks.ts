@@ -27,6 +27,7 @@ export class TxRejected extends Error {
       | "value_not_conserved"
       | "fee_too_small"
       | "collateral"
+      | "stake_credential"
       | "ledger_rule",
     message: string,
   ) {
@@ -42,6 +43,8 @@ export interface CheckContext {
   slotConfig: DevnetSlotConfig;
   protocolParameters: ProtocolParameters;
   lookup: InputLookup;
+  /** Whether a stake credential (its reward address, bech32 `stake_test1…`) is registered before this transaction. */
+  stakeRegistered: (rewardAddress: string) => boolean;
 }
 
 export interface CheckedTx {
@@ -74,7 +77,8 @@ export function checkTransaction(cbor: Uint8Array, ctx: CheckContext): CheckedTx
   checkValidityRange(body, ctx);
   checkOutputs(body, ctx.protocolParameters);
   checkSignatures(tx, hash, inputs, collateral);
-  checkValueConserved(body, inputs, ctx.protocolParameters);
+  const deposits = checkStakeCredentials(body, ctx);
+  checkValueConserved(body, inputs, deposits);
   checkFee(tx, inputs, referenceInputs, ctx.protocolParameters);
   checkScripts(tx, inputs, referenceInputs, collateral, ctx);
   return { hash, tx, inputs, referenceInputs, collateral };
@@ -166,9 +170,69 @@ function addInto(target: Assets, assets: Assets, sign: 1n | -1n): void {
   }
 }
 
-function checkValueConserved(body: CML.TransactionBody, inputs: UTxO[], pp: ProtocolParameters): void {
-  // Certificates move deposits in and out; the devnet does not model them, so it does not judge their balance.
-  if ((body.certs()?.len() ?? 0) > 0) return;
+/** Lovelace a transaction's certificates lock as deposits (`taken`) and hand back (`refunded`). */
+interface Deposits {
+  taken: bigint;
+  refunded: bigint;
+}
+
+/**
+ * Stake credentials as the ledger keeps them (the withdraw-zero batch script is one): a withdrawal names a
+ * registered credential and takes exactly its reward balance (the devnet pays no rewards: 0); a registration
+ * certificate takes the key deposit (a Conway one must state it), a deregistration refunds it; a credential is
+ * registered at most once. Certificates the devnet does not apply (pools, DReps, votes, committee) are refused
+ * rather than accepted without effect. The Emulator's own rules (script witnesses for certificates) run after.
+ */
+function checkStakeCredentials(body: CML.TransactionBody, ctx: CheckContext): Deposits {
+  const keyDeposit = ctx.protocolParameters.keyDeposit;
+  const withdrawals = body.withdrawals();
+  const keys = withdrawals?.keys();
+  for (let i = 0; i < (keys?.len() ?? 0); i++) {
+    const rewardAddress = keys!.get(i);
+    const bech32 = rewardAddress.to_address().to_bech32(undefined);
+    if (rewardAddress.to_address().network_id() !== 0) {
+      throw new TxRejected("wrong_network", `withdrawal from ${bech32}, a reward address of another network; the devnet uses testnet addresses (network id 0)`);
+    }
+    if (!ctx.stakeRegistered(bech32)) {
+      throw new TxRejected("stake_credential", `withdrawal from ${bech32}: its stake credential is not registered (a registration certificate must be on-chain first)`);
+    }
+    const amount = withdrawals!.get(rewardAddress) ?? 0n;
+    if (amount !== 0n) throw new TxRejected("stake_credential", `withdrawal of ${amount} lovelace from ${bech32}: its reward balance is 0 (the devnet pays no rewards)`);
+  }
+  const deposits: Deposits = { taken: 0n, refunded: 0n };
+  /** Registrations as this transaction's earlier certificates left them. */
+  const changed = new Map<string, boolean>();
+  const certs = body.certs();
+  for (let i = 0; i < (certs?.len() ?? 0); i++) {
+    const cert = certs!.get(i);
+    const kind = cert.kind();
+    const credential =
+      kind === CML.CertificateKind.StakeRegistration ? cert.as_stake_registration()!.stake_credential()
+      : kind === CML.CertificateKind.RegCert ? cert.as_reg_cert()!.stake_credential()
+      : kind === CML.CertificateKind.StakeDeregistration ? cert.as_stake_deregistration()!.stake_credential()
+      : kind === CML.CertificateKind.StakeDelegation ? cert.as_stake_delegation()!.stake_credential()
+      : undefined;
+    if (!credential) throw new TxRejected("ledger_rule", `certificate ${i} is of a kind the devnet does not model (${CML.CertificateKind[kind] ?? kind}); it models stake registration, deregistration and delegation`);
+    const bech32 = CML.RewardAddress.new(0, credential).to_address().to_bech32(undefined);
+    const registered = changed.get(bech32) ?? ctx.stakeRegistered(bech32);
+    if (kind === CML.CertificateKind.StakeRegistration || kind === CML.CertificateKind.RegCert) {
+      if (registered) throw new TxRejected("stake_credential", `certificate ${i} registers ${bech32}, which is already registered`);
+      const stated = kind === CML.CertificateKind.RegCert ? cert.as_reg_cert()!.deposit() : keyDeposit;
+      if (stated !== keyDeposit) throw new TxRejected("stake_credential", `certificate ${i} states a deposit of ${stated} lovelace; the key deposit is ${keyDeposit}`);
+      deposits.taken += keyDeposit;
+      changed.set(bech32, true);
+    } else if (kind === CML.CertificateKind.StakeDeregistration) {
+      if (!registered) throw new TxRejected("stake_credential", `certificate ${i} deregisters ${bech32}, which is not registered`);
+      deposits.refunded += keyDeposit;
+      changed.set(bech32, false);
+    } else if (!registered) {
+      throw new TxRejected("stake_credential", `certificate ${i} delegates ${bech32}, which is not registered`);
+    }
+  }
+  return deposits;
+}
+
+function checkValueConserved(body: CML.TransactionBody, inputs: UTxO[], deposits: Deposits): void {
   const balance: Assets = {};
   for (const utxo of inputs) addInto(balance, utxo.assets, 1n);
   const mint = body.mint();
@@ -181,14 +245,15 @@ function checkValueConserved(body: CML.TransactionBody, inputs: UTxO[], pp: Prot
     const keys = withdrawals.keys();
     for (let i = 0; i < keys.len(); i++) addInto(balance, { lovelace: withdrawals.get(keys.get(i)) ?? 0n }, 1n);
   }
+  addInto(balance, { lovelace: deposits.refunded }, 1n);
   const outputs = body.outputs();
   for (let i = 0; i < outputs.len(); i++) addInto(balance, valueToAssets(outputs.get(i).amount()), -1n);
   addInto(balance, { lovelace: body.fee() }, -1n);
   addInto(balance, { lovelace: body.donation() ?? 0n }, -1n);
-  void pp;
+  addInto(balance, { lovelace: deposits.taken }, -1n);
   const off = Object.entries(balance).filter(([, q]) => q !== 0n);
   if (off.length > 0) {
-    throw new TxRejected("value_not_conserved", `value not conserved: inputs + mint - outputs - fee is ${off.map(([u, q]) => `${q} ${u}`).join(", ")} (must be zero)`);
+    throw new TxRejected("value_not_conserved", `value not conserved: inputs + mint + withdrawals + refunds - outputs - fee - deposits is ${off.map(([u, q]) => `${q} ${u}`).join(", ")} (must be zero)`);
   }
 }
 

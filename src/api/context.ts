@@ -8,7 +8,7 @@ import type { EscrowReads } from "./escrow-reads.js";
 import type { SseSlots } from "./guards/sse-slots.js";
 import type { ApiLimits } from "./limits.js";
 import type { OfferBook } from "./offer-book.js";
-import type { TxBuildPool } from "./tx-pool/pool.js";
+import type { TxBuildPool } from "../runtime/tx-pool/pool.js";
 
 /** What every route needs, built once by the server. */
 export interface ApiContext {

@@ -27,7 +27,7 @@ import { buyerRoutes } from "./routes/buyer.js";
 import { marketRoutes } from "./routes/market.js";
 import { systemRoutes } from "./routes/system.js";
 import { txRoutes } from "./routes/tx.js";
-import { createTxBuildPool } from "./tx-pool/pool.js";
+import { createTxBuildPool } from "../runtime/tx-pool/pool.js";
 
 export interface ApiServerParams {
   /** The chain every read, build and submit goes through (devnet chain server or Blockfrost). */

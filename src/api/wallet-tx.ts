@@ -9,7 +9,7 @@ import { NtxError } from "../../offchain/errors.js";
 import { normalizeAddress } from "./address.js";
 import type { ApiContext } from "./context.js";
 import { escrowsOfJob, escrowView, verifiedMatch } from "./jobs.js";
-import type { BuildWallet, DeploymentRefs } from "./tx-pool/builders.js";
+import type { BuildWallet, DeploymentRefs } from "../runtime/tx-pool/builders.js";
 import { outRefOfUtxoCbor } from "./utxo-ref.js";
 
 /** Lucid's coin selection failures read as "not enough funds" to a person. */

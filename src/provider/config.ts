@@ -29,6 +29,11 @@ export const providerLimitsSchema = z.object({
   completeMarginMs: z.number().int().nonnegative().default(60_000),
   /** Jobs run at once. */
   maxConcurrentJobs: z.number().int().positive().default(1),
+  /**
+   * One claim build on the daemon's build thread, waiting included; over it the thread is replaced and the claim is
+   * tried again on the next pass. A full batch (MAX_CLAIM_BATCH) took 85 s on a loaded 2-core machine.
+   */
+  claimBuildTimeoutMs: z.number().int().positive().default(300_000),
 });
 export type ProviderLimits = z.infer<typeof providerLimitsSchema>;
 

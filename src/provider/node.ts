@@ -1,6 +1,7 @@
 import { addressOfPrivateKey, createChain, loadChainConfig } from "../../offchain/chain/index.js";
 import { NtxError } from "../../offchain/errors.js";
 import { escrowScriptFor, loadDeployment, ntxAsset } from "../../offchain/index.js";
+import { createTxBuildPool } from "../runtime/tx-pool/pool.js";
 import { connectNats, createMarketClient, ensureMarketInfrastructure, type NatsConnection } from "../nats/index.js";
 import { createLucidEscrowGateway } from "./chain/escrow-gateway.js";
 import type { ProviderConfig } from "./config.js";
@@ -45,8 +46,12 @@ export async function openLocal(config: ProviderConfig, labels: Record<string, s
   return { proofKey, paymentKey, payoutAddress, store, runner };
 }
 
-/** The provider's escrow gateway on its configured chain, signing with its payment key. */
-export async function openChainGateway(config: ProviderConfig, paymentKey: string, env: NodeJS.ProcessEnv = process.env) {
+/**
+ * The provider's escrow gateway on its configured chain, signing with its payment key. With `claimsOffThread`
+ * (the daemon), claims are built on one worker thread, one at a time (a second claim waits; a few more are refused
+ * and retried on the next pass), each within `limits.claimBuildTimeoutMs`; `close()` stops that thread.
+ */
+export async function openChainGateway(config: ProviderConfig, paymentKey: string, env: NodeJS.ProcessEnv = process.env, options: { claimsOffThread?: boolean } = {}) {
   if (!config.escrow) throw new NtxError("PROVIDER_CONFIG_INVALID", "provider config has no escrow.referenceScript: the provider cannot read or complete escrows");
   const chainConfig = loadChainConfig(env, { network: config.network, ...(config.chainUrl ? { blockfrostUrl: config.chainUrl } : {}) });
   const chain = createChain(chainConfig);
@@ -54,7 +59,14 @@ export async function openChainGateway(config: ProviderConfig, paymentKey: strin
   const [txHash, index] = config.escrow.referenceScript.split("#") as [string, string];
   const script = escrowScriptFor(lucid, ntxAsset(config.network, config.escrow.ntx));
   const deployment = await loadDeployment(lucid, script, { txHash, outputIndex: Number(index) });
-  return { chain, gateway: createLucidEscrowGateway({ lucid, deployment }), ntxUnit: script.ntx.policyId + script.ntx.assetName };
+  const claimBuilds = options.claimsOffThread ? createTxBuildPool(chain, { workers: 1, queue: 2, timeoutMs: config.limits.claimBuildTimeoutMs }) : undefined;
+  return {
+    chain,
+    gateway: createLucidEscrowGateway({ lucid, deployment, ...(claimBuilds ? { claimBuilds } : {}) }),
+    ntxUnit: script.ntx.policyId + script.ntx.assetName,
+    claimBuilds,
+    close: async () => claimBuilds?.close(),
+  };
 }
 
 /** Wires detection, chain, NATS, Docker and the daemon together and starts them. */
@@ -70,7 +82,7 @@ export async function startProviderNode(params: ProviderNodeParams): Promise<Pro
   progress(`detected ${detected.cpuCores} cores, ${detected.memoryMiB} MiB, ${detected.diskFreeGiB} GiB free, ${detected.gpus.length} GPU(s)`);
 
   progress(`connecting to the ${config.network} chain`);
-  const { gateway } = await openChainGateway(config, paymentKey, params.env);
+  const { gateway, close: closeGateway } = await openChainGateway(config, paymentKey, params.env, { claimsOffThread: true });
 
   progress("connecting to NATS");
   const nc = await connectNats({ servers: config.natsUrl ?? (params.env ?? process.env).NTX_NATS_URL ?? "nats://127.0.0.1:4222", name: `ntx-provider-${proofKey.providerId.slice(0, 12)}`, maxReconnectAttempts: -1 });
@@ -113,7 +125,11 @@ export async function startProviderNode(params: ProviderNodeParams): Promise<Pro
     nc,
     async stop() {
       market.stop();
-      await daemon.stop();
+      // Closing the build thread first ends a claim build in flight (BUILD_CLOSED, claimed again on the next start)
+      // instead of waiting minutes for it.
+      const stopping = daemon.stop();
+      await closeGateway();
+      await stopping;
       await sink.drain().catch(() => undefined);
       await nc.close().catch(() => undefined);
     },

@@ -10,6 +10,7 @@ import {
 } from "../../../offchain/index.js";
 import type { LucidEvolution } from "../../../offchain/chain/index.js";
 import { minLovelaceOfLaterStates } from "../../../offchain/min-ada.js";
+import type { TxBuildPool } from "../../runtime/tx-pool/pool.js";
 import type { EscrowGateway, ObservedEscrow, OutRef } from "../types.js";
 
 export interface LucidEscrowGatewayParams {
@@ -23,6 +24,13 @@ export interface LucidEscrowGatewayParams {
    * (and the claim) starts that much after the real completion. Default: the builder's COMPLETE_TTL_MS.
    */
   completeValidForMs?: number;
+  /**
+   * Where claims are built: a tx-build pool (worker threads, bounded, with a timeout) whose chain is the provider's.
+   * A claim of a whole batch evaluates every escrow's script locally (tens of seconds for a large batch), which on
+   * the daemon's own thread would stall its NATS traffic, heartbeats and job events for as long. Without a pool,
+   * claims are built on the calling thread (tests on Lucid's in-memory Emulator, which a worker cannot reach).
+   */
+  claimBuilds?: TxBuildPool;
 }
 
 export function toObserved(e: EscrowUtxo, minLovelace: bigint): ObservedEscrow {
@@ -86,8 +94,16 @@ export function createLucidEscrowGateway(params: LucidEscrowGatewayParams): Escr
         if (utxo) current.push(utxo);
       }
       if (current.length === 0) throw new NtxError("ESCROW_NOT_FOUND", "every escrow of this claim is already spent", { retryable: false });
-      const tx = await buildClaimTx(lucid, { deployment, escrows: current, now: clock() });
+      const tx = params.claimBuilds ? await buildClaimOffThread(params.claimBuilds, lucid, deployment, current, clock()) : await buildClaimTx(lucid, { deployment, escrows: current, now: clock() });
       return { txHash: await submitTx(lucid, tx) };
     },
   };
+}
+
+/** Builds the claim on a pool thread for the wallet Lucid has selected; only signing stays on this thread. */
+async function buildClaimOffThread(pool: TxBuildPool, lucid: LucidEvolution, deployment: EscrowDeployment, escrows: EscrowUtxo[], now: number) {
+  const wallet = { address: await lucid.wallet().address(), utxos: await lucid.wallet().getUtxos() };
+  const refs = deployment.batchReferenceUtxo ? { referenceUtxo: deployment.referenceUtxo, batchReferenceUtxo: deployment.batchReferenceUtxo } : { referenceUtxo: deployment.referenceUtxo };
+  const built = await pool.build("claim", { wallet, ntx: deployment.script.ntx, refs, escrows, now });
+  return lucid.fromTx(built.tx);
 }

@@ -1,13 +1,13 @@
 /**
- * Transaction builds (coin selection, fee balancing, local script evaluation of up to 50 escrows) run on worker
- * threads, so a claim build never stalls the API's event loop. Bounded three ways: `workers` threads, `queue`
- * builds waiting (more: 503 BUILD_BUSY), and `timeoutMs` per build from the moment it is asked for (over:
- * 503 BUILD_TIMEOUT; a thread still running it is replaced).
+ * Transaction builds (coin selection, fee balancing, local script evaluation of a claim's whole batch) run on
+ * worker threads, so a claim build never stalls the event loop of the API or of the provider daemon. Bounded three
+ * ways: `workers` threads, `queue` builds waiting (more: BUILD_BUSY, 503 in the API), and `timeoutMs` per build from
+ * the moment it is asked for (over: BUILD_TIMEOUT; a thread still running it is replaced).
  */
 import { Worker } from "node:worker_threads";
 import type { Chain } from "../../../offchain/chain/index.js";
 import { NtxError } from "../../../offchain/errors.js";
-import { startModuleWorker } from "../../runtime/module-worker.js";
+import { startModuleWorker } from "../module-worker.js";
 import { runBuilder, type BuilderName, type BuilderParams, type BuiltTx } from "./builders.js";
 import type { BuildReply, BuildRequest } from "./worker.js";
 
