@@ -90,11 +90,16 @@ export function marketReplicas(nc: NatsConnection, requested: number | string | 
 /**
  * KV buckets and object stores are streams underneath (`KV_<name>`, `OBJ_<name>`); their clients' create only
  * opens one that exists, so a bucket made on a single node would keep 1 replica on a cluster. This brings the
- * backing stream to `replicas` (JetStream moves the data over).
+ * backing stream to `replicas` (JetStream moves the data over) and, with `leaderReads`, turns direct (any
+ * replica) reads off. Says whether the reads changed.
  */
-async function ensureReplicas(jsm: JetStreamManager, stream: string, replicas: number): Promise<void> {
+async function ensureReplicas(jsm: JetStreamManager, stream: string, replicas: number, leaderReads = false): Promise<boolean> {
   const info = await jsm.streams.info(stream);
-  if ((info.config.num_replicas || 1) !== replicas) await jsm.streams.update(stream, { ...info.config, num_replicas: replicas });
+  const wrongReplicas = (info.config.num_replicas || 1) !== replicas;
+  const wrongReads = leaderReads && info.config.allow_direct;
+  if (!wrongReplicas && !wrongReads) return false;
+  await jsm.streams.update(stream, { ...info.config, num_replicas: replicas, ...(leaderReads ? { allow_direct: false } : {}) });
+  return Boolean(wrongReads);
 }
 
 async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig>): Promise<void> {
@@ -182,12 +187,22 @@ async function createMarketInfrastructure(nc: NatsConnection, replicas: number):
     const jsm = await jetstreamManager(nc);
     for (const config of marketStreamConfigs(replicas)) await ensureStream(jsm, config);
     const kvm = new Kvm(nc);
-    const capacity = await kvm.create(BucketNames.capacity, { ...BUCKET_LIMITS.capacity, storage: StorageType.File, replicas });
-    const jobs = await kvm.create(BucketNames.jobs, { ...BUCKET_LIMITS.jobs, storage: StorageType.File, replicas });
+    // On a cluster the capacity and job records are read from their stream's leader, never directly from a
+    // replica: a replica may not have applied a write the leader already acknowledged, and a matcher that reads
+    // its own reservation back as missing would take a confirmed match for a lapsed one and sell the bid again.
+    const leaderReads = replicas > 1 ? { allow_direct: false } : {};
+    const capacity = await kvm.create(BucketNames.capacity, { ...BUCKET_LIMITS.capacity, storage: StorageType.File, replicas, ...leaderReads });
+    const jobs = await kvm.create(BucketNames.jobs, { ...BUCKET_LIMITS.jobs, storage: StorageType.File, replicas, ...leaderReads });
     const offerBook = await kvm.create(BucketNames.offerBook, { ...BUCKET_LIMITS.offerBook, storage: StorageType.File, replicas });
     await new Objm(nc).create(BucketNames.results, { ...BUCKET_LIMITS.results, storage: StorageType.File, replicas });
-    for (const name of [BucketNames.capacity, BucketNames.jobs, BucketNames.offerBook]) await ensureReplicas(jsm, `KV_${name}`, replicas);
-    await ensureReplicas(jsm, `OBJ_${BucketNames.results}`, replicas);
+    const changed = await Promise.all([
+      ensureReplicas(jsm, `KV_${BucketNames.capacity}`, replicas, replicas > 1),
+      ensureReplicas(jsm, `KV_${BucketNames.jobs}`, replicas, replicas > 1),
+      ensureReplicas(jsm, `KV_${BucketNames.offerBook}`, replicas),
+      ensureReplicas(jsm, `OBJ_${BucketNames.results}`, replicas),
+    ]);
+    // A bucket whose reads just moved to the leader must be opened again for its client to read that way.
+    if (changed[0] || changed[1]) return { capacity: await kvm.open(BucketNames.capacity), jobs: await kvm.open(BucketNames.jobs), offerBook };
     return { capacity, jobs, offerBook };
   } catch (error) {
     if (error instanceof NtxError) throw error;
