@@ -280,14 +280,20 @@ export interface FaultOutcome {
   bidsUnacked: number;
   lost: number;
   matchedTwice: number;
+  /**
+   * Providers whose cores, by the README's capacity rules as seen from the stream (see oversold()), were held
+   * past their offer at some moment. An estimate from outside: the matcher's ledger also ends a pending
+   * reservation 60 s after its window when no matcher lapsed or confirmed it.
+   */
   oversoldProviders: number;
+  oversoldPeaks: Array<{ providerId: string; peakCores: number }>;
   /** From the kill to the first match of a bid first sent after the kill. */
   resumeMs: number;
   /** Longest time between two consecutive matches, from 1 s before the kill on. */
   longestGapMs: number;
   /** Jobs with more than one match (a lapse followed by the next attempt, or a double match). */
   rematched: number;
-  /** Up to 3 jobs matched more than once, with each match's id, attempt, matcher and time: what to look at. */
+  /** Up to 3 jobs matched twice (isMatchedTwice), with each match's id, attempt, matcher and time: what to look at. */
   doubles: Array<Array<{ matchId: string; attempt: number; matcherId: string; matchedAt: number; confirmBy: number; confirmedAt?: number; providerId: string }>>;
 }
 
@@ -300,15 +306,16 @@ export async function judge(market: ClusterMarket, load: LoadRun, bidsInRun: Set
   const stored = await publishWithRetry(() => readMatches(market), 60_000);
   const lost = [...load.acked.keys()].filter((h) => !stored.perJob.has(h)).length;
   const matchedTwice = [...stored.perJob.values()].filter((ms) => isMatchedTwice(ms, stored.confirmedAt)).length;
-  const oversoldProviders = oversold(stored, market.coresPerProvider);
+  const oversoldPeaks = oversold(stored, market.coresPerProvider);
+  const oversoldProviders = oversoldPeaks.length;
   const after = market.seen.filter((s) => bidsInRun.has(s.jobHash) && (load.acked.get(s.jobHash) ?? 0) >= kill.at);
   const resumeMs = after.length ? Math.min(...after.map((s) => s.at)) - kill.at : Infinity;
   const times = market.seen.filter((s) => bidsInRun.has(s.jobHash) && s.at >= kill.at - 1_000).map((s) => s.at).sort((a, b) => a - b);
   let longestGapMs = 0;
   for (let i = 1; i < times.length; i++) longestGapMs = Math.max(longestGapMs, times[i]! - times[i - 1]!);
   const rematched = [...stored.perJob.values()].filter((ms) => ms.length > 1).length;
-  const doubles = [...stored.perJob.values()].filter((ms) => ms.length > 1).slice(0, 3).map((ms) => ms.map((m) => ({ matchId: m.matchId, attempt: m.attempt, matcherId: m.matcherId, matchedAt: m.matchedAt, confirmBy: m.confirmBy, ...(stored.confirmedAt.has(m.matchId) ? { confirmedAt: stored.confirmedAt.get(m.matchId)! } : {}), providerId: m.offer.providerId.slice(0, 10) })));
-  return { killed: kill.node, role: kill.role, bidsAcked: load.acked.size, bidsUnacked: load.unacked.length, lost, matchedTwice, rematched, oversoldProviders, resumeMs, longestGapMs, doubles };
+  const doubles = [...stored.perJob.values()].filter((ms) => isMatchedTwice(ms, stored.confirmedAt)).slice(0, 3).map((ms) => ms.map((m) => ({ matchId: m.matchId, attempt: m.attempt, matcherId: m.matcherId, matchedAt: m.matchedAt, confirmBy: m.confirmBy, ...(stored.confirmedAt.has(m.matchId) ? { confirmedAt: stored.confirmedAt.get(m.matchId)! } : {}), providerId: m.offer.providerId.slice(0, 10) })));
+  return { killed: kill.node, role: kill.role, bidsAcked: load.acked.size, bidsUnacked: load.unacked.length, lost, matchedTwice, rematched, oversoldProviders, oversoldPeaks, resumeMs, longestGapMs, doubles };
 }
 
 /** The capacity's grace for a pending reservation (src/market/capacity.ts PENDING_GRACE_MS), restated from its doc. */
@@ -317,25 +324,30 @@ const PENDING_GRACE_MS = 60_000;
 /**
  * Providers sold past their cores at some moment, by the capacity rules the README states: a match holds its
  * cores from when it was stored until, if confirmed in time, the lock window after the confirmation (nobody locks
- * here), else its confirmation window plus the pending grace. Summed at each match's time, per provider.
+ * here), else until its lapse (the job's next match), at most its confirmation window plus the pending grace.
+ * Summed at each match's time, per provider.
  */
-export function oversold(stored: StoredMatches, cores: number): number {
+export function oversold(stored: StoredMatches, cores: number): Array<{ providerId: string; peakCores: number }> {
   const holds = new Map<string, Array<{ from: number; to: number; cores: number }>>();
   for (const ms of stored.perJob.values()) {
-    for (const m of ms) {
+    const byTime = [...ms].sort((a, b) => a.matchedAt - b.matchedAt);
+    for (const [i, m] of byTime.entries()) {
       const confirmed = stored.confirmedAt.get(m.matchId);
-      const to = confirmed !== undefined && confirmed <= m.confirmBy ? confirmed + m.offer.terms.lockWindowMs : m.confirmBy + PENDING_GRACE_MS;
+      // Unconfirmed in time: held until the matcher lapses it, which it shows by storing the next attempt (the
+      // grace bounds a matcher that died first).
+      const next = byTime[i + 1];
+      const to = confirmed !== undefined && confirmed <= m.confirmBy ? confirmed + m.offer.terms.lockWindowMs : Math.min(m.confirmBy + PENDING_GRACE_MS, next?.matchedAt ?? Infinity);
       const list = holds.get(m.offer.providerId) ?? [];
       list.push({ from: m.matchedAt, to, cores: m.reserved.cpuCores });
       holds.set(m.offer.providerId, list);
     }
   }
-  let count = 0;
-  for (const list of holds.values()) {
+  const peaks: Array<{ providerId: string; peakCores: number }> = [];
+  for (const [providerId, list] of holds) {
     const peak = Math.max(...list.map((h) => list.filter((o) => o.from <= h.from && o.to > h.from).reduce((sum, o) => sum + o.cores, 0)));
-    if (peak > cores) count++;
+    if (peak > cores) peaks.push({ providerId: providerId.slice(0, 10), peakCores: peak });
   }
-  return count;
+  return peaks;
 }
 
 /** Which node to kill for each fault: the JetStream meta leader, the bids stream's leader, or a node that leads neither. */
