@@ -14,6 +14,8 @@
  *  5. Hostile input (issue #9): time for a valid bid to be matched right after a poison bid (signed, maxPrice
  *     "1e308"), right after 10,000 junk messages (malformed, unsigned, badly signed), and behind 50,000 parked
  *     no-fit bids (`--parked`); floor 1 s each.
+ *  6. Cluster (`--phases=cluster`, `--cluster-bids`, default 10,000): 2 matchers on a 3-node NATS cluster beside
+ *     1 matcher on 1 node, same run (scripts/bench/market-cluster.ts).
  *  4. One message's whole check per kind (bid, confirmation, offer), next to the general-purpose alternatives:
  *     bare OpenSSL Ed25519, ethers.verifyTypedData, ethers' EIP-712 encoder, pure-JS blake2b.
  *
@@ -58,7 +60,7 @@ const LATENCY_BIDS = Number(args.get("latency-bids") ?? 2_000);
 const LATENCY_RATE = Number(args.get("rate") ?? 200);
 const SIZES = (args.get("sizes") ?? "1000,10000,100000").split(",").map(Number);
 const WORKERS = Number(args.get("workers") ?? availableParallelism());
-const PHASES = new Set((args.get("phases") ?? "throughput,latency,findbest,decode,hostile").split(","));
+const PHASES = new Set((args.get("phases") ?? "throughput,latency,findbest,decode,hostile,cluster").split(","));
 const PARKED_BIDS = Number(args.get("parked") ?? 50_000);
 
 const te = new TextEncoder();
@@ -548,6 +550,12 @@ if (PHASES.has("findbest")) for (const size of SIZES) find.push(await findBestCo
 result.findBest = find;
 if (PHASES.has("decode")) result.decode = await decodeCosts();
 if (PHASES.has("hostile")) result.hostile = await hostile();
+// (cluster engineer, #13) 2 matchers on a 3-node cluster beside 1 matcher on 1 node: scripts/bench/market-cluster.ts.
+if (PHASES.has("cluster")) {
+  settle();
+  const { clusterPhase } = await import("./market-cluster.js");
+  result.cluster = await clusterPhase({ bids: Number(args.get("cluster-bids") ?? 10_000), workers: WORKERS, makeBid: (i) => makeBid(i, { cpuCores: 1, memoryMiB: 256, diskGiB: 1 }), offerFields });
+}
 const p99 = (n: number) => (lat.find((l) => l.offers === n)?.p99Ms as number | undefined) ?? NaN;
 const first = SIZES[0]!;
 const last = SIZES[SIZES.length - 1]!;

@@ -10,7 +10,7 @@ import { startDevnetServer, type DevnetServer } from "../../offchain/devnet/inde
 import { NtxError } from "../../offchain/errors.js";
 import { buildDeployReferenceScriptTx, escrowScriptFor, submitTx, type NtxAsset } from "../../offchain/index.js";
 import { startApiServer, type ApiServer } from "../api/index.js";
-import { connectNats, prepareNatsRoles, type NatsRoles } from "../nats/index.js";
+import { connectNats, prepareNatsRoles, type NatsRoleName, type NatsRoles } from "../nats/index.js";
 import { parseProviderConfig } from "../provider/config.js";
 import { generateProofKeyFile, loadPaymentKey, writeSecretFile } from "../provider/keys.js";
 import { startProviderNode, type ProviderNode } from "../provider/node.js";
@@ -33,6 +33,8 @@ const UpOptions = z.object({
   host: z.string().min(1),
   // (api engineer, #11) listening beyond loopback needs --expose; the devnet faucet, blocks and evaluation stay loopback-only.
   expose: z.boolean().default(false),
+  // (cluster engineer, #13) a 3-node JetStream cluster on loopback instead of one nats-server.
+  cluster: z.boolean().default(false),
 });
 type UpOptions = z.infer<typeof UpOptions>;
 
@@ -47,10 +49,43 @@ const say = (line: string) => process.stderr.write(`[ntx up] ${line}\n`);
 function portUses(options: UpOptions): Array<{ port: number; what: string }> {
   return [
     { port: options.chainPort, what: "the devnet chain server (--chain-port)" },
-    { port: options.natsPort, what: "nats-server (--nats-port)" },
-    { port: options.natsPort + 4000, what: `NATS monitoring (--nats-port ${options.natsPort} + 4000)` },
+    ...natsNodes(options).flatMap((n) => [
+      { port: n.port, what: `nats-server ${n.name} (--nats-port${n.index ? ` + ${n.index}` : ""})` },
+      { port: n.monitorPort, what: `NATS monitoring of ${n.name} (--nats-port ${options.natsPort} + ${4000 + n.index})` },
+      ...(n.routePort ? [{ port: n.routePort, what: `NATS cluster routes of ${n.name} (--nats-port ${options.natsPort} + ${2000 + n.index})` }] : []),
+    ]),
     { port: options.apiPort, what: "the API and web page (--api-port)" },
   ].filter((p) => p.port !== 0);
+}
+
+/** Nodes of a `--cluster`: enough for JetStream to keep every stream at 3 replicas and lose any one node. */
+export const CLUSTER_NODES = 3;
+
+interface NatsNode {
+  index: number;
+  name: string;
+  port: number;
+  monitorPort: number;
+  /** Cluster route port (cluster only). */
+  routePort?: number;
+  storeDir: string;
+}
+
+/**
+ * Where each nats-server of `ntx up` listens and keeps its JetStream files. One server: --nats-port, monitoring
+ * on +4000, store `<dir>/nats`. A cluster: node i on --nats-port + i, monitoring +4000 + i, routes +2000 + i,
+ * store `<dir>/nats-cluster/n<i>` (a cluster's stores never mix with a single server's).
+ */
+function natsNodes(options: UpOptions): NatsNode[] {
+  if (!options.cluster) return [{ index: 0, name: "ntx-0", port: options.natsPort, monitorPort: options.natsPort + 4000, storeDir: join(options.dir, "nats") }];
+  return Array.from({ length: CLUSTER_NODES }, (_, i) => ({
+    index: i,
+    name: `ntx-${i}`,
+    port: options.natsPort + i,
+    monitorPort: options.natsPort + 4000 + i,
+    routePort: options.natsPort + 2000 + i,
+    storeDir: join(options.dir, "nats-cluster", `n${i}`),
+  }));
 }
 
 function portFree(host: string, port: number): Promise<NodeJS.ErrnoException | null> {
@@ -81,29 +116,70 @@ async function ensureKey(path: string, make: () => Promise<void>): Promise<void>
   if (!existsSync(path)) await make();
 }
 
-async function startNats(options: UpOptions): Promise<{ url: string; child: ChildProcess; roles: NatsRoles }> {
-  const storeDir = join(options.dir, "nats");
-  await mkdir(storeDir, { recursive: true });
-  // Role users with the shipped permissions; passwords generated into the state folder (mode 0600).
-  const roles = await prepareNatsRoles(options.dir, writeSecretFile);
-  const monitorPort = options.natsPort + 4000;
-  const args = ["-c", roles.configFile, "-a", "127.0.0.1", "-p", String(options.natsPort), "-m", String(monitorPort), "-js", "-sd", storeDir];
+interface RunningNats {
+  /** Every node's client URL, comma-separated. */
+  url: string;
+  children: ChildProcess[];
+  roles: NatsRoles;
+  /** The comma-separated URLs with a role's credentials in each. */
+  urlFor(role: NatsRoleName): string;
+}
+
+function spawnNatsNode(node: NatsNode, all: NatsNode[], roles: NatsRoles): { child: ChildProcess; failed: Promise<never> } {
+  const args = ["-c", roles.configFile, "-a", "127.0.0.1", "-p", String(node.port), "-m", String(node.monitorPort), "-js", "-sd", node.storeDir];
+  if (node.routePort) {
+    const routes = all.map((n) => `nats://127.0.0.1:${n.routePort}`).join(",");
+    args.push("-n", node.name, "--cluster_name", "ntx-local", "--cluster", `nats://127.0.0.1:${node.routePort}`, "--routes", routes);
+  }
   const child = spawn(process.env.NATS_SERVER_BIN ?? "nats-server", args, { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, ...roles.serverEnv } });
   let output = "";
   child.stderr?.on("data", (d: Buffer) => (output = (output + d.toString()).slice(-4000)));
   const failed = new Promise<never>((_, reject) => {
     child.once("error", (e) => reject(new NtxError("NATS_START_FAILED", `nats-server could not start (${e.message}): run scripts/setup.sh`)));
-    child.once("exit", (code) => reject(new NtxError("NATS_START_FAILED", `nats-server exited (${code}); is port ${options.natsPort} taken?\n${output}`)));
+    child.once("exit", (code) => reject(new NtxError("NATS_START_FAILED", `nats-server ${node.name} exited (${code}); is port ${node.port} taken?\n${output}`)));
   });
-  const deadline = Date.now() + 10_000;
+  failed.catch(() => undefined);
+  return { child, failed };
+}
+
+/** Polls `probe` until it holds, nats-server exits, or `timeoutMs` passes. */
+async function natsReady(what: string, probe: () => Promise<boolean>, failed: Promise<never>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const healthy = await Promise.race([fetch(`http://127.0.0.1:${monitorPort}/healthz`).then((r) => r.ok, () => false), failed]);
-    if (healthy) break;
-    if (Date.now() > deadline) throw new NtxError("NATS_START_FAILED", `nats-server did not become healthy:\n${output}`);
+    if (await Promise.race([probe().catch(() => false), failed])) return;
+    if (Date.now() > deadline) throw new NtxError("NATS_START_FAILED", `nats-server: ${what} within ${timeoutMs / 1000} s`);
     await new Promise((r) => setTimeout(r, 50));
   }
-  failed.catch(() => undefined);
-  return { url: `nats://127.0.0.1:${options.natsPort}`, child, roles };
+}
+
+async function startNats(options: UpOptions): Promise<RunningNats> {
+  const nodes = natsNodes(options);
+  for (const node of nodes) await mkdir(node.storeDir, { recursive: true });
+  // Role users with the shipped permissions; passwords generated into the state folder (mode 0600), shared by every node.
+  const roles = await prepareNatsRoles(options.dir, writeSecretFile);
+  const started = nodes.map((node) => ({ node, ...spawnNatsNode(node, nodes, roles) }));
+  const children = started.map((s) => s.child);
+  try {
+    const anyFailed = Promise.race(started.map((s) => s.failed));
+    anyFailed.catch(() => undefined);
+    for (const { node } of started) {
+      // js-enabled-only: a node of a forming cluster is healthy once JetStream runs, before there is a leader.
+      await natsReady(`${node.name} did not become healthy`, () => fetch(`http://127.0.0.1:${node.monitorPort}/healthz?js-enabled-only=true`).then((r) => r.ok), anyFailed, 10_000);
+    }
+    if (options.cluster) {
+      // The streams can be placed only once the nodes have elected a JetStream meta leader.
+      const metaLeader = async () => {
+        const jsz = (await fetch(`http://127.0.0.1:${nodes[0]!.monitorPort}/jsz`).then((r) => r.json())) as { meta_cluster?: { leader?: string } };
+        return Boolean(jsz.meta_cluster?.leader);
+      };
+      await natsReady("the cluster elected no JetStream meta leader", metaLeader, anyFailed, 30_000);
+    }
+  } catch (error) {
+    for (const child of children) child.kill("SIGKILL");
+    throw error;
+  }
+  const urls = nodes.map((n) => `nats://127.0.0.1:${n.port}`);
+  return { url: urls.join(","), children, roles, urlFor: (role) => urls.map((u) => roles.urlFor(role, u)).join(",") };
 }
 
 async function buildWebPage(): Promise<string | null> {
@@ -169,15 +245,16 @@ export async function up(options: UpOptions): Promise<() => Promise<void>> {
     const info = chainServer.info();
     const ntx: NtxAsset = { policyId: info.ntx.policyId, assetName: info.ntx.assetName };
 
-    say("starting nats-server (JetStream)");
+    say(options.cluster ? `starting a ${CLUSTER_NODES}-node nats-server cluster (JetStream, 3 replicas)` : "starting nats-server (JetStream)");
     const nats = await startNats(options);
     // Never leave nats-server behind, even when this process is made to exit before the orderly stop ends.
-    const killNats = () => void (nats.child.exitCode === null && nats.child.kill("SIGKILL"));
+    const running = () => nats.children.filter((c) => c.exitCode === null && c.signalCode === null);
+    const killNats = () => void running().forEach((c) => c.kill("SIGKILL"));
     process.once("exit", killNats);
     stops.push(async () => {
-      if (nats.child.exitCode !== null) return;
-      const exited = new Promise((r) => nats.child.once("exit", r));
-      nats.child.kill("SIGTERM");
+      const left = running();
+      const exited = Promise.all(left.map((c) => new Promise((r) => c.once("exit", r))));
+      left.forEach((c) => c.kill("SIGTERM"));
       const timer = setTimeout(killNats, 1_500);
       await exited;
       clearTimeout(timer);
@@ -187,7 +264,7 @@ export async function up(options: UpOptions): Promise<() => Promise<void>> {
     const referenceScript = await ensureDeployment(options, chainServer.url, ntx, deployerKey);
 
     say("starting the matcher");
-    const matcher: RunningMatcher = await runMatcher({ nats: nats.roles.urlFor("matcher", nats.url), durable: "ntx-matcher", confirmWindowMs: 10_000 });
+    const matcher: RunningMatcher = await runMatcher({ nats: nats.urlFor("matcher"), durable: "ntx-matcher", confirmWindowMs: 10_000 });
     stops.push(() => matcher.stop());
 
     const proofKeyFile = join(keysDir, "provider-proof.key");
@@ -202,7 +279,7 @@ export async function up(options: UpOptions): Promise<() => Promise<void>> {
       keys: { proofKeyFile, paymentKeyFile },
       limits: { maxCpuCores: 2, maxMemoryMiB: 2048 },
       stateDir: join(options.dir, "provider"),
-      natsUrl: nats.roles.urlFor("provider", nats.url),
+      natsUrl: nats.urlFor("provider"),
       chainUrl: chainServer.url,
       network: "devnet",
       escrow: { referenceScript, ntx },
@@ -219,7 +296,7 @@ export async function up(options: UpOptions): Promise<() => Promise<void>> {
     stops.push(() => provider.stop());
 
     const webDir = await buildWebPage();
-    const apiNc = await connectNats({ servers: nats.roles.urlFor("api", nats.url), name: "ntx-api", maxReconnectAttempts: -1 });
+    const apiNc = await connectNats({ servers: nats.urlFor("api"), name: "ntx-api", maxReconnectAttempts: -1 });
     stops.push(() => apiNc.close());
     const [txHash, index] = referenceScript.split("#") as [string, string];
     const api: ApiServer = await startApiServer({
@@ -240,7 +317,7 @@ export async function up(options: UpOptions): Promise<() => Promise<void>> {
         "ntx-market is up on the devnet:",
         `  web page + API   ${api.url}/   (OpenAPI: ${api.url}/api/openapi.json)`,
         `  devnet chain     ${chainServer.url}   (Blockfrost-compatible)`,
-        `  NATS             ${nats.url}`,
+        `  NATS             ${nats.url}${options.cluster ? `   (${CLUSTER_NODES}-node cluster; role passwords in ${join(options.dir, "nats-users.json")})` : ""}`,
         `  devnet NTX       ${info.ntx.unit}`,
         `  provider         ${provider.providerId.slice(0, 16)}…  payouts to ${provider.payoutAddress}`,
         "",
@@ -267,6 +344,7 @@ export function registerUpCommands(program: Command): void {
     .option("--api-port <port>", "API and web page port", "8080")
     .option("--block-time <seconds>", "seconds between devnet blocks", "1")
     .option("--host <host>", "address the chain and API listen on (beyond loopback only with --expose)", "127.0.0.1")
+    .option("--cluster", `run a ${CLUSTER_NODES}-node NATS cluster on loopback (ports --nats-port + 0..${CLUSTER_NODES - 1}, routes + 2000, monitoring + 4000; every stream at 3 replicas)`, false)
     .option("--expose", "mean it: serve the chain and API on a non-loopback --host (the faucet, forced blocks and evaluation stay loopback-only)", false)
     .action(async (raw: Record<string, string | boolean>) => {
       const options = parseOptions(UpOptions, raw);

@@ -27,7 +27,7 @@ export interface NatsConnectOptions {
 
 /** Options from the environment: NTX_NATS_URL, NTX_NATS_USER, NTX_NATS_PASSWORD, NTX_NATS_TOKEN, NTX_NATS_CREDS, NTX_NATS_CA/CERT/KEY. */
 export function natsOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): NatsConnectOptions {
-  const options: NatsConnectOptions = { servers: (env.NTX_NATS_URL ?? "nats://127.0.0.1:4222").split(",") };
+  const options: NatsConnectOptions = { servers: splitServers(env.NTX_NATS_URL ?? "nats://127.0.0.1:4222") };
   if (env.NTX_NATS_USER) options.user = env.NTX_NATS_USER;
   if (env.NTX_NATS_PASSWORD) options.pass = env.NTX_NATS_PASSWORD;
   if (env.NTX_NATS_TOKEN) options.token = env.NTX_NATS_TOKEN;
@@ -41,9 +41,15 @@ export function natsOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): NatsCo
   return options;
 }
 
+/** `a,b , c` or ["a,b", "c"] → ["a", "b", "c"]: the servers of a cluster, however they were written. */
+export function splitServers(servers: string | string[]): string[] {
+  return (Array.isArray(servers) ? servers : [servers]).flatMap((s) => s.split(",")).map((s) => s.trim()).filter((s) => s.length > 0);
+}
+
 export async function connectNats(options: NatsConnectOptions): Promise<NatsConnection> {
   // Credentials may ride in a server URL (`nats://role:password@host:port`, as `ntx up` hands them out).
-  const parsed = (Array.isArray(options.servers) ? options.servers : [options.servers]).map(credentialsOf);
+  // Several servers (a cluster) may come as a list or as one comma-separated string (`--nats`, NTX_NATS_URL).
+  const parsed = splitServers(options.servers).map(credentialsOf);
   const servers = parsed.map((p) => p.server);
   const fromUrl = parsed.find((p) => p.user !== undefined);
   if (fromUrl && options.user === undefined) options = { ...options, user: fromUrl.user!, pass: fromUrl.pass ?? "" };

@@ -15,8 +15,8 @@ export {
   heartbeatSubject,
   subjectToken,
 } from "./subjects.js";
-export { ensureMarketInfrastructure, openResultStore, marketStreamConfigs, StreamNames, BucketNames } from "./setup.js";
-export type { ObjectStore, KV, MarketStore } from "./setup.js";
+export { ensureMarketInfrastructure, openResultStore, marketStreamConfigs, marketReplicas, StreamNames, BucketNames } from "./setup.js";
+export type { ObjectStore, KV, MarketStore, MarketSetupOptions } from "./setup.js";
 export { createNatsMarketTransport } from "./market-transport.js";
 export type { NatsMarketTransport } from "./market-transport.js";
 export { createMarketClient } from "./market-client.js";

@@ -25,6 +25,13 @@ function isWrongSequence(error: unknown): boolean {
 }
 
 /**
+ * How long each pull of a long-lived consumer lives (heartbeats every half of it), instead of the client's 30 s:
+ * when a consumer's leader dies with a node of a cluster, the missed heartbeats show it within ~5 s and the pull
+ * is re-issued to the new leader (an ordered consumer is re-created), instead of half a minute without messages.
+ */
+const PULL_EXPIRES_MS = 5_000;
+
+/**
  * Replays a stream through an ordered consumer: the latest message of each subject first, then new ones.
  * `ready` resolves when the replay has caught up with what the stream held at the start.
  */
@@ -35,6 +42,7 @@ async function replayLatest(js: JetStreamClient, jsm: JetStreamManager, stream: 
   const ready = new Promise<void>((r) => (resolveReady = r));
   if (info.state.messages === 0) resolveReady();
   const messages: ConsumerMessages = await consumer.consume({
+    expires: PULL_EXPIRES_MS,
     callback: (m) => {
       try {
         onMessage(m.subject, m.data, m.seq, m.headers);
@@ -326,6 +334,7 @@ export async function createNatsMarketTransport(nc: NatsConnection): Promise<Nat
       const consumer = await js.consumers.get(StreamNames.bids, options.durable);
       const messages = await consumer.consume({
         max_messages: Math.min(options.maxAckPending, 2_000),
+        expires: PULL_EXPIRES_MS,
         callback: (m) => onBid(new JsInboundMessage(m)),
       });
       return track({ ready: Promise.resolve(), stop: async () => void (await messages.close().catch(() => undefined)) });
@@ -366,7 +375,7 @@ export async function createNatsMarketTransport(nc: NatsConnection): Promise<Nat
     async subscribeConfirms(onConfirm) {
       // An ordered consumer from now on: each message carries the time the server stored it.
       const consumer = await js.consumers.get(StreamNames.matches, { filter_subjects: SubjectPatterns.confirms, deliver_policy: DeliverPolicy.New });
-      const messages = await consumer.consume({ callback: (m) => onConfirm(m.subject, m.data, m.time.getTime()) });
+      const messages = await consumer.consume({ expires: PULL_EXPIRES_MS, callback: (m) => onConfirm(m.subject, m.data, m.time.getTime()) });
       return track({ ready: Promise.resolve(), stop: async () => void (await messages.close().catch(() => undefined)) });
     },
 

@@ -42,8 +42,8 @@ const MESSAGE = 64 * KiB;
  * lose what it holds (bids, matches, parked bids) it refuses new messages (discard new); logs, events and
  * offers drop their oldest. The byte limits total about 32 GiB: JetStream reserves them against its store.
  */
-export function marketStreamConfigs(): Partial<StreamConfig>[] {
-  const base = { storage: StorageType.File, retention: RetentionPolicy.Limits };
+export function marketStreamConfigs(replicas = 1): Partial<StreamConfig>[] {
+  const base = { storage: StorageType.File, retention: RetentionPolicy.Limits, num_replicas: replicas };
   return [
     // Latest offer per provider subject; a provider that stops re-publishing ages out of the stream.
     { ...base, name: StreamNames.offers, subjects: [SubjectPatterns.offers], max_msgs_per_subject: 1, max_age: 15 * MINUTE_NS, max_msgs: 200_000, max_bytes: 1 * GiB, max_msg_size: MESSAGE, discard: DiscardPolicy.Old },
@@ -66,6 +66,41 @@ export const BUCKET_LIMITS = {
   /** The object store counts its ttl in nanoseconds. */
   results: { max_bytes: 8 * GiB, ttl: 30 * DAY_NS },
 } as const;
+
+/** Replicas of a JetStream raft group: 3 survives the loss of any one node; 2 would stop at the loss of either. */
+const CLUSTER_REPLICAS = 3;
+
+/**
+ * How many copies every stream, bucket and store keeps: `requested` (an option, or NTX_NATS_REPLICAS) when given,
+ * else 3 on a cluster the server says has at least 3 nodes and 1 on a single server. The cluster's size is read
+ * from the client URLs the server advertises (`connect_urls`); a cluster that does not advertise them
+ * (`no_advertise`) needs NTX_NATS_REPLICAS=3.
+ */
+export function marketReplicas(nc: NatsConnection, requested: number | string | undefined = process.env.NTX_NATS_REPLICAS): number {
+  if (requested !== undefined && requested !== "") {
+    const n = Number(requested);
+    if (!Number.isInteger(n) || n < 1 || n > 5) throw new NtxError("NATS_REPLICAS_INVALID", `replicas must be an integer from 1 to 5 (JetStream's limit), not ${String(requested)}`);
+    return n;
+  }
+  const info = nc.info;
+  if (!info?.cluster) return 1;
+  return (info.connect_urls?.length ?? 1) >= CLUSTER_REPLICAS ? CLUSTER_REPLICAS : 1;
+}
+
+/**
+ * KV buckets and object stores are streams underneath (`KV_<name>`, `OBJ_<name>`); their clients' create only
+ * opens one that exists, so a bucket made on a single node would keep 1 replica on a cluster. This brings the
+ * backing stream to `replicas` (JetStream moves the data over) and, with `leaderReads`, turns direct (any
+ * replica) reads off. Says whether the reads changed.
+ */
+async function ensureReplicas(jsm: JetStreamManager, stream: string, replicas: number, leaderReads = false): Promise<boolean> {
+  const info = await jsm.streams.info(stream);
+  const wrongReplicas = (info.config.num_replicas || 1) !== replicas;
+  const wrongReads = leaderReads && info.config.allow_direct;
+  if (!wrongReplicas && !wrongReads) return false;
+  await jsm.streams.update(stream, { ...info.config, num_replicas: replicas, ...(leaderReads ? { allow_direct: false } : {}) });
+  return Boolean(wrongReads);
+}
 
 async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig>): Promise<void> {
   const name = config.name!;
@@ -106,10 +141,37 @@ async function openMarketInfrastructure(nc: NatsConnection): Promise<MarketStore
   return { capacity, jobs, offerBook };
 }
 
+export interface MarketSetupOptions {
+  /** Copies of every stream, bucket and store (default: marketReplicas). */
+  replicas?: number;
+}
+
+/**
+ * A cluster that has just (re)formed answers JetStream calls before its meta leader knows every peer's storage,
+ * or while it elects one: "no suitable peers for placement", "JetStream system temporarily unavailable". Such an
+ * answer passes within seconds, so setup retries it (bounded), as a person would.
+ */
+const CLUSTER_SETTLING = /no suitable peers|temporarily unavailable|insufficient resources|jetstream not (enabled|ready)|timeout/i;
+const SETTLE_TIMEOUT_MS = 30_000;
+
 /** Creates (or finds) every market stream and bucket; returns the KV buckets. */
-export async function ensureMarketInfrastructure(nc: NatsConnection): Promise<MarketStore> {
+export async function ensureMarketInfrastructure(nc: NatsConnection, options: MarketSetupOptions = {}): Promise<MarketStore> {
+  const replicas = options.replicas ?? marketReplicas(nc);
+  const deadline = Date.now() + (replicas > 1 ? SETTLE_TIMEOUT_MS : 0);
+  for (;;) {
+    try {
+      return await ensureMarketInfrastructureOnce(nc, replicas);
+    } catch (error) {
+      const text = `${error instanceof Error ? error.message : String(error)} ${String((error as { cause?: unknown })?.cause ?? "")}`;
+      if (!CLUSTER_SETTLING.test(text) || Date.now() > deadline) throw error;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
+
+async function ensureMarketInfrastructureOnce(nc: NatsConnection, replicas: number): Promise<MarketStore> {
   try {
-    return await createMarketInfrastructure(nc);
+    return await createMarketInfrastructure(nc, replicas);
   } catch (error) {
     if (!isPermissionError(error) && !isPermissionError((error as { cause?: unknown })?.cause)) throw error;
     try {
@@ -120,15 +182,27 @@ export async function ensureMarketInfrastructure(nc: NatsConnection): Promise<Ma
   }
 }
 
-async function createMarketInfrastructure(nc: NatsConnection): Promise<MarketStore> {
+async function createMarketInfrastructure(nc: NatsConnection, replicas: number): Promise<MarketStore> {
   try {
     const jsm = await jetstreamManager(nc);
-    for (const config of marketStreamConfigs()) await ensureStream(jsm, config);
+    for (const config of marketStreamConfigs(replicas)) await ensureStream(jsm, config);
     const kvm = new Kvm(nc);
-    const capacity = await kvm.create(BucketNames.capacity, { ...BUCKET_LIMITS.capacity, storage: StorageType.File });
-    const jobs = await kvm.create(BucketNames.jobs, { ...BUCKET_LIMITS.jobs, storage: StorageType.File });
-    const offerBook = await kvm.create(BucketNames.offerBook, { ...BUCKET_LIMITS.offerBook, storage: StorageType.File });
-    await new Objm(nc).create(BucketNames.results, { ...BUCKET_LIMITS.results, storage: StorageType.File });
+    // On a cluster the capacity and job records are read from their stream's leader, never directly from a
+    // replica: a replica may not have applied a write the leader already acknowledged, and a matcher that reads
+    // its own reservation back as missing would take a confirmed match for a lapsed one and sell the bid again.
+    const leaderReads = replicas > 1 ? { allow_direct: false } : {};
+    const capacity = await kvm.create(BucketNames.capacity, { ...BUCKET_LIMITS.capacity, storage: StorageType.File, replicas, ...leaderReads });
+    const jobs = await kvm.create(BucketNames.jobs, { ...BUCKET_LIMITS.jobs, storage: StorageType.File, replicas, ...leaderReads });
+    const offerBook = await kvm.create(BucketNames.offerBook, { ...BUCKET_LIMITS.offerBook, storage: StorageType.File, replicas });
+    await new Objm(nc).create(BucketNames.results, { ...BUCKET_LIMITS.results, storage: StorageType.File, replicas });
+    const changed = await Promise.all([
+      ensureReplicas(jsm, `KV_${BucketNames.capacity}`, replicas, replicas > 1),
+      ensureReplicas(jsm, `KV_${BucketNames.jobs}`, replicas, replicas > 1),
+      ensureReplicas(jsm, `KV_${BucketNames.offerBook}`, replicas),
+      ensureReplicas(jsm, `OBJ_${BucketNames.results}`, replicas),
+    ]);
+    // A bucket whose reads just moved to the leader must be opened again for its client to read that way.
+    if (changed[0] || changed[1]) return { capacity: await kvm.open(BucketNames.capacity), jobs: await kvm.open(BucketNames.jobs), offerBook };
     return { capacity, jobs, offerBook };
   } catch (error) {
     if (error instanceof NtxError) throw error;
@@ -142,7 +216,7 @@ async function createMarketInfrastructure(nc: NatsConnection): Promise<MarketSto
  */
 export async function openResultStore(nc: NatsConnection): Promise<ObjectStore> {
   try {
-    return await new Objm(nc).create(BucketNames.results, { ...BUCKET_LIMITS.results, storage: StorageType.File }).catch((error: unknown) => {
+    return await new Objm(nc).create(BucketNames.results, { ...BUCKET_LIMITS.results, storage: StorageType.File, replicas: marketReplicas(nc) }).catch((error: unknown) => {
       if (isPermissionError(error)) return new Objm(nc).open(BucketNames.results);
       throw error;
     });

@@ -2,7 +2,7 @@ import { addressOfPrivateKey, createChain, loadChainConfig } from "../../offchai
 import { NtxError } from "../../offchain/errors.js";
 import { escrowScriptFor, loadDeployment, ntxAsset } from "../../offchain/index.js";
 import { createTxBuildPool } from "../runtime/tx-pool/pool.js";
-import { connectNats, createMarketClient, ensureMarketInfrastructure, type NatsConnection } from "../nats/index.js";
+import { connectNats, createMarketClient, ensureMarketInfrastructure, natsOptionsFromEnv, type NatsConnection } from "../nats/index.js";
 import { createLucidEscrowGateway } from "./chain/escrow-gateway.js";
 import type { ProviderConfig } from "./config.js";
 import { ProviderDaemon } from "./daemon.js";
@@ -85,7 +85,9 @@ export async function startProviderNode(params: ProviderNodeParams): Promise<Pro
   const { gateway, close: closeGateway } = await openChainGateway(config, paymentKey, params.env, { claimsOffThread: true });
 
   progress("connecting to NATS");
-  const nc = await connectNats({ servers: config.natsUrl ?? (params.env ?? process.env).NTX_NATS_URL ?? "nats://127.0.0.1:4222", name: `ntx-provider-${proofKey.providerId.slice(0, 12)}`, maxReconnectAttempts: -1 });
+  // Credentials and TLS from NTX_NATS_* (as every component); the servers (one or a cluster's, comma-separated) from the config first.
+  const natsEnv = natsOptionsFromEnv(params.env ?? process.env);
+  const nc = await connectNats({ ...natsEnv, servers: config.natsUrl ?? natsEnv.servers, name: `ntx-provider-${proofKey.providerId.slice(0, 12)}`, maxReconnectAttempts: -1 });
   await ensureMarketInfrastructure(nc).catch((error: unknown) => params.onError?.(error));
   const sink = new NatsEventSink({ nc, encodeEvent: jobEventEncoder(proofKey) });
 
