@@ -211,13 +211,13 @@ export function blockfrostRoutes(deps: BlockfrostRoutesDeps): Router {
     }
   });
 
-  r.post("/utils/txs/evaluate", rawCbor, (req, res) => {
+  r.post("/utils/txs/evaluate", rawCbor, async (req, res) => {
     const bytes = bodyBytes(req.body);
     if (!bytes) return badRequest(res, "the body must be the transaction's CBOR (hex or bytes)");
-    evaluate(res, bytes, []);
+    await evaluate(res, bytes, []);
   });
   const EvaluateBody = z.object({ cbor: z.string().regex(/^[0-9a-fA-F]+$/), additionalUtxoSet: z.array(z.tuple([z.unknown(), z.unknown()])).optional() });
-  r.post("/utils/txs/evaluate/utxos", express.json({ limit: "2mb" }), (req, res) => {
+  r.post("/utils/txs/evaluate/utxos", express.json({ limit: "2mb" }), async (req, res) => {
     const parsed = EvaluateBody.safeParse(req.body);
     if (!parsed.success) return badRequest(res, `expected {cbor, additionalUtxoSet}: ${parsed.error.issues[0]?.message}`);
     let extra: UTxO[];
@@ -226,10 +226,10 @@ export function blockfrostRoutes(deps: BlockfrostRoutesDeps): Router {
     } catch (error) {
       return badRequest(res, `additionalUtxoSet: ${(error as Error).message}`);
     }
-    evaluate(res, Buffer.from(parsed.data.cbor, "hex"), extra);
+    await evaluate(res, Buffer.from(parsed.data.cbor, "hex"), extra);
   });
 
-  function evaluate(res: Response, bytes: Uint8Array, extra: UTxO[]): void {
+  async function evaluate(res: Response, bytes: Uint8Array, extra: UTxO[]): Promise<void> {
     const ledger = L();
     const reflection = { id: "devnet" };
     const envelope = { type: "jsonwsp/response", version: "1.0", servicename: "ogmios", methodname: "EvaluateTx", reflection };
@@ -257,7 +257,7 @@ export function blockfrostRoutes(deps: BlockfrostRoutesDeps): Router {
       return;
     }
     try {
-      const evaluated = evaluateRedeemers(tx, utxos, ledger.protocolParameters, ledger.slotConfig);
+      const evaluated = await evaluateRedeemers(tx, utxos, ledger.protocolParameters, ledger.slotConfig, ledger.evaluate);
       const ogmiosTag = { spend: "spend", mint: "mint", cert: "certificate", reward: "withdrawal", voting: "vote", proposing: "propose" } as const;
       const result = Object.fromEntries(evaluated.map((e) => [`${ogmiosTag[e.tag]}:${e.index}`, { memory: Number(e.mem), steps: Number(e.steps) }]));
       res.json({ ...envelope, result: { EvaluationResult: result } });

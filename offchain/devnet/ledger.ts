@@ -1,15 +1,16 @@
 import { blake2b } from "@noble/hashes/blake2b";
 import { CML, Emulator, getAddressDetails, validatorToScriptHash } from "@lucid-evolution/lucid";
 import type { ProtocolParameters, Script, UTxO } from "@lucid-evolution/lucid";
-import { checkTransaction, TxRejected } from "./tx-checks.js";
+import { checkTransaction, evaluateOnThisThread, TxRejected, type Evaluate } from "./tx-checks.js";
 import { slotAt, timeOfSlot, type DevnetSlotConfig } from "./slot-config.js";
 
 /**
  * The devnet chain: Lucid's Emulator holds the UTxO set, mempool and datum table and applies its ledger rules;
  * around it this class adds what a Blockfrost-shaped API needs and the Emulator lacks: wall-clock slots, blocks
  * with hashes and heights, a record of every transaction (where it landed, what it spent), the scripts and inline
- * datums seen, and the node's checks the Emulator skips (tx-checks.ts). Methods are synchronous so each one is
- * atomic on Node's single thread; callers still serialize writers (SerialQueue) because persistence is async.
+ * datums seen, and the node's checks the Emulator skips (tx-checks.ts). Every method but `submit` is synchronous,
+ * so atomic on Node's single thread; `submit` awaits its script evaluation before it changes anything, so callers
+ * serialize writers (SerialQueue; persistence is async too) while reads go on.
  */
 
 export interface BlockRecord {
@@ -89,6 +90,8 @@ export class DevnetLedger {
   private readonly spentBy = new Map<string, string>();
   private readonly scripts = new Map<string, StoredScript>();
   private readonly clock: () => number;
+  /** Where scripts run on submission (the server's evaluation thread; by default this thread). */
+  evaluate: Evaluate = evaluateOnThisThread;
 
   private constructor(slotConfig: DevnetSlotConfig, pp: ProtocolParameters, emulator: Emulator, tip: BlockRecord, clock: () => number) {
     this.slotConfig = slotConfig;
@@ -158,18 +161,23 @@ export class DevnetLedger {
     this.emulator.time = timeOfSlot(this.slotConfig, slot);
   }
 
-  /** Validates and applies a transaction to the mempool; throws TxRejected and changes nothing on refusal. */
-  submit(cbor: Uint8Array): string {
+  /**
+   * Validates and applies a transaction to the mempool; throws TxRejected and changes nothing on refusal. The
+   * scripts run while this awaits, so callers must keep other writers (submissions, blocks) out until it settles
+   * (the server's SerialQueue); reads go on meanwhile and see the ledger as it was.
+   */
+  async submit(cbor: Uint8Array): Promise<string> {
     this.syncEmulatorClock();
     const slot = this.emulator.slot;
     let checked;
     try {
-      checked = checkTransaction(cbor, {
+      checked = await checkTransaction(cbor, {
         slot,
         slotConfig: this.slotConfig,
         protocolParameters: this.protocolParameters,
         lookup: (txHash, index) => this.lookup(txHash, index),
         stakeRegistered: (rewardAddress) => this.stakeRegistered(rewardAddress),
+        evaluate: this.evaluate,
       });
     } catch (error) {
       if (error instanceof TxRejected) throw error;
@@ -177,6 +185,8 @@ export class DevnetLedger {
       throw new TxRejected("ledger_rule", `the transaction could not be validated: ${error instanceof Error ? error.message : String(error)}`);
     }
     const hex = Buffer.from(cbor).toString("hex");
+    // The transaction was judged at `slot`; it enters the mempool as of that slot (the checks took their time).
+    this.emulator.slot = slot;
     try {
       // Synchronous in Lucid 0.4.34 despite the Promise type: it throws before touching state on a broken rule.
       void this.emulator.submitTx(hex);

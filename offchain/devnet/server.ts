@@ -15,6 +15,7 @@ import { devnetAddressOf, devnetNtxPolicy, NTX_ASSET_NAME_HEX } from "./ntx-poli
 import { readStateFile, writeStateFile, type StateFile } from "./persistence.js";
 import { CoalescingWriter } from "./coalescing-writer.js";
 import { SerialQueue } from "./serial-queue.js";
+import { createScriptEvaluator, EvaluatorBusy } from "./script-evaluator.js";
 import { TxRejected } from "./tx-checks.js";
 import { exposureNotice, isLoopbackHost, isLoopbackRemote } from "./exposure.js";
 
@@ -88,6 +89,10 @@ export async function startDevnetServer(options: DevnetServerOptions): Promise<D
   const ledger = stored
     ? DevnetLedger.restore(stored.ledger)
     : DevnetLedger.genesis({ now: Date.now(), protocolParameters: PROTOCOL_PARAMETERS_DEFAULT, accounts: [{ address: faucetAddress, assets: { lovelace: GENESIS_FAUCET_LOVELACE } }, ...(options.genesisOutputs ?? []).map((o) => ({ address: o.address, assets: { lovelace: o.lovelace } }))] });
+  // Scripts run on their own thread: a large batch's evaluation must not stall this server's reads and blocks (nor,
+  // under `ntx up`, the components sharing its process).
+  const evaluator = createScriptEvaluator();
+  ledger.evaluate = (request) => evaluator.evaluate(request);
   log(stored ? `devnet chain restored from ${options.stateFile} at height ${ledger.latestBlock().height}` : `new devnet chain in ${options.stateFile}`);
   const faucet = await DevnetFaucet.create(ledger, keys.faucetKey, policy, keys.ntxPolicyKey);
 
@@ -166,6 +171,7 @@ export async function startDevnetServer(options: DevnetServerOptions): Promise<D
   // Express 5 forwards rejected async handlers here; every failure leaves in Blockfrost's error shape.
   app.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {
     if (error instanceof TxRejected) return void res.status(400).json(errorBody(400, "Bad Request", error.message));
+    if (error instanceof EvaluatorBusy) return void res.status(503).json(errorBody(503, "Service Unavailable", error.message));
     if (isNtxError(error) && !error.retryable) return void res.status(400).json(errorBody(400, "Bad Request", error.message));
     if (error instanceof z.ZodError) return void res.status(400).json(errorBody(400, "Bad Request", error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")));
     const status = (error as { status?: number }).status;
@@ -207,6 +213,7 @@ export async function startDevnetServer(options: DevnetServerOptions): Promise<D
         server.close(() => resolve());
         server.closeAllConnections();
       });
+      await evaluator.close();
       await queue.run(() => undefined);
       await writer.request();
     },

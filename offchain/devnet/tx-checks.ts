@@ -1,6 +1,7 @@
 import { CML, createCostModels, getAddressDetails, utxoToTransactionInput, utxoToTransactionOutput, valueToAssets } from "@lucid-evolution/lucid";
 import type { Assets, ProtocolParameters, UTxO } from "@lucid-evolution/lucid";
 import { eval_phase_two_raw } from "@lucid-evolution/uplc";
+import type { EvalRequest, EvalResult } from "./script-evaluator.js";
 import type { DevnetSlotConfig } from "./slot-config.js";
 
 /**
@@ -45,7 +46,12 @@ export interface CheckContext {
   lookup: InputLookup;
   /** Whether a stake credential (its reward address, bech32 `stake_test1…`) is registered before this transaction. */
   stakeRegistered: (rewardAddress: string) => boolean;
+  /** Runs the scripts (the server's evaluation thread; `evaluateOnThisThread` where no thread is wanted). */
+  evaluate: Evaluate;
 }
+
+/** Runs `eval_phase_two_raw` on a request; the chain server's is a worker thread (script-evaluator.ts). */
+export type Evaluate = (request: EvalRequest) => Promise<EvalResult>;
 
 export interface CheckedTx {
   hash: string;
@@ -57,7 +63,7 @@ export interface CheckedTx {
 
 const TAGS = ["spend", "mint", "cert", "reward", "voting", "proposing"] as const;
 
-export function checkTransaction(cbor: Uint8Array, ctx: CheckContext): CheckedTx {
+export async function checkTransaction(cbor: Uint8Array, ctx: CheckContext): Promise<CheckedTx> {
   let tx: CML.Transaction;
   try {
     tx = CML.Transaction.from_cbor_bytes(cbor);
@@ -80,7 +86,7 @@ export function checkTransaction(cbor: Uint8Array, ctx: CheckContext): CheckedTx
   const deposits = checkStakeCredentials(body, ctx);
   checkValueConserved(body, inputs, deposits);
   checkFee(tx, inputs, referenceInputs, ctx.protocolParameters);
-  checkScripts(tx, inputs, referenceInputs, collateral, ctx);
+  await checkScripts(tx, inputs, referenceInputs, collateral, ctx);
   return { hash, tx, inputs, referenceInputs, collateral };
 }
 
@@ -272,7 +278,7 @@ function toRational(price: number): CML.Rational {
   return CML.Rational.new(BigInt(Math.round(price * Number(denominator))), denominator);
 }
 
-function checkScripts(tx: CML.Transaction, inputs: UTxO[], referenceInputs: UTxO[], collateral: UTxO[], ctx: CheckContext): void {
+async function checkScripts(tx: CML.Transaction, inputs: UTxO[], referenceInputs: UTxO[], collateral: UTxO[], ctx: CheckContext): Promise<void> {
   const redeemers = tx.witness_set().redeemers()?.to_flat_format();
   if (!redeemers || redeemers.len() === 0) return;
   if (collateral.length === 0) throw new TxRejected("collateral", "the transaction runs Plutus scripts but has no collateral input");
@@ -296,7 +302,7 @@ function checkScripts(tx: CML.Transaction, inputs: UTxO[], referenceInputs: UTxO
     throw new TxRejected("ex_units", `declared ex-units ${totalMem} mem / ${totalSteps} steps exceed the per-transaction maximum ${pp.maxTxExMem} / ${pp.maxTxExSteps}`);
   }
 
-  const evaluated = evaluateRedeemers(tx, [...inputs, ...referenceInputs], pp, ctx.slotConfig);
+  const evaluated = await evaluateRedeemers(tx, [...inputs, ...referenceInputs], pp, ctx.slotConfig, ctx.evaluate);
   for (const { tag, index, mem, steps } of evaluated) {
     const key = `${tag}:${index}`;
     const need = { mem, steps };
@@ -320,7 +326,7 @@ export interface EvaluatedRedeemer {
  * evaluation), each with the whole per-transaction budget; returns what each redeemer used. Throws TxRejected
  * with the evaluator's message (it carries the script's trace) when a script fails.
  */
-export function evaluateRedeemers(tx: CML.Transaction, utxos: UTxO[], pp: ProtocolParameters, slotConfig: DevnetSlotConfig): EvaluatedRedeemer[] {
+export async function evaluateRedeemers(tx: CML.Transaction, utxos: UTxO[], pp: ProtocolParameters, slotConfig: DevnetSlotConfig, evaluate: Evaluate): Promise<EvaluatedRedeemer[]> {
   // The evaluator needs each resolved output once; a reference input may also be spent.
   const seen = new Set<string>();
   const resolved = utxos.filter((u) => {
@@ -329,25 +335,29 @@ export function evaluateRedeemers(tx: CML.Transaction, utxos: UTxO[], pp: Protoc
     seen.add(key);
     return true;
   });
-  let evaluated: Uint8Array[];
-  try {
-    evaluated = eval_phase_two_raw(
-      tx.to_cbor_bytes(),
-      resolved.map((u) => utxoToTransactionInput(u).to_cbor_bytes()),
-      resolved.map((u) => utxoToTransactionOutput(u).to_cbor_bytes()),
-      createCostModels(pp.costModels).to_cbor_bytes(),
-      pp.maxTxExSteps,
-      pp.maxTxExMem,
-      BigInt(slotConfig.zeroTime),
-      BigInt(slotConfig.zeroSlot),
-      slotConfig.slotLength,
-    );
-  } catch (error) {
-    const text = (typeof error === "string" ? error : error instanceof Error ? error.message : JSON.stringify(error)).replace(/\\n\s*/g, " ").trim();
-    throw new TxRejected("script_failure", `script failure: ${text}`);
-  }
-  return evaluated.map((bytes) => {
+  const result = await evaluate({
+    tx: tx.to_cbor_bytes(),
+    inputs: resolved.map((u) => utxoToTransactionInput(u).to_cbor_bytes()),
+    outputs: resolved.map((u) => utxoToTransactionOutput(u).to_cbor_bytes()),
+    costModels: createCostModels(pp.costModels).to_cbor_bytes(),
+    maxSteps: pp.maxTxExSteps,
+    maxMem: pp.maxTxExMem,
+    zeroTime: BigInt(slotConfig.zeroTime),
+    zeroSlot: BigInt(slotConfig.zeroSlot),
+    slotLength: slotConfig.slotLength,
+  });
+  if (!result.ok) throw new TxRejected("script_failure", `script failure: ${result.failure.replace(/\\n\s*/g, " ").trim()}`);
+  return result.redeemers.map((bytes) => {
     const r = CML.LegacyRedeemer.from_cbor_bytes(bytes);
     return { tag: TAGS[r.tag()] ?? "spend", index: Number(r.index()), mem: r.ex_units().mem(), steps: r.ex_units().steps() };
   });
 }
+
+/** The evaluator on the calling thread (a ledger without a server: tools and tests of the ledger alone). */
+export const evaluateOnThisThread: Evaluate = async (r) => {
+  try {
+    return { ok: true, redeemers: eval_phase_two_raw(r.tx, r.inputs, r.outputs, r.costModels, r.maxSteps, r.maxMem, r.zeroTime, r.zeroSlot, r.slotLength) };
+  } catch (error) {
+    return { ok: false, failure: typeof error === "string" ? error : error instanceof Error ? error.message : JSON.stringify(error) };
+  }
+};
