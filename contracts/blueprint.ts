@@ -14,19 +14,27 @@ import { completionProofTypeHash, eip712MessagePrefix } from "./eip712.js";
 
 const PLUTUS_V3_VERSION = new UPLCVersion(1, 1, 0);
 
+/** Compiling takes seconds of blocking work per validator: each is compiled once per process. */
+const compiled = new Map<string, Uint8Array>();
+function once(name: string, compile: () => Uint8Array): Uint8Array {
+  let flat = compiled.get(name);
+  if (!flat) compiled.set(name, (flat = compile()));
+  return flat;
+}
+
 /** Flat-encoded UPLC of the unapplied escrow validator. */
 export function compileEscrowFlat(): Uint8Array {
-  return compileFlat(escrowValidator({ messagePrefix: eip712MessagePrefix(), typeHash: completionProofTypeHash() }));
+  return once("escrow", () => compileFlat(escrowValidator({ messagePrefix: eip712MessagePrefix(), typeHash: completionProofTypeHash() })));
 }
 
 /** Flat-encoded UPLC of the lease validator (it takes no parameters: the datum names the asset). */
 export function compileLeaseFlat(): Uint8Array {
-  return compileFlat(leaseValidator());
+  return once("lease", () => compileFlat(leaseValidator()));
 }
 
 /** Flat-encoded UPLC of the unapplied batch (withdraw-zero) validator. */
 export function compileBatchFlat(): Uint8Array {
-  return compileFlat(batchValidator());
+  return once("batch", () => compileFlat(batchValidator()));
 }
 
 function compileFlat(term: unknown): Uint8Array {
