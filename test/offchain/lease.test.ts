@@ -120,4 +120,34 @@ describe("leases: honest paths", () => {
     });
     expect(leaseStatus(lease, lease.datum.end + 1).dry).toBe(true);
   }, 60_000);
+
+  it("the builders refuse what the validator would refuse, with a stable code; the reader skips what is not a lease", async () => {
+    const w = await createLeaseWorld();
+    const lease = await w.open({ durationMs: 120_000 });
+    const code = (c: string) => expect.objectContaining({ code: c });
+    const d = w.leaseDeployment;
+    await expect(buildLeaseClaimTx(w.as("provider"), { deployment: d, leases: [lease], now: lease.datum.lastClaim - 5_000 })).rejects.toThrow(code("NOTHING_TO_CLAIM"));
+    await expect(buildLeaseClaimTx(w.as("outsider"), { deployment: d, leases: [lease], now: w.emulator.now() })).rejects.toThrow(code("NOT_THE_PROVIDER"));
+    await expect(buildLeaseClaimTx(w.as("provider"), { deployment: d, leases: [lease, lease] })).rejects.toThrow(code("INVALID_CLAIM"));
+    await expect(buildLeaseCloseTx(w.as("provider"), { deployment: d, lease })).rejects.toThrow(code("NOT_THE_BUYER"));
+    await expect(buildLeaseCloseTx(w.as("requester"), { deployment: d, lease, validForMs: 3_600_000 })).rejects.toThrow(code("INVALID_CLOSE"));
+    await expect(buildLeaseTopUpTx(w.as("outsider"), { deployment: d, lease, add: 10_000n, now: w.emulator.now() })).rejects.toThrow(code("NOT_THE_BUYER"));
+    await expect(buildLeaseTopUpTx(w.as("requester"), { deployment: d, lease, add: 999n, now: w.emulator.now() })).rejects.toThrow(code("INVALID_TOPUP"));
+    await expect(buildLeaseTopUpTx(w.as("requester"), { deployment: d, lease, add: 10_000n, now: lease.datum.end })).rejects.toThrow(code("LEASE_ENDED"));
+    await expect(buildLeaseSettleTx(w.as("outsider"), { deployment: d, lease, now: w.emulator.now() })).rejects.toThrow(code("LEASE_NOT_ENDED"));
+
+    // Garbage at the lease address, and a lease carrying a foreign token, are reported, never thrown.
+    const junk = await w.as("outsider").newTx()
+      .pay.ToContract(w.lease.address, { kind: "inline", value: "d87980" }, { lovelace: 2_000_000n })
+      .pay.ToContract(w.lease.address, { kind: "inline", value: lease.utxo.datum! }, { lovelace: 3_000_000n, [w.ntxUnit]: 5_000n, [w.fakeUnit]: 1n })
+      .complete();
+    const junkHash = await w.submit("outsider", junk);
+    const scan = await readLeases(w.lucid, w.lease, { asset: TEST_NTX });
+    expect(scan.skipped.map((s) => s.outRef)).toEqual([{ txHash: junkHash, outputIndex: 0 }]);
+    const odd = scan.leases.find((l) => l.utxo.txHash === junkHash)!;
+    expect(odd.wellFormed).toBe(false);
+    await expect(buildLeaseClaimTx(w.as("provider"), { deployment: d, leases: [odd] })).rejects.toThrow(code("LEASE_MALFORMED"));
+    expect((await readLeases(w.lucid, w.lease, { buyer: w.parties.outsider.keyHash })).leases).toHaveLength(0);
+    expect((await readLeases(w.lucid, w.lease, { provider: w.parties.arbiter.address })).leases).toHaveLength(0);
+  }, 120_000);
 });
