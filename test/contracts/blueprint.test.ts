@@ -1,11 +1,21 @@
 import { readFileSync } from "node:fs";
 import { TypedDataEncoder, id } from "ethers";
-import { describe, expect, it } from "vitest";
+import { setImmediate as tick } from "node:timers/promises";
+import { beforeAll, describe, expect, it } from "vitest";
 import { blueprintJson, buildBlueprint, cborBytes, compileBatchFlat, compileEscrowFlat, compileLeaseFlat, plutusV3Hash } from "../../contracts/blueprint.js";
 import { completionProofTypeHash, eip712MessagePrefix } from "../../contracts/eip712.js";
 import { COMPLETION_PROOF_TYPES, MAINNET_NTX, NTX_EIP712_DOMAIN, escrowScript, leaseScript } from "../../offchain/index.js";
 
 describe("escrow blueprint", () => {
+  // Each compile blocks the worker for seconds (tens of seconds on a loaded machine): one at a time, with the event
+  // loop free in between so the worker keeps answering the runner. Compiled once; every test below reuses them.
+  beforeAll(async () => {
+    for (const compile of [compileEscrowFlat, compileBatchFlat, compileLeaseFlat]) {
+      compile();
+      await tick();
+    }
+  });
+
   it("the committed contracts/plutus.json is what a fresh build produces (run `npm run build:contracts`)", () => {
     const committed = readFileSync(new URL("../../contracts/plutus.json", import.meta.url), "utf8");
     expect(committed).toBe(blueprintJson());
