@@ -1,5 +1,4 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { addressOfPrivateKey, newPrivateKey, type Chain, type LucidEvolution } from "../../offchain/chain/index.js";
 import {
   buildLeaseClaimTx,
   buildLeaseCloseTx,
@@ -11,7 +10,7 @@ import {
   submitTx,
   type LeaseDeployment,
 } from "../../offchain/index.js";
-import { startTestDevnet, type TestDevnet } from "../helpers/devnet.js";
+import { fundedParty, startTestDevnet, type DevnetParty, type TestDevnet } from "../helpers/devnet.js";
 
 /*
  * A lease on the devnet chain server over HTTP, in real time (1 s blocks): buyer and provider are separate clients,
@@ -22,12 +21,7 @@ import { startTestDevnet, type TestDevnet } from "../helpers/devnet.js";
 
 const HEAVY = process.env.NTX_HEAVY === "1";
 
-interface Party {
-  key: string;
-  address: string;
-  chain: Chain;
-  lucid: LucidEvolution;
-}
+type Party = DevnetParty;
 
 const sleepUntil = async (time: number) => {
   while (Date.now() < time) await new Promise((r) => setTimeout(r, Math.min(250, time - Date.now())));
@@ -42,14 +36,7 @@ describe.skipIf(!HEAVY)("lease lifecycle over HTTP on the devnet chain", () => {
 
   it("claims pay exactly rate × elapsed against chain balances, and close refunds the rest", async () => {
     devnet = await startTestDevnet({ blockTimeMs: 1000 });
-    const party = async (lovelace: bigint, ntx: bigint): Promise<Party> => {
-      const key = newPrivateKey();
-      const address = addressOfPrivateKey(key, "devnet");
-      await devnet!.fund(address, lovelace, ntx);
-      const chain = devnet!.chain();
-      return { key, address, chain, lucid: await chain.lucid({ privateKey: key }) };
-    };
-    const [buyer, provider] = await Promise.all([party(100_000_000n, 10_000_000n), party(50_000_000n, 0n)]);
+    const [buyer, provider] = await Promise.all([fundedParty(devnet, 100_000_000n, 10_000_000n), fundedParty(devnet, 50_000_000n, 0n)]);
     const asset = { policyId: devnet.info.ntx.policyId, assetName: devnet.info.ntx.assetName };
     const unit = devnet.info.ntx.unit;
     const ntxOf = async (p: Party) => (await p.chain.utxosAt(p.address)).reduce((a, u) => a + (u.assets[unit] ?? 0n), 0n);
