@@ -2,6 +2,7 @@ import { blake2b } from "@noble/hashes/blake2b";
 import { bytesToHex, concatBytes } from "@noble/hashes/utils";
 import { UPLCEncoder, UPLCProgram, UPLCVersion } from "@harmoniclabs/plu-ts";
 import { batchValidator, escrowValidator } from "./escrow.js";
+import { LEASE_MAX_CLOSE_WINDOW_MS, leaseValidator } from "./lease.js";
 import { completionProofTypeHash, eip712MessagePrefix } from "./eip712.js";
 
 /*
@@ -13,14 +14,27 @@ import { completionProofTypeHash, eip712MessagePrefix } from "./eip712.js";
 
 const PLUTUS_V3_VERSION = new UPLCVersion(1, 1, 0);
 
+/** Compiling takes seconds of blocking work per validator: each is compiled once per process. */
+const compiled = new Map<string, Uint8Array>();
+function once(name: string, compile: () => Uint8Array): Uint8Array {
+  let flat = compiled.get(name);
+  if (!flat) compiled.set(name, (flat = compile()));
+  return flat;
+}
+
 /** Flat-encoded UPLC of the unapplied escrow validator. */
 export function compileEscrowFlat(): Uint8Array {
-  return compileFlat(escrowValidator({ messagePrefix: eip712MessagePrefix(), typeHash: completionProofTypeHash() }));
+  return once("escrow", () => compileFlat(escrowValidator({ messagePrefix: eip712MessagePrefix(), typeHash: completionProofTypeHash() })));
+}
+
+/** Flat-encoded UPLC of the lease validator (it takes no parameters: the datum names the asset). */
+export function compileLeaseFlat(): Uint8Array {
+  return once("lease", () => compileFlat(leaseValidator()));
 }
 
 /** Flat-encoded UPLC of the unapplied batch (withdraw-zero) validator. */
 export function compileBatchFlat(): Uint8Array {
-  return compileFlat(batchValidator());
+  return once("batch", () => compileFlat(batchValidator()));
 }
 
 function compileFlat(term: unknown): Uint8Array {
@@ -59,6 +73,7 @@ const constr = (title: string, index: number, fields: object[]) => ({ title, dat
 export function buildBlueprint() {
   const code = cborBytes(compileEscrowFlat());
   const batchCode = cborBytes(compileBatchFlat());
+  const leaseCode = cborBytes(compileLeaseFlat());
   const parameters = [
     { title: "ntxPolicy", schema: ref("PolicyId") },
     { title: "ntxName", schema: ref("AssetName") },
@@ -66,7 +81,7 @@ export function buildBlueprint() {
   return {
     preamble: {
       title: "ntx-market/escrow",
-      description: "NTX job escrow: lock per job, pay the provider against an on-chain checked EIP-712 completion proof",
+      description: "NTX job escrow: lock per job, pay the provider against an on-chain checked EIP-712 completion proof; leases: pay a long-running service as it runs",
       version: "0.1.0",
       plutusVersion: "v3",
       compiler: { name: "plu-ts", version: "0.9.0" },
@@ -88,6 +103,15 @@ export function buildBlueprint() {
         parameters,
         compiledCode: bytesToHex(batchCode),
         hash: plutusV3Hash(batchCode),
+      },
+      {
+        // Long-running services paid as they run (stake-pool nodes): one UTxO per lease, claimed by the provider.
+        title: "lease.spend",
+        datum: { title: "datum", schema: ref("LeaseDatum") },
+        redeemer: { title: "redeemer", schema: ref("LeaseRedeemer") },
+        parameters: [],
+        compiledCode: bytesToHex(leaseCode),
+        hash: plutusV3Hash(leaseCode),
       },
     ],
     definitions: {
@@ -130,7 +154,6 @@ export function buildBlueprint() {
       },
       EscrowState: {
         title: "EscrowState",
-        description: "Constr 3 is reserved for a future lease state",
         anyOf: [
           constr("Locked", 0, []),
           constr("Completed", 1, [bytes("resultHash", "32 bytes"), integer("completedAt", "POSIX ms: upper bound of the Complete tx")]),
@@ -155,7 +178,6 @@ export function buildBlueprint() {
       },
       EscrowRedeemer: {
         title: "EscrowRedeemer",
-        description: "Constr 8/9 are reserved for LeaseClaim/LeaseClose",
         anyOf: [
           constr("Complete", 0, [integer("inputIndex"), integer("outputIndex"), bytes("signature", "64 bytes r‖s"), bytes("resultHash", "32 bytes")]),
           constr("Accept", 1, [integer("inputIndex"), integer("providerOutput"), integer("requesterOutput")]),
@@ -165,6 +187,31 @@ export function buildBlueprint() {
           constr("Resolve", 5, [integer("inputIndex"), integer("providerOutput"), integer("requesterOutput"), integer("providerShare")]),
           constr("Cancel", 6, []),
           constr("Batch", 7, [integer("inputIndex")]),
+        ],
+      },
+      LeaseDatum: {
+        title: "LeaseDatum",
+        anyOf: [
+          constr("LeaseDatum", 0, [
+            { title: "buyer", ...ref("VerificationKeyHash") },
+            { title: "provider", ...ref("Address") },
+            { title: "policy", ...ref("PolicyId") },
+            { title: "name", ...ref("AssetName") },
+            integer("rate", "base units of the asset per 1000 ms of POSIX time (one slot on every Cardano network)"),
+            integer("lastClaim", "POSIX ms: accrual runs from here"),
+            integer("end", "POSIX ms: nothing accrues after it; from it on anyone may settle"),
+            integer("notice", "ms: how long before the balance runs out the provider warns the buyer, then stops (not read on-chain)"),
+          ]),
+        ],
+      },
+      LeaseRedeemer: {
+        title: "LeaseRedeemer",
+        description: `owed(t) = floor(rate × (min(t, end) − lastClaim) / 1000), at most the lease's balance. A continuing output sits at the output index equal to the lease's input index; Close/Settle outputs carry the lease's out-ref as inline datum. Close's validity interval is at most ${LEASE_MAX_CLOSE_WINDOW_MS} ms.`,
+        anyOf: [
+          constr("LeaseClaim", 0, [integer("inputIndex")]),
+          constr("LeaseTopUp", 1, [integer("inputIndex"), integer("newEnd", "POSIX ms ≥ end; the output adds ≥ rate × (newEnd − end) / 1000")]),
+          constr("LeaseClose", 2, [integer("inputIndex"), integer("providerOutput"), integer("buyerOutput")]),
+          constr("LeaseSettle", 3, [integer("inputIndex"), integer("providerOutput"), integer("buyerOutput")]),
         ],
       },
       BatchRedeemer: {

@@ -83,12 +83,12 @@ import { pfstPairNoUnwrap, psndPairNoUnwrap } from "@harmoniclabs/plu-ts-onchain
  *   BatchRedeemer (the withdrawal's) = Claim: Constr 0 [] | Accept: Constr 1 []
  */
 
-const EMPTY_MAP = new DataMap([]);
-const ZERO = new DataI(0);
-const NOTHING = new DataConstr(1, []);
+export const EMPTY_MAP = new DataMap([]);
+export const ZERO = new DataI(0);
+export const NOTHING = new DataConstr(1, []);
 
 /** unMapData (plu-ts 0.9 types it as a two-argument function; at runtime it is the one-argument builtin). */
-function unMap(d: Term<PData>) {
+export function unMap(d: Term<PData>) {
   return (punMapData as unknown as { $(d: Term<PData>): TermList<PPair<PData, PData>> }).$(d);
 }
 
@@ -96,20 +96,20 @@ function unMap(d: Term<PData>) {
  * plu-ts' `.fst`/`.snd` on a pair assume Data-encoded components and insert unIData/unListData; the pair from
  * unConstrData already holds an integer and a list, so read it with the non-unwrapping builtins.
  */
-function ctag(p: Term<PPair<PInt, PList<PData>>>) {
+export function ctag(p: Term<PPair<PInt, PList<PData>>>) {
   return pfstPairNoUnwrap(int, list(data)).$(p) as unknown as TermInt;
 }
-function cfields(p: Term<PPair<PInt, PList<PData>>>) {
+export function cfields(p: Term<PPair<PInt, PList<PData>>>) {
   return psndPairNoUnwrap(int, list(data)).$(p) as unknown as TermList<PData>;
 }
 
 /** Fields of a Constr. */
-function fields(d: Term<PData>) {
+export function fields(d: Term<PData>) {
   return cfields(punConstrData.$(d));
 }
 
-const hd = (xs: Term<PList<PData>>) => phead(data).$(xs);
-const tl = (xs: Term<PList<PData>>) => ptail(data).$(xs);
+export const hd = (xs: Term<PList<PData>>) => phead(data).$(xs);
+export const tl = (xs: Term<PList<PData>>) => ptail(data).$(xs);
 
 /**
  * The n-th element of a Data list. Batched claims walk the output list once per escrow, so the walk skips four
@@ -117,7 +117,7 @@ const tl = (xs: Term<PList<PData>>) => ptail(data).$(xs);
  * let-binds `.head`/`.tail` and could evaluate tl(tl(tl(xs))) before knowing the list is that long. A negative
  * or out-of-range index fails.
  */
-const pnth = phoist(
+export const pnth = phoist(
   precursive(
     pfn([fn([list(data), int], data), list(data), int], data)((self, xs, i) =>
       pif(data)
@@ -143,12 +143,12 @@ const pnth = phoist(
   ),
 );
 
-function nth(xs: Term<PList<PData>>, i: Term<PInt> | number) {
+export function nth(xs: Term<PList<PData>>, i: Term<PInt> | number) {
   return pnth.$(xs).$(typeof i === "number" ? pInt(i) : i);
 }
 
 /** Value of `key` in a Data map (as a pair list), or `fallback`. */
-const plookupOr = phoist(
+export const plookupOr = phoist(
   precursive(
     pfn([fn([data, data, list(pair(data, data))], data), data, data, list(pair(data, data))], data)(
       (self, key, fallback, entries) =>
@@ -166,7 +166,7 @@ const plookupOr = phoist(
 );
 
 /** Whether `who` (B pkh) is among the signatories. */
-const psignedBy = phoist(
+export const psignedBy = phoist(
   precursive(
     pfn([fn([data, list(data)], bool), data, list(data)], bool)((self, who, sigs) =>
       pif(bool)
@@ -178,13 +178,13 @@ const psignedBy = phoist(
 );
 
 /** POSIX time of a finite interval bound; fails on an infinite one (the paths that read a bound require it). */
-const pfiniteTime = phoist(plam(data, int)((bound) => punIData.$(fields(fields(bound).head).head)));
+export const pfiniteTime = phoist(plam(data, int)((bound) => punIData.$(fields(fields(bound).head).head)));
 
 /** Lovelace of a ledger Value: ada is always its first entry. */
-const plovelace = phoist(plam(data, int)((value) => punIData.$(unMap(unMap(value).head.snd).head.snd)));
+export const plovelace = phoist(plam(data, int)((value) => punIData.$(unMap(unMap(value).head.snd).head.snd)));
 
 /** Quantity of (policy, name) in a ledger Value; other policies' tokens of the same name count for nothing. */
-const pntxOf = phoist(
+export const pntxOf = phoist(
   pfn([data, data, data], int)((policy, name, value) =>
     punIData.$(plookupOr.$(name).$(pData(ZERO)).$(unMap(plookupOr.$(policy).$(pData(EMPTY_MAP)).$(unMap(value))))),
   ),
@@ -209,7 +209,7 @@ const pinputsAt = phoist(
 );
 
 /** Fields [address, value, datum, refScript] of the input at `idx`, which must be the out-ref being spent. */
-const pownResolved = phoist(
+export const pownResolved = phoist(
   pfn([list(data), data, int], list(data))((inputs, ownRef, idx) =>
     plet(fields(nth(inputs, idx))).in((inF) =>
       pif(list(data))

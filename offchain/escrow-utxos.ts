@@ -56,8 +56,8 @@ export async function readEscrowUtxos(lucid: LucidEvolution, script: EscrowScrip
   return scan;
 }
 
-/** One escrow by out-ref; ESCROW_NOT_FOUND when it is spent or was never there. */
-export async function getEscrowUtxo(lucid: LucidEvolution, script: EscrowScript, outRef: OutRef): Promise<EscrowUtxo> {
+/** The unspent output at `outRef`; `notFound` names the error when it is spent or was never there. */
+export async function readOneUtxo(lucid: LucidEvolution, outRef: OutRef, notFound: { code: string; what: string }): Promise<UTxO> {
   let utxos: UTxO[];
   try {
     utxos = await lucid.utxosByOutRef([outRef]);
@@ -65,6 +65,11 @@ export async function getEscrowUtxo(lucid: LucidEvolution, script: EscrowScript,
     throw new NtxError("CHAIN_UNAVAILABLE", `cannot read ${outRef.txHash}#${outRef.outputIndex}`, { retryable: true, cause });
   }
   const utxo = utxos[0];
-  if (!utxo) throw new NtxError("ESCROW_NOT_FOUND", `escrow ${outRef.txHash}#${outRef.outputIndex} not found (spent or unknown)`);
-  return decodeEscrowUtxo(utxo, script);
+  if (!utxo) throw new NtxError(notFound.code, `${notFound.what} ${outRef.txHash}#${outRef.outputIndex} not found (spent or unknown)`);
+  return utxo;
+}
+
+/** One escrow by out-ref; ESCROW_NOT_FOUND when it is spent or was never there. */
+export async function getEscrowUtxo(lucid: LucidEvolution, script: EscrowScript, outRef: OutRef): Promise<EscrowUtxo> {
+  return decodeEscrowUtxo(await readOneUtxo(lucid, outRef, { code: "ESCROW_NOT_FOUND", what: "escrow" }), script);
 }

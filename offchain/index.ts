@@ -68,3 +68,27 @@ export {
   type RefundParams,
   type ResolveParams,
 } from "./tx/index.js";
+
+/* Leases (long-running services paid as they run): see offchain/tx/lease-*.ts for the builders' contracts. */
+export { LEASE_MAX_CLOSE_WINDOW_MS, LeaseRedeemer, MAX_LEASE_DATUM_BYTES, decodeLeaseDatum, encodeLeaseDatum, leaseDatumSchema, leaseOwed, type LeaseDatum } from "./lease-datum.js";
+export { leaseScript, leaseScriptFor, type LeaseScript } from "./lease-script.js";
+export { decodeLeaseUtxo, getLeaseUtxo, leaseStatus, readLeases, type LeaseFilter, type LeaseStatus, type LeaseUtxo, type LeaseView } from "./lease-utxos.js";
+export {
+  LEASE_CLOSE_TTL_MS,
+  LEASE_OPEN_TTL_MS,
+  MAX_LEASE_CLAIM_BATCH,
+  buildLeaseClaimTx,
+  buildLeaseCloseTx,
+  buildLeaseDeployTx,
+  buildLeaseOpenTx,
+  buildLeaseSettleTx,
+  buildLeaseTopUpTx,
+  leaseTopUpEnd,
+  loadLeaseDeployment,
+  type LeaseClaimParams,
+  type LeaseCloseParams,
+  type LeaseDeployment,
+  type LeaseOpenParams,
+  type LeaseSettleParams,
+  type LeaseTopUpParams,
+} from "./tx/index.js";

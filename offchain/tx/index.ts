@@ -9,3 +9,8 @@ export { buildResolveTx, type ResolveParams } from "./resolve.js";
 export { buildCancelTx, type CancelParams } from "./cancel.js";
 export { requesterAddress } from "./settle.js";
 export { DEFAULT_TTL_MS, onChainTime, type EscrowDeployment } from "./common.js";
+export { FILLER_LOVELACE, buildLeaseDeployTx, loadLeaseDeployment, type LeaseDeployment } from "./lease-common.js";
+export { LEASE_OPEN_TTL_MS, buildLeaseOpenTx, type LeaseOpenParams } from "./lease-open.js";
+export { MAX_LEASE_CLAIM_BATCH, buildLeaseClaimTx, type LeaseClaimParams } from "./lease-claim.js";
+export { buildLeaseTopUpTx, leaseTopUpEnd, type LeaseTopUpParams } from "./lease-topup.js";
+export { LEASE_CLOSE_TTL_MS, buildLeaseCloseTx, buildLeaseSettleTx, type LeaseCloseParams, type LeaseSettleParams } from "./lease-close.js";

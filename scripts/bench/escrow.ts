@@ -27,6 +27,19 @@ import {
   type EscrowUtxo,
 } from "../../offchain/index.js";
 import { createEscrowWorld, randomHex, type EscrowWorld, type Role } from "../../test/helpers/emulator.js";
+import { createLeaseWorld } from "../../test/helpers/lease.js";
+import {
+  MAX_LEASE_CLAIM_BATCH,
+  buildLeaseClaimTx,
+  buildLeaseCloseTx,
+  buildLeaseOpenTx,
+  buildLeaseSettleTx,
+  buildLeaseTopUpTx,
+  getLeaseUtxo,
+  leaseScript,
+  readLeases,
+  type LeaseUtxo,
+} from "../../offchain/index.js";
 
 const MAX_MEM = Number(MAINNET_PROTOCOL_PARAMETERS.maxTxExMem);
 const MAX_STEPS = Number(MAINNET_PROTOCOL_PARAMETERS.maxTxExSteps);
@@ -234,7 +247,83 @@ async function batchClaim(maxProbe: number) {
   return { maxEscrowsPerClaimTx: lo, limitedBy, single: one, fifty, largest: best };
 }
 
+/** Lease paths: open, claim (one lease, and batches), top-up, close, settle; and a month of a relay lease claimed daily. */
+async function leasePaths() {
+  const w = await createLeaseWorld();
+  const reports: PathReport[] = [];
+  // A relay at 10 NTX a day (6 decimals): 115 base units a second. The fees below do not depend on the rate.
+  const rate = 115n;
+  const day = 86_400_000;
+  const opened = await run(w, "requester", "lease open", () =>
+    buildLeaseOpenTx(w.as("requester"), { script: w.lease, provider: w.parties.provider.address, asset: w.script.ntx, rate, durationMs: 31 * day, notice: day, now: w.emulator.now(), validForMs: 60_000 }),
+  );
+  reports.push(opened.report);
+  let lease = await getLeaseUtxo(w.lucid, w.lease, { txHash: opened.txHash, outputIndex: 0 });
+  const firstLastClaim = lease.datum.lastClaim;
+  const claimFees: bigint[] = [];
+  let claimedNtx = 0n;
+  for (let d = 1; d <= 30; d++) {
+    w.emulator.awaitSlot(day / 1000);
+    const before = await w.balance("provider", w.ntxUnit);
+    const claim = await run(w, "provider", "lease claim (1 lease)", () => buildLeaseClaimTx(w.as("provider"), { deployment: w.leaseDeployment, leases: [lease], now: w.emulator.now() }));
+    if (d === 1) reports.push(claim.report);
+    claimFees.push(BigInt(claim.report.feeLovelace));
+    claimedNtx += (await w.balance("provider", w.ntxUnit)) - before;
+    lease = (await readLeases(w.lucid, w.lease)).leases.find((l) => l.utxo.txHash === claim.txHash)!;
+  }
+  const elapsedMs = lease.datum.lastClaim - firstLastClaim;
+  const topUp = await run(w, "requester", "lease top-up", () => buildLeaseTopUpTx(w.as("requester"), { deployment: w.leaseDeployment, lease, add: rate * 86_400n, now: w.emulator.now() }));
+  reports.push(topUp.report);
+  lease = (await readLeases(w.lucid, w.lease)).leases[0]!;
+  const close = await run(w, "requester", "lease close", () => buildLeaseCloseTx(w.as("requester"), { deployment: w.leaseDeployment, lease, now: w.emulator.now() }));
+  reports.push(close.report);
+
+  const short = await w.open({ durationMs: 60_000 });
+  w.emulator.awaitSlot(120);
+  const settle = await run(w, "outsider", "lease settle", () => buildLeaseSettleTx(w.as("outsider"), { deployment: w.leaseDeployment, lease: short, now: w.emulator.now() }));
+  reports.push(settle.report);
+
+  const monthLovelace = BigInt(opened.report.feeLovelace) + claimFees.reduce((a, b) => a + b, 0n) + BigInt(close.report.feeLovelace);
+  const batches: PathReport[] = [];
+  for (const n of [10, MAX_LEASE_CLAIM_BATCH, 30]) {
+    progress(`lease claim of ${n} leases`);
+    batches.push(await leaseBatch(n));
+  }
+  const perLease = batches.map((b) => ({ leases: Number(b.path.split("x")[1]), feePerLeaseAda: Number(b.feeLovelace) / Number(b.path.split("x")[1]) / 1e6 }));
+  return {
+    script: { hash: leaseScript("Mainnet").hash, sizeBytes: w.lease.script.script.length / 2 - 3 },
+    paths: [...reports, ...batches],
+    relayMonthClaimedDaily: {
+      ratePerSecond: rate.toString(),
+      claims: claimFees.length,
+      claimedNtxBaseUnits: claimedNtx.toString(),
+      elapsedMs,
+      claimedEqualsRateTimesElapsed: claimedNtx === (rate * BigInt(elapsedMs)) / 1000n,
+      feesAda: { open: Number(opened.report.feeLovelace) / 1e6, claims: Number(claimFees.reduce((a, b) => a + b, 0n)) / 1e6, close: Number(close.report.feeLovelace) / 1e6 },
+      totalAda: Number(monthLovelace) / 1e6,
+      // The same month when the provider claims all its leases together daily (its share of a MAX_LEASE_CLAIM_BATCH claim).
+      totalAdaWithClaimsBatched:
+        (Number(opened.report.feeLovelace) + Number(close.report.feeLovelace)) / 1e6 + 30 * perLease.find((p) => p.leases === MAX_LEASE_CLAIM_BATCH)!.feePerLeaseAda,
+    },
+    batchedClaimFeePerLease: perLease,
+  };
+}
+
+/** One claim of `n` leases of one provider, built (not submitted) a day after they opened. */
+async function leaseBatch(n: number): Promise<PathReport> {
+  const w = await createLeaseWorld();
+  const leases: LeaseUtxo[] = [];
+  for (let left = n; left > 0; left -= 30) leases.push(...(await w.openMany(Math.min(30, left), { rate: 115n, durationMs: 2 * 86_400_000 })));
+  w.emulator.awaitSlot(86_400);
+  const { report } = await measure(w, `lease claim x${n}`, () => buildLeaseClaimTx(w.as("provider"), { deployment: w.leaseDeployment, leases, now: w.emulator.now() }));
+  return report;
+}
+
 async function main() {
+  if (process.argv[2] === "--lease-only") {
+    console.log(JSON.stringify(await leasePaths(), null, 2));
+    return;
+  }
   if (process.argv[2] === "--probe-claim") {
     console.log(JSON.stringify(await probeClaim(Number(process.argv[3]))));
     return;
@@ -244,6 +333,8 @@ async function main() {
   progress("single-escrow paths");
   const paths = await singlePaths();
   const batch = await batchClaim(Number(process.env.BENCH_ESCROW_MAX_PROBE ?? 200));
+  progress("lease paths");
+  const lease = await leasePaths();
   const byPath = Object.fromEntries(paths.map((p) => [p.path, p]));
   const largest = batch.largest;
   const claimPerEscrow = largest ? Number(largest.feeLovelace) / largest.scriptRuns / 1e6 : Number.NaN;
@@ -265,7 +356,11 @@ async function main() {
       buildMsSingle: batch.single?.buildMs,
       buildRatio50ToSingle: buildRatio,
     },
+    lease,
     floors: {
+      leasePathsMemPctMax: Math.max(...lease.paths.filter((p) => !p.path.includes(" x")).map((p) => p.memPctOfTxMax)),
+      leasePathsStepsPctMax: Math.max(...lease.paths.filter((p) => !p.path.includes(" x")).map((p) => p.stepsPctOfTxMax)),
+      leaseBatchOfMaxFits: lease.paths.some((p) => p.path === `lease claim x${MAX_LEASE_CLAIM_BATCH}` && p.memPctOfTxMax <= 100 && p.stepsPctOfTxMax <= 100 && p.txBytes <= MAINNET_PROTOCOL_PARAMETERS.maxTxSize),
       scriptSizeOk: scriptBytes <= 2_500,
       everySingleEscrowPathMemPctMax: Math.max(...spends.map((p) => p.memPctOfTxMax)),
       everySingleEscrowPathStepsPctMax: Math.max(...spends.map((p) => p.stepsPctOfTxMax)),

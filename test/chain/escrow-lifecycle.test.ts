@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { Wallet } from "ethers";
 import { afterEach, describe, expect, it } from "vitest";
-import { addressOfPrivateKey, newPrivateKey, type Chain, type LucidEvolution } from "../../offchain/chain/index.js";
+import type { Chain, LucidEvolution } from "../../offchain/chain/index.js";
 import {
   buildClaimTx,
   buildCompleteTx,
@@ -17,7 +17,7 @@ import {
   type EscrowDeployment,
   type EscrowScript,
 } from "../../offchain/index.js";
-import { startTestDevnet, type TestDevnet } from "../helpers/devnet.js";
+import { fundedParty, startTestDevnet, type TestDevnet } from "../helpers/devnet.js";
 
 const hex = (bytes: number) => randomBytes(bytes).toString("hex");
 const sleepUntil = async (time: number) => {
@@ -46,13 +46,7 @@ describe.each([
 
   const setup = async () => {
     devnet = await startTestDevnet({ mode, blockTimeMs: 1000 });
-    const party = async (lovelace: bigint, ntx: bigint): Promise<Party> => {
-      const key = newPrivateKey();
-      const address = addressOfPrivateKey(key, "devnet");
-      await devnet!.fund(address, lovelace, ntx);
-      const chain = devnet!.chain();
-      return { key, address, chain, lucid: await chain.lucid({ privateKey: key }) };
-    };
+    const party = (lovelace: bigint, ntx: bigint): Promise<Party> => fundedParty(devnet!, lovelace, ntx);
     const [buyer, provider] = await Promise.all([party(100_000_000n, 10_000n), party(50_000_000n, 0n)]);
     const ntx = { policyId: devnet.info.ntx.policyId, assetName: devnet.info.ntx.assetName };
     const script = escrowScriptFor(buyer.lucid, ntx);

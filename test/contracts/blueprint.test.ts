@@ -1,11 +1,21 @@
 import { readFileSync } from "node:fs";
 import { TypedDataEncoder, id } from "ethers";
-import { describe, expect, it } from "vitest";
-import { blueprintJson, buildBlueprint, cborBytes, compileBatchFlat, compileEscrowFlat, plutusV3Hash } from "../../contracts/blueprint.js";
+import { setImmediate as tick } from "node:timers/promises";
+import { beforeAll, describe, expect, it } from "vitest";
+import { blueprintJson, buildBlueprint, cborBytes, compileBatchFlat, compileEscrowFlat, compileLeaseFlat, plutusV3Hash } from "../../contracts/blueprint.js";
 import { completionProofTypeHash, eip712MessagePrefix } from "../../contracts/eip712.js";
-import { COMPLETION_PROOF_TYPES, MAINNET_NTX, NTX_EIP712_DOMAIN, escrowScript } from "../../offchain/index.js";
+import { COMPLETION_PROOF_TYPES, MAINNET_NTX, NTX_EIP712_DOMAIN, escrowScript, leaseScript } from "../../offchain/index.js";
 
 describe("escrow blueprint", () => {
+  // Each compile blocks the worker for seconds (tens of seconds on a loaded machine): one at a time, with the event
+  // loop free in between so the worker keeps answering the runner. Compiled once; every test below reuses them.
+  beforeAll(async () => {
+    for (const compile of [compileEscrowFlat, compileBatchFlat, compileLeaseFlat]) {
+      compile();
+      await tick();
+    }
+  });
+
   it("the committed contracts/plutus.json is what a fresh build produces (run `npm run build:contracts`)", () => {
     const committed = readFileSync(new URL("../../contracts/plutus.json", import.meta.url), "utf8");
     expect(committed).toBe(blueprintJson());
@@ -14,7 +24,16 @@ describe("escrow blueprint", () => {
   it("is a CIP-57 blueprint of an unapplied Plutus V3 validator with its parameters", () => {
     const bp = buildBlueprint();
     expect(bp.preamble.plutusVersion).toBe("v3");
-    const [v, batch] = bp.validators;
+    const [v, batch, lease] = bp.validators;
+    expect(bp.validators).toHaveLength(3);
+    expect(lease!.title).toBe("lease.spend");
+    expect(lease!.parameters).toEqual([]);
+    expect(lease!.hash).toBe(plutusV3Hash(cborBytes(compileLeaseFlat())));
+    // Unparameterized: the blueprint's hash is the script's hash on every network.
+    expect(leaseScript("Mainnet").hash).toBe(lease!.hash);
+    for (const schema of [lease!.datum!.schema, lease!.redeemer.schema]) {
+      expect(Object.keys(bp.definitions)).toContain(schema.$ref.replace("#/definitions/", ""));
+    }
     expect(v!.title).toBe("escrow.spend");
     expect(v!.parameters.map((p) => p.title)).toEqual(["ntxPolicy", "ntxName", "batchHash"]);
     expect(v!.hash).toBe(plutusV3Hash(cborBytes(compileEscrowFlat())));
@@ -30,6 +49,7 @@ describe("escrow blueprint", () => {
   it("stays well under the 2.5 KB size budget, and the single-escrow paths read no batch code", () => {
     expect(cborBytes(compileEscrowFlat()).length).toBeLessThanOrEqual(1_550);
     expect(cborBytes(compileBatchFlat()).length).toBeLessThanOrEqual(1_100);
+    expect(cborBytes(compileLeaseFlat()).length).toBeLessThanOrEqual(1_850);
   });
 
   it("bakes in the EIP-712 constants ethers uses for CompletionProof", () => {

@@ -3,7 +3,17 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { createChain, fetchDevnetInfo, produceDevnetBlock, requestDevnetFunds, type Chain, type DevnetInfo } from "../../offchain/chain/index.js";
+import {
+  addressOfPrivateKey,
+  createChain,
+  fetchDevnetInfo,
+  newPrivateKey,
+  produceDevnetBlock,
+  requestDevnetFunds,
+  type Chain,
+  type DevnetInfo,
+  type LucidEvolution,
+} from "../../offchain/chain/index.js";
 import { startDevnetServer, type DevnetServer } from "../../offchain/devnet/index.js";
 
 /**
@@ -107,6 +117,22 @@ export async function startTestDevnet(options: TestDevnetOptions = {}): Promise<
     },
   };
   return handle;
+}
+
+/** A party with its own key, chain client and Lucid (on the Blockfrost provider), funded by the faucet. */
+export interface DevnetParty {
+  key: string;
+  address: string;
+  chain: Chain;
+  lucid: LucidEvolution;
+}
+
+export async function fundedParty(devnet: TestDevnet, lovelace: bigint, ntx: bigint): Promise<DevnetParty> {
+  const key = newPrivateKey();
+  const address = addressOfPrivateKey(key, "devnet");
+  await devnet.fund(address, lovelace, ntx);
+  const chain = devnet.chain();
+  return { key, address, chain, lucid: await chain.lucid({ privateKey: key }) };
 }
 
 async function stopChild(child: ChildProcess, signal: "SIGTERM" | "SIGKILL"): Promise<void> {
