@@ -111,8 +111,40 @@ export type JobResources = z.infer<typeof JobResources>;
 
 export const NetworkPolicy = z.enum(["none", "egress"]);
 
+/** A port a service listens on inside its container; below 1024 would need a capability the sandbox drops. */
+export const ServicePort = z.number().int().min(1024).max(65535);
+const AbsolutePath = z.string().regex(/^\/(?!.*\/\.\.?(\/|$))[A-Za-z0-9_.\/-]{1,254}$/, "absolute path without . or .. segments");
+const Argv = z.array(z.string().min(1).max(4096)).min(1).max(64);
+
+/**
+ * What makes a job a long-running service (a stake-pool node): how it restarts, the one persistent volume it
+ * keeps (a fixed-size file system of its own), the ports published to the world (the only network a service
+ * gets from outside), how the provider tells it is healthy, and how long before its lease runs dry the provider
+ * warns the buyer. No defaults: the parsed spec is what is hashed, so it must be exactly what the buyer signed.
+ */
+export const ServiceSpec = z
+  .object({
+    restart: z.object({ policy: z.enum(["always", "on-failure"]), maxRestarts: z.number().int().min(0).max(1000) }).strict(),
+    volume: z.object({ name: Token, mountPath: AbsolutePath, sizeMiB: z.number().int().min(16).max(64 * 1024 * 1024) }).strict().optional(),
+    ports: z
+      .array(z.object({ container: ServicePort, protocol: z.enum(["tcp", "udp"]) }).strict())
+      .max(8)
+      .refine((ps) => new Set(ps.map((p) => `${p.container}/${p.protocol}`)).size === ps.length, "each port once"),
+    health: z.discriminatedUnion("kind", [
+      z.object({ kind: z.literal("prometheus"), port: ServicePort, path: z.string().regex(/^\/[A-Za-z0-9_.\/-]{0,255}$/), metric: z.string().regex(/^[a-zA-Z_:][a-zA-Z0-9_:]{0,199}$/) }).strict(),
+      z.object({ kind: z.literal("command"), command: Argv }).strict(),
+    ]),
+    /** The buyer is told this long before the provider stops the service for want of funds. */
+    noticeMs: TimeMs.positive(),
+  })
+  .strict();
+export type ServiceSpec = z.infer<typeof ServiceSpec>;
+
 export const JobSpec = z
   .object({
+    /** Absent for a batch job (every spec signed before services existed hashes as it did). */
+    kind: z.literal("service").optional(),
+    service: ServiceSpec.optional(),
     image: ImageRef,
     command: z.array(z.string().max(4096)).max(256),
     env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/), z.string().max(4096)),
@@ -127,7 +159,10 @@ export const JobSpec = z
      */
     salt: z.string().regex(/^([0-9a-f]{2}){16,32}$/, "16 to 32 bytes of lowercase hex").optional(),
   })
-  .strict();
+  .strict()
+  .refine((s) => (s.kind === "service") === (s.service !== undefined), "a service job has kind \"service\" and a service section, a batch job neither")
+  // A published port is reachable from anywhere and the node talks to its peers: a service is never "none".
+  .refine((s) => s.kind !== "service" || s.network === "egress", "a service job's network is \"egress\"");
 export type JobSpec = z.infer<typeof JobSpec>;
 
 /** What a CIP-30 wallet's `signData` returns: COSE_Sign1 and COSE_Key, CBOR hex. */
