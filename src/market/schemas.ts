@@ -234,9 +234,11 @@ export type ProviderConfirm = z.output<typeof ProviderConfirm>;
 /**
  * `locked`: the provider saw a valid escrow for the job. `released`: it gave the match up before running (lock
  * window passed, escrow refused; `message` says why). The matcher frees the reservation on `released` and on
- * the terminal kinds.
+ * the terminal kinds. Service jobs (leases) add `notice` (the lease runs dry soon: `message` says when the service
+ * stops), `claimed` (accrued NTX claimed) and `stopped` (stopped for want of funds; a top-up starts it again);
+ * a closed lease ends with `completed`.
  */
-export const JobEventKind = z.enum(["confirmed", "locked", "released", "pulling", "started", "running", "output", "completed", "failed", "cancelled"]);
+export const JobEventKind = z.enum(["confirmed", "locked", "released", "pulling", "started", "running", "output", "completed", "failed", "cancelled", "notice", "claimed", "stopped"]);
 export type JobEventKind = z.infer<typeof JobEventKind>;
 
 /** A provider's report of what it observed about a job, on `ntx.jobs.<jobHash>.events`; `seq` orders them. */

@@ -1,3 +1,4 @@
+import { LeasePhase } from "./service/lease-keeper.js";
 import { NtxError, isNtxError } from "../../offchain/errors.js";
 import {
   Match,
@@ -191,6 +192,12 @@ const KIND_OF_PHASE: Record<string, JobEventKind | null> = {
   [JobPhase.Refused]: "released",
   [JobPhase.Released]: "released",
   [JobPhase.Failed]: "failed",
+  // Service jobs (src/provider/service/lease-keeper.ts).
+  [LeasePhase.Started]: "started",
+  [LeasePhase.Notice]: "notice",
+  [LeasePhase.Claimed]: "claimed",
+  [LeasePhase.Stopped]: "stopped",
+  [LeasePhase.Closed]: "completed",
 };
 
 /**

@@ -9,6 +9,9 @@ import { DockerRunner } from "../../src/provider/docker/docker-runner.js";
 import { mountedAt } from "../../src/provider/docker/host-mounts.js";
 import { DockerServiceRunner } from "../../src/provider/docker/service-runner.js";
 import type { ServiceHandle, ServiceRequestInput } from "../../src/provider/service/types.js";
+import { LeaseKeeper, LeasePhase, GONE_AFTER_PASSES } from "../../src/provider/service/lease-keeper.js";
+import { MemoryLeaseLedger } from "./memory-lease-ledger.js";
+import { filesHolding } from "./files-holding.js";
 import { dockerCli, dockerTestRun, ensureDocker, TEST_IMAGE } from "../helpers/docker.js";
 
 /**
@@ -176,9 +179,38 @@ describe("service runner on the real engine", () => {
     expect(await mountedAt(hostDir)).toBe(true);
     const fstype = (await readFile("/proc/self/mountinfo", "utf8")).split("\n").find((l) => l.split(" ")[4] === hostDir) ?? "";
     expect(fstype).toMatch(/ - tmpfs /);
-    const grep = await exec("grep", ["-rl", "--binary-files=binary", "-F", secret.toString("latin1"), stateDir]).then((r) => r.stdout, () => "");
-    expect(grep).toBe("");
+    expect(await filesHolding(stateDir, secret)).toEqual([]);
+    expect((await dockerCli(["logs", handle.containerId])).includes(secret.toString("hex"))).toBe(false);
     await runner.remove(handle);
     expect(await mountedAt(hostDir)).toBe(false);
+  }, 120_000);
+
+  it("stops the node cleanly when its lease runs dry, after the notice; starts it on a top-up with its data; removes it all on close", async () => {
+    const request = nodeRequest();
+    const ledger = new MemoryLeaseLedger({ slotMs: 1_000, start: 1_700_000_000_000 });
+    ledger.open(request.jobHash, { deposit: 100n * 60n, ratePerSlot: 100n, endMs: ledger.clock + 86_400_000, noticeMs: 20_000 });
+    const phases: string[] = [];
+    const keeper = new LeaseKeeper({ settlement: ledger, runner, schedule: { claimIntervalMs: 10_000, minClaim: 10n ** 9n, stopMarginMs: 5_000 }, maxClaimBatch: 10, stopGraceMs: 10_000, events: { publish: (e) => { if (e.kind === "job") phases.push(e.phase); } } });
+    const handle = await keeper.add({ request });
+    handles.push(handle);
+    const starts = () => readFile(join(handle.volumePath!, "db", "standin.starts"), "utf8").then((t) => Number(t.trim()));
+    await waitFor("first start", async () => ((await starts()) === 1 ? true : undefined));
+    for (let t = 0; t < 60; t += 5) { ledger.clock += 5_000; await keeper.tick(); }
+    expect(phases.indexOf(LeasePhase.Notice)).toBeGreaterThan(0);
+    expect(phases.indexOf(LeasePhase.Notice)).toBeLessThan(phases.indexOf(LeasePhase.Stopped));
+    const stopped = await runner.status(handle, request);
+    expect(stopped.running).toBe(false);
+    expect(stopped.exitCode).toBe(0);
+    expect(ledger.providerPaid).toBeLessThanOrEqual(6_000n);
+
+    ledger.topUp(request.jobHash, 100n * 600n);
+    await keeper.tick();
+    await waitFor("started again on the same volume", async () => ((await starts()) === 2 ? true : undefined));
+
+    ledger.close(request.jobHash);
+    for (let i = 0; i < GONE_AFTER_PASSES; i++) await keeper.tick();
+    expect(phases.at(-1)).toBe(LeasePhase.Closed);
+    expect(await mountedAt(handle.volumePath!)).toBe(false);
+    expect(await dockerCli(["ps", "-aq", "--filter", `label=ntx.job=${request.jobHash}`])).toBe("");
   }, 120_000);
 });
