@@ -114,6 +114,7 @@ export const NetworkPolicy = z.enum(["none", "egress"]);
 /** A port a service listens on inside its container; below 1024 would need a capability the sandbox drops. */
 export const ServicePort = z.number().int().min(1024).max(65535);
 const AbsolutePath = z.string().regex(/^\/(?!.*\/\.\.?(\/|$))[A-Za-z0-9_.\/-]{1,254}$/, "absolute path without . or .. segments");
+const FileName = z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,62}$/, "file name [a-z0-9_.-]");
 const Argv = z.array(z.string().min(1).max(4096)).min(1).max(64);
 
 /**
@@ -136,8 +137,22 @@ export const ServiceSpec = z
     ]),
     /** The buyer is told this long before the provider stops the service for want of funds. */
     noticeMs: TimeMs.positive(),
+    /** Plain files (configuration, topology) mounted read-only at `dir`; part of the signed spec. */
+    files: z
+      .object({ dir: AbsolutePath, entries: z.record(FileName, z.string().max(64 * 1024)) })
+      .strict()
+      .refine((f) => Object.keys(f.entries).length <= 16, "at most 16 files")
+      .optional(),
+    /** Secret files the buyer delivers sealed to the provider, opened into a RAM-only folder mounted read-only at `dir`. */
+    secrets: z.object({ dir: AbsolutePath, names: z.array(FileName).min(1).max(8) }).strict().optional(),
+    /** Small writable RAM folders (a node's socket folder), 16 MiB each. */
+    scratch: z.array(AbsolutePath).max(4).optional(),
   })
-  .strict();
+  .strict()
+  .refine((s) => {
+    const mounts = [s.volume?.mountPath, s.files?.dir, s.secrets?.dir, ...(s.scratch ?? [])].filter((m): m is string => m !== undefined);
+    return new Set(mounts).size === mounts.length && !mounts.some((a) => mounts.some((b) => a !== b && b.startsWith(`${a}/`)));
+  }, "volume, files, secrets and scratch folders must be distinct and not nested");
 export type ServiceSpec = z.infer<typeof ServiceSpec>;
 
 export const JobSpec = z
@@ -160,6 +175,7 @@ export const JobSpec = z
     salt: z.string().regex(/^([0-9a-f]{2}){16,32}$/, "16 to 32 bytes of lowercase hex").optional(),
   })
   .strict()
+  .refine((s) => s.service?.volume === undefined || s.service.volume.sizeMiB <= s.resources.diskGiB * 1024, "the service's volume must fit the disk it buys")
   .refine((s) => (s.kind === "service") === (s.service !== undefined), "a service job has kind \"service\" and a service section, a batch job neither")
   // A published port is reachable from anywhere and the node talks to its peers: a service is never "none".
   .refine((s) => s.kind !== "service" || s.network === "egress", "a service job's network is \"egress\"");

@@ -59,6 +59,10 @@ describe("job spec: kind service", () => {
       { ...service, service: { ...service.service, health: { kind: "command", command: [] } } },
       { ...service, service: { ...service.service, restart: { policy: "sometimes", maxRestarts: 0 } } },
       { ...service, service: { ...service.service, extra: 1 } },
+      { ...service, service: { ...service.service, volume: { name: "db", mountPath: "/data", sizeMiB: 4096 } } },
+      { ...service, service: { ...service.service, files: { dir: "/data/config", entries: {} } } },
+      { ...service, service: { ...service.service, secrets: { dir: "/data", names: ["kes.skey"] } } },
+      { ...service, service: { ...service.service, files: { dir: "/config", entries: { "../x": "" } } } },
     ];
     for (const spec of bad) expect(JobSpec.safeParse(spec).success, JSON.stringify(spec)).toBe(false);
   });

@@ -43,9 +43,9 @@ function nodeRequest(overrides: Partial<ServiceRequestInput["service"]> = {}): S
       ports: [{ container: 3001, protocol: "tcp" }],
       health: { kind: "prometheus", port: 12798, path: "/metrics", metric: "cardano_node_metrics_slotNum_int" },
       noticeMs: 60_000,
+      files: { dir: "/config", entries: { "config.json": "{}", "topology.json": JSON.stringify({ localRoots: [{ accessPoints: [{ address: "relay1.example", port: 3001 }] }] }) } },
       ...overrides,
     },
-    files: { dir: "/config", entries: { "config.json": "{}", "topology.json": JSON.stringify({ localRoots: [{ accessPoints: [{ address: "relay1.example", port: 3001 }] }] }) } },
   };
 }
 
@@ -168,7 +168,8 @@ describe("service runner on the real engine", () => {
   }, 120_000);
 
   it("opens secrets only into a tmpfs outside the state dir, read-only in the container", async () => {
-    const request = { ...nodeRequest(), secretsDir: "/secrets" };
+    const request = nodeRequest({ secrets: { dir: "/secrets", names: ["kes.skey"] } });
+    await expect(runner.start(request)).rejects.toThrow(/needs secrets kes.skey/);
     const secret = randomBytes(48);
     const handle = await runner.start(request, { "kes.skey": new Uint8Array(secret) });
     handles.push(handle);

@@ -95,7 +95,12 @@ export class DockerServiceRunner implements ServiceRunner {
     const paths = this.paths(request);
     const existing = await this.find(request.jobHash);
     const volumePath = request.service.volume && paths.volumeKey ? await ensureVolume(this.params.stateDir, paths.volumeKey, request.service.volume.sizeMiB) : undefined;
-    if (secrets) await mountSecrets(paths.secrets, secrets);
+    const wanted = request.service.secrets;
+    if (wanted) {
+      const given = Object.keys(secrets ?? {}).sort().join(",");
+      if (given !== [...wanted.names].sort().join(",")) throw new NtxError("SERVICE_SECRETS_MISSING", `the service needs secrets ${wanted.names.join(", ")}; got ${given || "none"}`);
+      await mountSecrets(paths.secrets, secrets!);
+    }
     if (existing) {
       // A provider restart: the container kept running under the engine; adopt it.
       const container = this.docker.getContainer(existing.containerId);
@@ -104,7 +109,7 @@ export class DockerServiceRunner implements ServiceRunner {
       return this.handleOf(existing.containerId, request.jobHash, volumePath);
     }
     const image = await this.params.images.resolveImage(request.image);
-    if (request.files) await writeServiceFiles(paths.files, request.files.entries);
+    if (request.service.files) await writeServiceFiles(paths.files, request.service.files.entries);
     await this.ensureNetwork();
     const options = serviceContainerOptions({
       request,
@@ -113,7 +118,7 @@ export class DockerServiceRunner implements ServiceRunner {
       name: `${paths.name}-${randomBytes(3).toString("hex")}`,
       network: this.network,
       publishIp: this.publishIp,
-      mounts: { ...(volumePath ? { volumePath } : {}), ...(request.files ? { filesPath: paths.files } : {}), ...(secrets ? { secretsPath: paths.secrets } : {}) },
+      mounts: { ...(volumePath ? { volumePath } : {}), ...(request.service.files ? { filesPath: paths.files } : {}), ...(wanted ? { secretsPath: paths.secrets } : {}) },
       labels: this.labels,
     });
     let container: Docker.Container;

@@ -14,9 +14,8 @@ import { checkImageVolumes, JOB_USER, Labels } from "./container-spec.js";
 export const ServiceLabels = { Service: "ntx.service", VolumePath: "ntx.volume-path", SecretsDir: "ntx.secrets-dir" } as const;
 /** Size of the /tmp tmpfs (RAM, counted in the memory limit). */
 export const SERVICE_TMP_BYTES = 64 * 1024 * 1024;
-/** Where the runner mounts the plain files and the opened secrets, when the request names no folder. */
-export const DEFAULT_FILES_DIR = "/config";
-export const DEFAULT_SECRETS_DIR = "/secrets";
+/** Size of each scratch folder and each tmpfs over an image's VOLUME. */
+export const SCRATCH_BYTES = 16 * 1024 * 1024;
 
 export interface ServiceMounts {
   volumePath?: string;
@@ -50,18 +49,19 @@ function restartPolicy(request: ServiceRequest): Docker.HostRestartPolicy {
 export function serviceContainerOptions(params: ServiceSpecParams): Docker.ContainerCreateOptions {
   const { request, mounts } = params;
   const volume = request.service.volume;
-  const covered = new Set([volume?.mountPath, request.files?.dir ?? DEFAULT_FILES_DIR, request.secretsDir ?? DEFAULT_SECRETS_DIR, "/tmp"]);
+  const { files, secrets, scratch = [] } = request.service;
+  const covered = new Set([volume?.mountPath, files?.dir, secrets?.dir, "/tmp", ...scratch]);
   // Each VOLUME the image declares gets a small tmpfs, never an anonymous volume on host disk (#10).
   const tmpfsOpts = (size: number) => `rw,noexec,nosuid,nodev,size=${size},uid=65534,gid=65534,mode=0755`;
   const imageVolumes = checkImageVolumes(params.imageVolumes).filter((v) => !covered.has(v));
   const tmpfs: Record<string, string> = { "/tmp": tmpfsOpts(SERVICE_TMP_BYTES) };
-  for (const v of imageVolumes) tmpfs[v] = tmpfsOpts(16 * 1024 * 1024);
-  const memory = request.resources.memoryMiB * 1024 * 1024 + SERVICE_TMP_BYTES + imageVolumes.length * 16 * 1024 * 1024;
+  for (const v of [...imageVolumes, ...scratch]) tmpfs[v] = tmpfsOpts(SCRATCH_BYTES);
+  const memory = request.resources.memoryMiB * 1024 * 1024 + SERVICE_TMP_BYTES + (imageVolumes.length + scratch.length) * SCRATCH_BYTES;
 
   const binds: Docker.MountSettings[] = [];
   if (volume && mounts.volumePath) binds.push({ Type: "bind", Source: mounts.volumePath, Target: volume.mountPath, ReadOnly: false });
-  if (mounts.filesPath) binds.push({ Type: "bind", Source: mounts.filesPath, Target: request.files?.dir ?? DEFAULT_FILES_DIR, ReadOnly: true });
-  if (mounts.secretsPath) binds.push({ Type: "bind", Source: mounts.secretsPath, Target: request.secretsDir ?? DEFAULT_SECRETS_DIR, ReadOnly: true });
+  if (files && mounts.filesPath) binds.push({ Type: "bind", Source: mounts.filesPath, Target: files.dir, ReadOnly: true });
+  if (secrets && mounts.secretsPath) binds.push({ Type: "bind", Source: mounts.secretsPath, Target: secrets.dir, ReadOnly: true });
 
   const exposed: Record<string, object> = {};
   const bindings: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};

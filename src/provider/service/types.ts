@@ -8,13 +8,6 @@ import { ServiceSpec } from "../../market/schemas.js";
  */
 
 const hex32 = z.string().regex(/^[0-9a-f]{64}$/, "expected 32 bytes of lowercase hex");
-const SAFE_NAME = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
-
-/** Files the provider writes for the service and mounts read-only at `dir` (configuration, topology). */
-export const serviceFilesSchema = z.object({
-  dir: z.string().regex(/^\/[A-Za-z0-9_.\/-]{1,254}$/),
-  entries: z.record(z.string().regex(SAFE_NAME), z.string().max(1024 * 1024)).refine((e) => Object.keys(e).length <= 32, "at most 32 files"),
-});
 
 export const serviceRequestSchema = z.object({
   jobHash: hex32,
@@ -27,10 +20,8 @@ export const serviceRequestSchema = z.object({
     memoryMiB: z.number().int().min(8).max(4 * 1024 * 1024),
     pids: z.number().int().min(8).max(1_000_000).default(1024),
   }),
+  /** Restart, volume, ports, health, files, where secrets go (the bytes never come through here) and scratch folders. */
   service: ServiceSpec,
-  files: serviceFilesSchema.optional(),
-  /** Where sealed secrets are opened (a tmpfs, read-only in the container); the bytes never come through here. */
-  secretsDir: z.string().regex(/^\/[A-Za-z0-9_.\/-]{1,254}$/).optional(),
 });
 export type ServiceRequest = z.infer<typeof serviceRequestSchema>;
 export type ServiceRequestInput = z.input<typeof serviceRequestSchema>;
