@@ -1,4 +1,4 @@
-import { isNtxError } from "../../../offchain/errors.js";
+import { isNtxError, NtxError } from "../../../offchain/errors.js";
 import type { EventSink } from "../types.js";
 import { planLease, type ScheduleParams } from "./lease-schedule.js";
 import type { LeaseSettlement, ObservedLease, ServiceHandle, ServiceRequestInput, ServiceRunner, ServiceSecrets } from "./types.js";
@@ -62,10 +62,29 @@ export class LeaseKeeper {
   /** Takes on a service whose lease is open (or was, before a provider restart: start() adopts its container). */
   async add(service: KeptService): Promise<ServiceHandle> {
     const jobHash = service.request.jobHash;
+    if (service.secrets) service = { ...service, secrets: Object.fromEntries(Object.entries(service.secrets).map(([k, v]) => [k, Uint8Array.from(v)])) };
     const handle = await this.params.runner.start(service.request, service.secrets);
     this.entries.set(jobHash, { service, handle, stoppedForFunds: false, missing: 0 });
     await this.emit(jobHash, LeasePhase.Started, `service running${handle.ports.length ? `; published ${handle.ports.map((p) => `${p.hostPort}->${p.container}/${p.protocol}`).join(", ")}` : ""}`);
     return handle;
+  }
+
+  /**
+   * New secrets for a running service (a KES rotation): written over the old ones in its tmpfs, then the service
+   * restarts to read them (the node reads its keys at start).
+   */
+  async updateSecrets(jobHash: string, secrets: ServiceSecrets): Promise<void> {
+    const entry = this.entries.get(jobHash);
+    if (!entry) throw new NtxError("SECRETS_UNKNOWN_JOB", "no such service");
+    // A copy: the caller wipes its buffers once handed over.
+    entry.service = { ...entry.service, secrets: Object.fromEntries(Object.entries(secrets).map(([k, v]) => [k, Uint8Array.from(v)])) };
+    if (entry.stoppedForFunds) return;
+    if (entry.handle) await this.params.runner.stop(entry.handle, this.params.stopGraceMs);
+    entry.handle = await this.params.runner.start(entry.service.request, entry.service.secrets);
+  }
+
+  has(jobHash: string): boolean {
+    return this.entries.has(jobHash);
   }
 
   services(): Array<{ jobHash: string; handle?: ServiceHandle; stoppedForFunds: boolean }> {
