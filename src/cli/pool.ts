@@ -18,7 +18,7 @@ import { kesStatus, readOpCert } from "../pool/kes.js";
 import { POOL_NETWORKS, type PoolNetwork } from "../pool/networks.js";
 import { PoolRole, type AccessPoint } from "../pool/node-config.js";
 import { sealToProvider } from "../pool/seal.js";
-import { estimatedTip, summarizeNode } from "../pool/status.js";
+import { estimatedTip, latestHealth, summarizeMetrics, summarizeNode } from "../pool/status.js";
 import { PRODUCER_SECRETS, renderPoolSpec } from "../pool/template.js";
 import { parseOptions } from "./options.js";
 
@@ -55,7 +55,9 @@ const RotateOptions = z.object({
   json: z.boolean().optional(),
 });
 
-const StatusOptions = z.object({ network: Network, metricsUrl: z.url(), role: Role.default(PoolRole.Relay), json: z.boolean().optional() });
+const StatusOptions = z
+  .object({ network: Network, metricsUrl: z.url().optional(), job: z.string().regex(/^[0-9a-f]{64}$/).optional(), api: z.url(), role: Role.default(PoolRole.Relay), json: z.boolean().optional() })
+  .refine((o) => (o.metricsUrl === undefined) !== (o.job === undefined), { message: "give --job (the provider's reports through the API) or --metrics-url (the node itself)", path: ["job"] });
 
 const LeaseOptions = z.object({ job: z.string().regex(/^[0-9a-f]{64}$/), key: z.string().min(1), amount: z.string().regex(/^[1-9][0-9]{0,38}$/).optional(), days: z.coerce.number().positive().optional(), ratePerSlot: z.string().regex(/^[1-9][0-9]{0,30}$/).optional() });
 
@@ -148,21 +150,44 @@ export function registerPoolCommands(program: Command): void {
     .command("status")
     .description("the node's sync (slot lag), peers and KES periods left, from its Prometheus metrics")
     .requiredOption("--network <network>", "mainnet, preprod or preview")
-    .requiredOption("--metrics-url <url>", "the node's metrics (e.g. through a tunnel to the provider)")
+    .option("--job <jobHash>", "the node's job: read the provider's latest report through the API")
+    .option("--api <url>", "the ntx-market API", process.env.NTX_API_URL ?? "http://127.0.0.1:8080")
+    .option("--metrics-url <url>", "or the node's own metrics (e.g. through a tunnel)")
     .option("--role <role>", "relay or block-producer", "relay")
     .option("--json", "machine-readable output")
     .action(async (raw: unknown) => {
       const o = parseOptions(StatusOptions, raw);
-      let text: string;
-      try {
-        const response = await fetch(o.metricsUrl, { signal: AbortSignal.timeout(10_000) });
-        text = (await response.text()).slice(0, 4 * 1024 * 1024);
-      } catch (error) {
-        throw new NtxError("NODE_UNREACHABLE", `no metrics at ${o.metricsUrl} (${(error as Error).message})`, { retryable: true });
+      const producer = o.role === PoolRole.BlockProducer;
+      let summary;
+      let lease: { balance: string; paidUntil: number; stopAt: number; reportedAt: number } | undefined;
+      if (o.metricsUrl) {
+        let text: string;
+        try {
+          const response = await fetch(o.metricsUrl, { signal: AbortSignal.timeout(10_000) });
+          text = (await response.text()).slice(0, 4 * 1024 * 1024);
+        } catch (error) {
+          throw new NtxError("NODE_UNREACHABLE", `no metrics at ${o.metricsUrl} (${(error as Error).message})`, { retryable: true });
+        }
+        summary = summarizeNode(text, o.network, Date.now(), producer);
+      } else {
+        let job: { events?: unknown[] };
+        try {
+          const response = await fetch(new URL(`/api/jobs/${o.job}`, o.api), { signal: AbortSignal.timeout(30_000) });
+          if (!response.ok) throw new NtxError(response.status === 404 ? "JOB_NOT_FOUND" : `HTTP_${response.status}`, `the API has no job ${o.job} (${response.status})`);
+          job = (await response.json()) as { events?: unknown[] };
+        } catch (error) {
+          if (error instanceof NtxError) throw error;
+          throw new NtxError("API_UNREACHABLE", `the API at ${o.api} cannot be reached (${(error as Error).message})`, { retryable: true });
+        }
+        const health = latestHealth(Array.isArray(job.events) ? job.events : []);
+        if (!health) throw new NtxError("NODE_NO_REPORT", `the provider has not reported on ${o.job} yet`, { retryable: true });
+        summary = summarizeMetrics(health.metrics, o.network, health.at || Date.now(), producer);
+        lease = { balance: health.balance, paidUntil: health.paidUntil, stopAt: health.stopAt, reportedAt: health.at };
       }
-      const s = summarizeNode(text, o.network, Date.now(), o.role === PoolRole.BlockProducer);
-      if (o.json) return console.log(JSON.stringify(s));
-      console.log(`slot ${s.slot ?? "?"} of ~${s.tipSlot} (${s.syncPercent ?? "?"} %, ${s.synced ? "synced" : `${s.lagSlots ?? "?"} slots behind`}); peers ${s.peers ?? "?"}${o.role === PoolRole.BlockProducer ? `; KES periods left ${s.kesPeriodsLeft ?? "?"}` : ""}`);
+      const s = summary;
+      if (o.json) return console.log(JSON.stringify({ ...s, ...(lease ? { lease } : {}) }));
+      console.log(`slot ${s.slot ?? "?"} of ~${s.tipSlot} (${s.syncPercent ?? "?"} %, ${s.synced ? "synced" : `${s.lagSlots ?? "?"} slots behind`}); peers ${s.peers ?? "?"}${producer ? `; KES periods left ${s.kesPeriodsLeft ?? "?"}` : ""}`);
+      if (lease) console.log(`lease: ${lease.balance} base units left, pays until ${new Date(lease.paidUntil).toISOString()} (${Math.max(0, Math.round((lease.stopAt - Date.now()) / 3_600_000))} h before the node stops)`);
       for (const w of s.warnings) console.log(`warning: ${w}`);
     });
 

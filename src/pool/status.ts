@@ -36,9 +36,19 @@ export function estimatedTip(network: PoolNetwork, nowMs: number): number {
 }
 
 export function summarizeNode(metricsText: string, network: PoolNetwork, nowMs: number, producer: boolean): NodeSummary {
-  const slot = readMetric(metricsText, METRIC.slot) ?? null;
-  const peers = readMetric(metricsText, METRIC.peers) ?? null;
-  const kes = readMetric(metricsText, METRIC.kes) ?? null;
+  const values: Record<string, number> = {};
+  for (const name of Object.values(METRIC)) {
+    const v = readMetric(metricsText, name);
+    if (v !== undefined) values[name] = v;
+  }
+  return summarizeMetrics(values, network, nowMs, producer);
+}
+
+/** The same from metric values already read (the provider's health events carry them). */
+export function summarizeMetrics(values: Record<string, number>, network: PoolNetwork, nowMs: number, producer: boolean): NodeSummary {
+  const slot = values[METRIC.slot] ?? null;
+  const peers = values[METRIC.peers] ?? null;
+  const kes = values[METRIC.kes] ?? null;
   const tipSlot = estimatedTip(network, nowMs);
   const lag = slot === null ? null : Math.max(0, tipSlot - slot);
   const warnings: string[] = [];
@@ -60,4 +70,23 @@ export function summarizeNode(metricsText: string, network: PoolNetwork, nowMs: 
     kesPeriodsLeft: kes,
     warnings,
   };
+}
+
+/** The provider's latest `service-health` event of a job (a `running` event whose message is its JSON), if any. */
+export function latestHealth(events: readonly unknown[]): { metrics: Record<string, number>; balance: string; paidUntil: number; stopAt: number; running: boolean; restarts: number; at: number } | undefined {
+  for (let i = events.length - 1; i >= 0; i--) {
+    const e = events[i] as { kind?: unknown; message?: unknown; at?: unknown } | null;
+    if (!e || e.kind !== "running" || typeof e.message !== "string" || !e.message.startsWith("{")) continue;
+    try {
+      const h = JSON.parse(e.message) as Record<string, unknown>;
+      const metrics = h.metrics;
+      if (typeof metrics !== "object" || metrics === null || typeof h.balance !== "string" || typeof h.paidUntil !== "number" || typeof h.stopAt !== "number") continue;
+      const clean: Record<string, number> = {};
+      for (const [k, v] of Object.entries(metrics)) if (typeof v === "number" && Number.isFinite(v)) clean[k] = v;
+      return { metrics: clean, balance: h.balance, paidUntil: h.paidUntil, stopAt: h.stopAt, running: h.running === true, restarts: typeof h.restarts === "number" ? h.restarts : 0, at: typeof e.at === "number" ? e.at : 0 };
+    } catch {
+      continue;
+    }
+  }
+  return undefined;
 }

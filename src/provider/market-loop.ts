@@ -201,6 +201,7 @@ const KIND_OF_PHASE: Record<string, JobEventKind | null> = {
   [LeasePhase.Claimed]: "claimed",
   [LeasePhase.Stopped]: "stopped",
   [LeasePhase.Closed]: "completed",
+  [LeasePhase.Health]: "running",
 };
 
 /**

@@ -48,12 +48,13 @@ let dir: string;
 let server: Server;
 let metricsUrl: string;
 let metrics = "";
+let jobJson = "{}";
 let nats: NatsServer;
 let providerNc: NatsConnection;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "ntx-test-service-cli-"));
-  server = createServer((_, res) => res.end(metrics));
+  server = createServer((req, res) => res.end(req.url?.startsWith("/api/jobs/") ? jobJson : metrics));
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   metricsUrl = `http://127.0.0.1:${(server.address() as { port: number }).port}/metrics`;
   nats = await startNatsServerWithRoles();
@@ -88,6 +89,20 @@ describe("ntx pool", () => {
     expect(s.peers).toBe(2);
     expect(s.kesPeriodsLeft).toBe(3);
     expect(s.warnings.join(" ")).toMatch(/only 3 KES periods left/);
+  }, 60_000);
+
+  it("status --job reads the provider's latest health report through the API, with the lease's time left", async () => {
+    const tip = estimatedTip("preview", Date.now());
+    const report = { running: true, healthy: true, restarts: 0, metrics: { cardano_node_metrics_slotNum_int: tip - 10, cardano_node_metrics_connectedPeers_int: 5 }, balance: "123456", paidUntil: Date.now() + 50 * 3_600_000, stopAt: Date.now() + 48 * 3_600_000 };
+    jobJson = JSON.stringify({ events: [{ kind: "started", at: Date.now() - 1000 }, { kind: "running", message: JSON.stringify(report), at: Date.now() }, { kind: "claimed", message: "claimed" }] });
+    const job = "cd".repeat(32);
+    const api = metricsUrl.replace("/metrics", "");
+    const { stdout } = await ntx("status", "--network", "preview", "--job", job, "--api", api);
+    expect(stdout).toMatch(/synced\); peers 5/);
+    expect(stdout).toMatch(/lease: 123456 base units left, .* \((47|48) h before the node stops\)/);
+    jobJson = JSON.stringify({ events: [{ kind: "running", message: "not json" }] });
+    expect((await fails("status", "--network", "preview", "--job", job, "--api", api)).stderr).toMatch(/NODE_NO_REPORT/);
+    expect((await fails("status", "--network", "preview", "--api", api)).stderr).toMatch(/--job/);
   }, 60_000);
 
   it("rotate-kes refuses readable key files, warns near expiry, and delivers keys the provider opens", async () => {

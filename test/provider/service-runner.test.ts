@@ -191,11 +191,21 @@ describe("service runner on the real engine", () => {
     const ledger = new MemoryLeaseLedger({ slotMs: 1_000, start: 1_700_000_000_000 });
     ledger.open(request.jobHash, { deposit: 100n * 60n, ratePerSlot: 100n, endMs: ledger.clock + 86_400_000, noticeMs: 20_000 });
     const phases: string[] = [];
-    const keeper = new LeaseKeeper({ settlement: ledger, runner, schedule: { claimIntervalMs: 10_000, minClaim: 10n ** 9n, stopMarginMs: 5_000 }, maxClaimBatch: 10, stopGraceMs: 10_000, events: { publish: (e) => { if (e.kind === "job") phases.push(e.phase); } } });
+    const health: string[] = [];
+    const keeper = new LeaseKeeper({
+      settlement: ledger, runner, schedule: { claimIntervalMs: 10_000, minClaim: 10n ** 9n, stopMarginMs: 5_000 }, maxClaimBatch: 10, stopGraceMs: 10_000,
+      healthIntervalMs: 0, healthMetrics: ["cardano_node_metrics_connectedPeers_int", "cardano_node_metrics_remainingKESPeriods_int"],
+      events: { publish: (e) => { if (e.kind === "job") { phases.push(e.phase); if (e.phase === LeasePhase.Health) health.push(e.message ?? ""); } } },
+    });
     const handle = await keeper.add({ request });
     handles.push(handle);
     const starts = () => readFile(join(handle.volumePath!, "db", "standin.starts"), "utf8").then((t) => Number(t.trim()));
     await waitFor("first start", async () => ((await starts()) === 1 ? true : undefined));
+    // The provider reports the node's own metrics with the lease's state (what `ntx pool status --job` shows).
+    await waitFor("a healthy report", async () => { await keeper.tick(); const h = health.map((m) => JSON.parse(m)).find((x) => x.healthy); return h ?? undefined; });
+    const report = health.map((m) => JSON.parse(m)).find((x) => x.healthy);
+    expect(report.metrics).toEqual({ cardano_node_metrics_connectedPeers_int: 1, cardano_node_metrics_remainingKESPeriods_int: 0 });
+    expect(report.balance).toBe("6000");
     for (let t = 0; t < 60; t += 5) { ledger.clock += 5_000; await keeper.tick(); }
     expect(phases.indexOf(LeasePhase.Notice)).toBeGreaterThan(0);
     expect(phases.indexOf(LeasePhase.Notice)).toBeLessThan(phases.indexOf(LeasePhase.Stopped));

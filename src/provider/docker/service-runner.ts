@@ -146,7 +146,7 @@ export class DockerServiceRunner implements ServiceRunner {
     return (await this.list()).find((h) => h.jobHash === jobHash);
   }
 
-  async status(handle: ServiceHandle, input: ServiceRequestInput): Promise<ServiceStatus> {
+  async status(handle: ServiceHandle, input: ServiceRequestInput, metrics: readonly string[] = []): Promise<ServiceStatus> {
     const request = parseServiceRequest(input);
     let info: Docker.ContainerInspectInfo;
     try {
@@ -161,15 +161,21 @@ export class DockerServiceRunner implements ServiceRunner {
     if (health.kind === "prometheus") {
       const ip = info.NetworkSettings.Networks?.[this.network]?.IPAddress;
       if (!ip) return { ...base, healthy: false, detail: "no address on the services network" };
-      const value = await this.scrape(`http://${ip}:${health.port}${health.path}`, health.metric);
-      return value === undefined ? { ...base, healthy: false, detail: `no ${health.metric}` } : { ...base, healthy: true, metric: value };
+      const text = await this.scrape(`http://${ip}:${health.port}${health.path}`);
+      const value = text === undefined ? undefined : readMetric(text, health.metric);
+      const values: Record<string, number> = {};
+      for (const name of metrics) {
+        const v = text === undefined ? undefined : readMetric(text, name);
+        if (v !== undefined && Number.isFinite(v)) values[name] = v;
+      }
+      return value === undefined ? { ...base, healthy: false, detail: `no ${health.metric}` } : { ...base, healthy: true, metric: value, metrics: values };
     }
     const code = await this.execStatus(handle.containerId, health.command);
     return { ...base, healthy: code === 0, ...(code === 0 ? {} : { detail: `health command exited ${code ?? "(timed out)"}` }) };
   }
 
   /** One bounded scrape: timeout, body cap; undefined on any failure. */
-  private async scrape(url: string, metric: string): Promise<number | undefined> {
+  private async scrape(url: string): Promise<string | undefined> {
     try {
       const response = await fetch(url, { signal: AbortSignal.timeout(this.params.healthTimeoutMs ?? 3_000), redirect: "error" });
       if (!response.ok || !response.body) return undefined;
@@ -179,7 +185,7 @@ export class DockerServiceRunner implements ServiceRunner {
         text += decoder.decode(chunk, { stream: true });
         if (text.length > MAX_METRICS_BYTES) return undefined;
       }
-      return readMetric(text, metric);
+      return text;
     } catch {
       return undefined;
     }

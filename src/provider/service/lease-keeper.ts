@@ -18,7 +18,20 @@ export const LeasePhase = {
   Claimed: "lease-claimed",
   Stopped: "lease-stopped",
   Closed: "lease-closed",
+  Health: "service-health",
 } as const;
+
+/** What a health event's message holds (JSON): the page and `ntx pool status --job` read it. */
+export interface ServiceHealth {
+  running: boolean;
+  healthy: boolean | null;
+  restarts: number;
+  metrics: Record<string, number>;
+  /** The lease: NTX base units left, and the time it pays until (POSIX ms). */
+  balance: string;
+  paidUntil: number;
+  stopAt: number;
+}
 
 export interface KeptService {
   request: ServiceRequestInput;
@@ -36,6 +49,10 @@ export interface LeaseKeeperParams {
   stopGraceMs?: number;
   clock?: () => number;
   onError?: (error: unknown, jobHash?: string) => void;
+  /** Publish each service's health (and the metrics below) at most this often; default a minute. */
+  healthIntervalMs?: number;
+  /** Prometheus metrics to report beside the health contract's own (a node's slot, peers, KES periods). */
+  healthMetrics?: readonly string[];
 }
 
 interface Entry {
@@ -47,6 +64,7 @@ interface Entry {
   noticedFor?: number;
   /** Consecutive passes that did not see the lease on-chain. */
   missing: number;
+  lastHealthAt?: number;
 }
 
 /** A lease must be missing this many passes in a row before its volume is deleted (one odd read must not wipe a chain DB). */
@@ -141,6 +159,8 @@ export class LeaseKeeper {
           if (entry.handle) await this.params.runner.stop(entry.handle, this.params.stopGraceMs);
           const why = plan.paidUntil >= lease.endMs ? "the lease reached its end" : "the lease ran out of funds";
           await this.emit(jobHash, LeasePhase.Stopped, `stopped: ${why} (paid until ${new Date(plan.paidUntil).toISOString()}); the volume is kept while the lease is open`);
+        } else if (!plan.stopNow && !entry.stoppedForFunds && entry.handle) {
+          await this.reportHealth(jobHash, entry, lease.balance, plan.paidUntil, plan.stopAt);
         } else if (!plan.stopNow && entry.stoppedForFunds) {
           // Topped up: the same volume, a fresh start.
           entry.stoppedForFunds = false;
@@ -164,6 +184,15 @@ export class LeaseKeeper {
         this.params.onError?.(error, isNtxError(error) ? undefined : batch[0]?.jobHash);
       }
     }
+  }
+
+  private async reportHealth(jobHash: string, entry: Entry, balance: bigint, paidUntil: number, stopAt: number): Promise<void> {
+    const now = (this.params.clock ?? Date.now)();
+    if (entry.lastHealthAt !== undefined && now - entry.lastHealthAt < (this.params.healthIntervalMs ?? 60_000)) return;
+    entry.lastHealthAt = now;
+    const status = await this.params.runner.status(entry.handle!, entry.service.request, this.params.healthMetrics ?? []);
+    const health: ServiceHealth = { running: status.running, healthy: status.healthy, restarts: status.restarts, metrics: status.metrics ?? {}, balance: balance.toString(), paidUntil, stopAt };
+    await this.emit(jobHash, LeasePhase.Health, JSON.stringify(health));
   }
 
   /** The lease output is gone (the buyer closed it, or it was settled after its end): stop and remove for good. */

@@ -52,13 +52,16 @@ export interface ServiceStatus {
   healthy: boolean | null;
   /** The metric's value on a Prometheus contract. */
   metric?: number;
+  /** The values of the other metrics asked for (those the endpoint serves). */
+  metrics?: Record<string, number>;
   detail?: string;
 }
 
 export interface ServiceRunner {
   /** Starts the service, or adopts the one already running for this job (after a provider restart). */
   start(request: ServiceRequestInput, secrets?: ServiceSecrets): Promise<ServiceHandle>;
-  status(handle: ServiceHandle, request: ServiceRequestInput): Promise<ServiceStatus>;
+  /** Running state and health per the spec's contract; `metrics` names more values to read from a Prometheus endpoint. */
+  status(handle: ServiceHandle, request: ServiceRequestInput, metrics?: readonly string[]): Promise<ServiceStatus>;
   /** Stops the service (SIGTERM, then SIGKILL after the grace) and keeps its volume. */
   stop(handle: ServiceHandle, graceMs?: number): Promise<void>;
   /** Removes the service and its volume for good (the lease is over). Idempotent. */
