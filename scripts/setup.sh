@@ -20,7 +20,7 @@ command -v dockerd >/dev/null 2>&1 || need_pkgs+=(docker.io)
 [ -x /bin/busybox ] || [ -x /usr/bin/busybox ] || need_pkgs+=(busybox-static)
 [ -x /usr/lib/chromium/chromium ] || need_pkgs+=(chromium)
 # The stand-in cardano-node image (scripts/standin-node-image.sh) is a static C program.
-command -v cc >/dev/null 2>&1 && [ -e /usr/lib/x86_64-linux-gnu/libc.a ] || need_pkgs+=(gcc libc6-dev)
+{ command -v cc >/dev/null 2>&1 && [ -e "$(cc -print-file-name=libc.a)" ]; } || need_pkgs+=(gcc libc6-dev)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "setup: missing system packages (${need_pkgs[*]}); run as root or install them: apt-get install ${need_pkgs[*]}" >&2
