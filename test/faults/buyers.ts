@@ -40,6 +40,10 @@ export interface BuyerOptions {
   /** Lock transactions are built for at most this many jobs. */
   lockBatch: number;
   apiRetryMs?: number;
+  /** Post bids straight to NATS with this (the load suite) instead of through the API. */
+  publish?: (jobHash: string, body: string) => Promise<void>;
+  /** How long a bid stays open for matching (default: until 30 s before its deadline). */
+  expiresInMs?: number;
 }
 
 const LOCK_VALID_MS = 30_000;
@@ -78,7 +82,7 @@ export class Buyers {
       maxPrice: "100000000",
       deadline: now + this.options.deadlineMs,
       // Matched by then or never: a later match leaves too little time to lock and run.
-      expiresAt: now + this.options.deadlineMs - 30_000,
+      expiresAt: now + (this.options.expiresInMs ?? this.options.deadlineMs - 30_000),
       buyer: { key: this.bidKey },
       terms: { challengeWindowMs: 2_000 },
       nonce: String(BigInt(now) * 1000n + BigInt(n % 1000)),
@@ -87,6 +91,15 @@ export class Buyers {
     const job: BuyerJob = { jobHash, deadline: bid.deadline, postedAt: now, lock: "none" };
     this.jobs.set(jobHash, job);
     const body = JSON.stringify(signBid(this.seed, bid));
+    if (this.options.publish) {
+      try {
+        await this.options.publish(jobHash, body);
+        job.acceptedAt = Date.now();
+      } catch (error) {
+        this.errors.push(`bid ${jobHash.slice(0, 12)}: ${error instanceof Error ? error.message : String(error)}`);
+      }
+      return job;
+    }
     const until = now + giveUpMs;
     for (;;) {
       const answer = await fetch(`${this.stack.api.url}/api/bids`, { method: "POST", headers: { "content-type": "application/json" }, body, signal: AbortSignal.timeout(15_000) }).then(

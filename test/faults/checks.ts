@@ -120,7 +120,14 @@ export async function verdict(stack: FaultStack, raw: RawReader, buyers: Buyers,
       const later = ms.some((n) => Number(n.json?.attempt) > Number(m.json?.attempt));
       const id = str(m.json?.matchId);
       const at = id ? confirmTime.get(id) : undefined;
-      if (later && at !== undefined && at <= Number(m.json?.confirmBy)) v.confirmedInTimeButLapsed.push(`${h}: match ${id} confirmed ${Number(m.json?.confirmBy) - at} ms before confirmBy, then lapsed`);
+      if (later && at !== undefined && at <= Number(m.json?.confirmBy)) {
+        const provider = (x: unknown) => String((x as { providerId?: string } | undefined)?.providerId ?? "?").slice(0, 8);
+        const story = [...ms.map((x) => ({ t: x.time, what: `match#${String(x.json?.attempt)}→${provider(x.json?.offer)}` })), ...evs.map((e) => ({ t: e.time, what: `${String(e.json?.kind)}@${provider(e.json)}` }))]
+          .sort((a, b) => a.t - b.t)
+          .map((x) => `${x.what}+${x.t - m.time}ms`)
+          .join(" ");
+        v.confirmedInTimeButLapsed.push(`${h}: match ${id} confirmed ${Number(m.json?.confirmBy) - at} ms before confirmBy, then lapsed (${story})`);
+      }
     }
     if (j.lock === "locked") {
       v.locked++;

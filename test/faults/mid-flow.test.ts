@@ -212,6 +212,8 @@ describe(`faults mid-flow (${TIER} tier)`, () => {
       faults: faults.map((f) => ({ name: f.name, downMs: f.endedAt - f.startedAt, matchRecoveryMs: f.matchRecoveryMs, completionRecoveryMs: f.completionRecoveryMs, problems: f.problems })),
       memoryMiB: memory,
       buyerErrors: buyers.errors.slice(0, 50),
+      // What the parts said, when something was lost (their last lines).
+      logs: Object.values(lost).some((l) => l.length) ? Object.fromEntries([...s.matchers, ...s.providers].map((p) => [p.name, p.log().slice(-4000)])) : {},
     };
     console.log(JSON.stringify(summary, (_k, x: unknown) => (typeof x === "bigint" ? x.toString() : x), 2));
     await saveReport(`faults-${TIER}`, summary);

@@ -9,6 +9,8 @@ const ROOT = new URL("../../", import.meta.url).pathname;
 
 export interface Proc {
   readonly name: string;
+  /** Arguments after `node --import tsx` (may be added to before the first start). */
+  readonly args: string[];
   readonly pid: number | undefined;
   readonly running: boolean;
   start(): Promise<void>;
@@ -50,6 +52,7 @@ export function nodeProc(spec: ProcSpec): Proc {
   let readyLine: Record<string, unknown> | undefined;
   const proc: Proc = {
     name: spec.name,
+    args: spec.args,
     get pid() {
       return child?.pid;
     },

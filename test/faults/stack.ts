@@ -33,6 +33,8 @@ export interface StackOptions {
   confirmWindowMs: number;
   offerIntervalMs?: number;
   pollIntervalMs?: number;
+  /** No-op providers per process (default 1: each its own process). */
+  noopPerProcess?: number;
   /** Matcher verification threads per matcher (0 = on the event loop). */
   matcherWorkers?: number;
 }
@@ -125,6 +127,9 @@ export async function startFaultStack(options: StackOptions): Promise<FaultStack
     }
 
     const providers: ProviderProc[] = [];
+    const procs: Proc[] = [];
+    const groupArgs = new Map<Proc, string[]>();
+    const perProcess = options.noopPerProcess ?? 1;
     const total = options.noopProviders + options.dockerProviders;
     // Fund every provider in a few faucet calls' worth of time: they pay the fees of Complete and Claim.
     const keys = Array.from({ length: total }, () => ({ payment: newPrivateKey(), proof: Wallet.createRandom() }));
@@ -158,15 +163,26 @@ export async function startFaultStack(options: StackOptions): Promise<FaultStack
           pollIntervalMs: options.pollIntervalMs ?? 500,
         }),
       );
-      const proc =
-        kind === "docker"
-          ? nodeProc({ name: `provider-${i + 1}-docker`, args: [join(ROOT, "src/cli/main.ts"), "provider", "start", "--config", configFile], env: { DOCKER_HOST: `unix://${proxySocket}` }, readyWhen: /provider [0-9a-f]{66} running/ })
-          : nodeProc({ name: `provider-${i + 1}-noop`, args: [join(ROOT, "test/faults/procs/noop-provider.ts"), configFile, String(options.noopRunMs)] });
       const providerId = proof.signingKey.compressedPublicKey.slice(2);
-      const p: ProviderProc = Object.assign(proc, { providerId, payoutAddress: addressOfPrivateKey(payment, "devnet"), kind });
+      const identity = { providerId, payoutAddress: addressOfPrivateKey(payment, "devnet"), kind };
+      let proc: Proc;
+      if (kind === "docker") {
+        proc = nodeProc({ name: `provider-${i + 1}-docker`, args: [join(ROOT, "src/cli/main.ts"), "provider", "start", "--config", configFile], env: { DOCKER_HOST: `unix://${proxySocket}` }, readyWhen: /provider [0-9a-f]{66} running/ });
+        procs.push(proc);
+      } else {
+        const n = i - options.dockerProviders;
+        if (n % perProcess === 0) {
+          const group = Math.floor(n / perProcess) + 1;
+          procs.push(nodeProc({ name: perProcess === 1 ? `provider-${i + 1}-noop` : `noop-providers-${group}`, args: [join(ROOT, "test/faults/procs/noop-provider.ts"), String(options.noopRunMs)] }));
+        }
+        proc = procs[procs.length - 1]!;
+        groupArgs.get(proc)?.push(configFile) ?? groupArgs.set(proc, [configFile]);
+      }
+      // Each provider is its own object over the process that runs it (several share one in the load suite).
+      const p = Object.assign(Object.create(proc) as ProviderProc, identity);
       providers.push(p);
       cleanups.push(async () => {
-        await p.kill();
+        await proc.kill();
         if (kind === "docker") {
           const ids = (await dockerCli(["ps", "-aq", "--filter", `label=ntx.provider=${providerId.slice(0, 16)}`])).split("\n").filter(Boolean);
           if (ids.length) await dockerCli(["rm", "-f", "-v", ...ids]);
@@ -174,7 +190,8 @@ export async function startFaultStack(options: StackOptions): Promise<FaultStack
       });
     }
     // Started a few at a time: 50 tsx processes compiling at once would starve a 2-core machine.
-    for (let i = 0; i < providers.length; i += 4) await Promise.all(providers.slice(i, i + 4).map((p) => p.start()));
+    for (const [proc, files] of groupArgs) proc.args.push(...files);
+    for (let i = 0; i < procs.length; i += 4) await Promise.all(procs.slice(i, i + 4).map((p) => p.start()));
 
     const apiPort = await freePort();
     const apiProc = nodeProc({
@@ -199,7 +216,8 @@ export async function startFaultStack(options: StackOptions): Promise<FaultStack
       dockerProxy,
       memory() {
         const out: Record<string, number> = { "nats-server": rssMiBOf(nats.pid()) };
-        for (const p of [...matchers, ...providers, api, ...(dockerProxy ? [dockerProxy] : [])]) out[p.name] = p.rssMiB();
+        for (const p of [...matchers, ...procs, api, ...(dockerProxy ? [dockerProxy] : [])]) out[p.name] = p.rssMiB();
+        out["devnet-chain"] = rssMiBOf(devnet.pid);
         return out;
       },
       close,
