@@ -16,8 +16,11 @@ const server = createServer((client) => {
     client.destroy();
     upstream.destroy();
   };
-  client.on("error", end);
-  upstream.on("error", end);
+  // Either side closing (an exec's hijacked stream ends when its container dies) closes the other.
+  for (const side of [client, upstream]) {
+    side.on("error", end);
+    side.on("close", end);
+  }
 });
 server.listen(path, () => process.stdout.write(JSON.stringify({ ready: true, path }) + "\n"));
 process.once("SIGTERM", () => process.exit(0));
