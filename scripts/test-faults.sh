@@ -7,5 +7,5 @@ args=()
 for arg in "$@"; do
   if [ "$arg" = "--heavy" ]; then export NTX_HEAVY=1; else args+=("$arg"); fi
 done
-export NTX_RELIABILITY_WRITE=1
+export NTX_RELIABILITY_WRITE=1 NTX_FAULTS=1
 exec npx vitest run test/faults "${args[@]}"

@@ -26,7 +26,10 @@ export interface Verdict {
   bidsNeverConfirmed: string[];
   /** Bids no provider took before they expired: the KV says so, no money moved (a figure, not a loss). */
   bidsExpired: string[];
-  /** Paid jobs with no "completed" job event at all (the buyer following events would never see the end). */
+  /**
+   * Paid jobs with no "completed" job event at all: the buyer has its result (chain and object store) but one
+   * following only the job's events never sees the end. A figure, reported, not one of the losses.
+   */
   completedEventMissing: string[];
   matchedTwice: string[];
   ranTwice: string[];
@@ -169,7 +172,6 @@ export function losses(v: Verdict): Record<string, string[]> {
     bidsNotTaken: v.bidsNotTaken,
     bidsNotInStream: v.bidsNotInStream,
     bidsNeverConfirmed: v.bidsNeverConfirmed,
-    completedEventMissing: v.completedEventMissing,
     matchedTwice: v.matchedTwice,
     ranTwice: v.ranTwice,
     confirmedInTimeButLapsed: v.confirmedInTimeButLapsed,

@@ -7,7 +7,7 @@
  * chain): no bid lost, no job matched twice, none run twice to completion, no escrow paid twice, no confirmation
  * stored in time lapsed, every locked job paid with its result in the store or refunded — with no manual step.
  *
- * Quick tier (default `npm test`): pauses of 5 s. NTX_HEAVY=1 (`npm run test:faults -- --heavy`): pauses of
+ * Quick tier (`npm run test:faults`; not yet in the default `npm test`, see docs/RELIABILITY.md): pauses of 5 s. NTX_HEAVY=1 (`npm run test:faults -- --heavy`): pauses of
  * 30 s, a longer stream, and — only with NTX_FAULTS_DOCKERD=1, since the engine is shared — a real dockerd restart.
  * Everything else is the same in both tiers. Figures: reports/faults-<tier>.json, and docs/RELIABILITY.md when
  * run through `npm run test:faults`.
@@ -27,7 +27,7 @@ const TIER = HEAVY ? "heavy" : "quick";
 const PAUSE_MS = HEAVY ? 30_000 : 5_000;
 /** Time the stream runs between two faults. */
 const GAP_MS = HEAVY ? 15_000 : 4_000;
-const BID_EVERY_MS = HEAVY ? 1_000 : 1_500;
+const BID_EVERY_MS = HEAVY ? 1_500 : 3_000;
 const DEADLINE_MS = HEAVY ? 120_000 : 75_000;
 
 let stack: FaultStack | undefined;
@@ -75,7 +75,9 @@ async function diagnose(s: FaultStack, r: RawReader, buyers: Buyers): Promise<st
   ].join("\n");
 }
 
-describe(`faults mid-flow (${TIER} tier)`, () => {
+// Runs under `npm run test:faults` (NTX_FAULTS=1) or NTX_HEAVY=1; see docs/RELIABILITY.md for why it is not yet
+// part of the default `npm test`.
+describe.runIf(process.env.NTX_FAULTS === "1" || HEAVY)(`faults mid-flow (${TIER} tier)`, () => {
   it("kill and restart a matcher, a provider mid-job, NATS, the Docker socket, the chain and the API, pause a matcher and a provider: nothing lost, nothing twice, everyone settled", { timeout: HEAVY ? 1_500_000 : 600_000 }, async () => {
     const startedAt = Date.now();
     stack = await startFaultStack({ matchers: 2, noopProviders: 2, dockerProviders: 1, noopRunMs: 2_000, slotsPerProvider: 4, confirmWindowMs: 10_000 });
@@ -207,6 +209,7 @@ describe(`faults mid-flow (${TIER} tier)`, () => {
       refunded: v.refunded,
       neverLocked: v.neverLocked,
       bidsExpired: v.bidsExpired.length,
+      completedEventMissing: v.completedEventMissing,
       providerNtxGained: v.providerNtxGained,
       lost: Object.fromEntries(Object.entries(lost).map(([k, l]) => [k, l.length])),
       faults: faults.map((f) => ({ name: f.name, downMs: f.endedAt - f.startedAt, matchRecoveryMs: f.matchRecoveryMs, completionRecoveryMs: f.completionRecoveryMs, problems: f.problems })),
@@ -222,7 +225,7 @@ describe(`faults mid-flow (${TIER} tier)`, () => {
       [
         `Run ${new Date().toISOString().slice(0, 16)}Z, ${TIER} tier (\`${HEAVY ? "npm run test:faults -- --heavy" : "npm run test:faults"}\`), ${summary.machine}.`,
         `Stream: a bid every ${BID_EVERY_MS / 1000} s through the API; ${v.bids} bids, ${v.locked} locked, ${v.paid} paid, ${v.refunded} refunded, ${v.bidsExpired.length} expired before any provider took them and ${v.neverLocked - v.bidsExpired.length} confirmed too late to lock (no money moved in either case); settled ${seconds(settleMs)} after the stream stopped.`,
-        `Lost or doubled across the run: ${Object.entries(summary.lost).map(([k, n]) => `${k} ${n}`).join(", ")}.`,
+        `Lost or doubled across the run: ${Object.entries(summary.lost).map(([k, n]) => `${k} ${n}`).join(", ")}. Paid jobs with no \`completed\` job event (result on-chain and in the store, but an event follower never sees the end): ${v.completedEventMissing.length}.`,
         "",
         "| fault | down | first match after | first completion after | lost / doubled |",
         "|---|---|---|---|---|",
