@@ -78,7 +78,7 @@ async function diagnose(s: FaultStack, r: RawReader, buyers: Buyers): Promise<st
 // Runs under `npm run test:faults` (NTX_FAULTS=1) or NTX_HEAVY=1; see docs/RELIABILITY.md for why it is not yet
 // part of the default `npm test`.
 describe.runIf(process.env.NTX_FAULTS === "1" || HEAVY)(`faults mid-flow (${TIER} tier)`, () => {
-  it("kill and restart a matcher, a provider mid-job, NATS, the Docker socket, the chain and the API, pause a matcher and a provider: nothing lost, nothing twice, everyone settled", { timeout: HEAVY ? 1_500_000 : 600_000 }, async () => {
+  it("kill and restart a matcher, a provider mid-job, NATS, the Docker socket, the chain and the API, pause a matcher and a provider: nothing lost, nothing twice, everyone settled", { timeout: HEAVY ? 2_400_000 : 1_500_000 }, async () => {
     const startedAt = Date.now();
     stack = await startFaultStack({ matchers: 2, noopProviders: 2, dockerProviders: 1, noopRunMs: 2_000, slotsPerProvider: 4, confirmWindowMs: 10_000 });
     const s = stack;

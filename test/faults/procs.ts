@@ -86,7 +86,8 @@ export function nodeProc(spec: ProcSpec): Proc {
         c.stderr!.on("data", look);
         c.once("exit", (code, signal) => reject(new Error(`${spec.name} exited (${code ?? signal}) before it was ready:\n${output.slice(-3000)}`)));
       });
-      const timeout = spec.readyTimeoutMs ?? 120_000;
+      // Generous: on a 2-core machine shared with others, one tsx process can take minutes to come up.
+      const timeout = spec.readyTimeoutMs ?? 400_000;
       let timer: NodeJS.Timeout | undefined;
       try {
         await Promise.race([ready, new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`${spec.name} not ready within ${timeout} ms:\n${output.slice(-3000)}`)), timeout)))]);
