@@ -16,11 +16,12 @@ const server = createServer((client) => {
     client.destroy();
     upstream.destroy();
   };
-  // Either side closing (an exec's hijacked stream ends when its container dies) closes the other.
-  for (const side of [client, upstream]) {
-    side.on("error", end);
-    side.on("close", end);
-  }
+  client.on("error", end);
+  upstream.on("error", end);
+  // The engine closing (an exec's hijacked stream when its container dies) ends the client's side once what is
+  // in flight is delivered; the client going away drops the engine's side.
+  upstream.on("close", () => client.end());
+  client.on("close", () => upstream.destroy());
 });
 server.listen(path, () => process.stdout.write(JSON.stringify({ ready: true, path }) + "\n"));
 process.once("SIGTERM", () => process.exit(0));
