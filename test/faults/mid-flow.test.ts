@@ -115,7 +115,7 @@ describe.runIf(process.env.NTX_FAULTS === "1" || HEAVY)(`faults mid-flow (${TIER
     const docker = s.providers.find((p) => p.kind === "docker")!;
     const noop = s.providers.filter((p) => p.kind === "noop");
 
-    await fault("matcher killed (SIGKILL), restarted after 2 s", async () => {
+    await fault("matcher killed (SIGKILL), restarted after 1 s", async () => {
       await matcherA.kill();
       await sleep(1_000);
       await matcherA.start();
@@ -150,7 +150,7 @@ describe.runIf(process.env.NTX_FAULTS === "1" || HEAVY)(`faults mid-flow (${TIER
     await fault("devnet chain server killed (SIGKILL, no save), restarted from its state file", async () => {
       await s.devnet.crashAndRestart();
     });
-    await fault("API killed (SIGKILL), restarted after 2 s", async () => {
+    await fault("API killed (SIGKILL), restarted after 1 s", async () => {
       await s.api.kill();
       await sleep(1_000);
       await s.api.start();
