@@ -13,6 +13,7 @@ import { jobEventEncoder, MarketLoop } from "./market-loop.js";
 import { NatsEventSink } from "./nats/event-sink.js";
 import { createNatsResultStore } from "./nats/result-store.js";
 import { JobPhase, JobStateStore } from "./state-store.js";
+import type { JobRunner } from "./types.js";
 
 export interface ProviderNodeParams {
   config: ProviderConfig;
@@ -22,6 +23,8 @@ export interface ProviderNodeParams {
   onError?: (error: unknown, jobHash?: string) => void;
   /** Extra labels on every container (tests use them to find and clean their containers). */
   labels?: Record<string, string>;
+  /** Runs jobs instead of Docker (the load and fault suites' no-op providers); default the Docker runner. */
+  runner?: JobRunner & { preflight?: (image: string) => Promise<void> };
 }
 
 export interface ProviderNode {
@@ -29,7 +32,7 @@ export interface ProviderNode {
   payoutAddress: string;
   detected: DetectedResources;
   daemon: ProviderDaemon;
-  runner: DockerRunner;
+  runner: JobRunner;
   market: MarketLoop;
   store: JobStateStore;
   nc: NatsConnection;
@@ -75,7 +78,8 @@ export async function startProviderNode(params: ProviderNodeParams): Promise<Pro
   const progress = params.progress ?? (() => undefined);
   if (!config.escrow) throw new NtxError("PROVIDER_CONFIG_INVALID", "provider config has no escrow.referenceScript: the provider cannot read or complete escrows");
   const local = await openLocal(config, params.labels);
-  const { proofKey, paymentKey, payoutAddress, store, runner } = local;
+  const { proofKey, paymentKey, payoutAddress, store } = local;
+  const runner: JobRunner & { preflight?: (image: string) => Promise<void> } = params.runner ?? local.runner;
 
   progress("detecting hardware");
   const detected = await detectResources({ diskPath: config.dockerRoot }).catch(() => detectResources({ diskPath: config.stateDir }));
@@ -112,7 +116,7 @@ export async function startProviderNode(params: ProviderNodeParams): Promise<Pro
     if (!referenced.has(handle.containerId)) await runner.discard(handle);
   }
 
-  const market = new MarketLoop({ client: createMarketClient(nc), config, detected, proofKey, payoutAddress, daemon, preflight: (image) => runner.preflight(image), ...(params.onError ? { onError: params.onError } : {}) });
+  const market = new MarketLoop({ client: createMarketClient(nc), config, detected, proofKey, payoutAddress, daemon, preflight: (image) => runner.preflight?.(image) ?? Promise.resolve(), ...(params.onError ? { onError: params.onError } : {}) });
   daemon.start(config.pollIntervalMs);
   await market.start();
   progress(`provider ${proofKey.providerId} running, payouts to ${payoutAddress}`);

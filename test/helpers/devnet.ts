@@ -24,6 +24,8 @@ import { startDevnetServer, type DevnetServer } from "../../offchain/devnet/inde
 export interface TestDevnet {
   readonly url: string;
   readonly stateFile: string;
+  /** Process id of the chain server in child mode (undefined in-process). */
+  readonly pid: number | undefined;
   info: DevnetInfo;
   chain(): Chain;
   /** Seals pending transactions into a block now. */
@@ -56,6 +58,7 @@ export async function startTestDevnet(options: TestDevnetOptions = {}): Promise<
   let stopCurrent: () => Promise<void> = async () => undefined;
   let killCurrent: () => Promise<void> = async () => undefined;
   let url = "";
+  let pid: number | undefined;
 
   const launch = async () => {
     if (mode === "in-process") {
@@ -77,6 +80,7 @@ export async function startTestDevnet(options: TestDevnetOptions = {}): Promise<
       });
       port = ready.port;
       url = ready.url;
+      pid = child.pid;
       stopCurrent = () => stopChild(child, "SIGTERM");
       killCurrent = () => stopChild(child, "SIGKILL");
     }
@@ -88,6 +92,9 @@ export async function startTestDevnet(options: TestDevnetOptions = {}): Promise<
       return url;
     },
     stateFile,
+    get pid() {
+      return pid;
+    },
     info: await fetchDevnetInfo(url),
     chain: () => createChain({ network: "devnet", blockfrostUrl: url, requestTimeoutMs: 20_000 }),
     block: async () => {

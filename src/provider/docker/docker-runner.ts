@@ -33,6 +33,8 @@ export interface DockerRunnerParams {
 
 const EXIT_POLL_MS = 20;
 const OOM_EVENT_GRACE_MS = 500;
+/** After a timeout kill, how long the exec's output stream may take to end before the run stops waiting for it. */
+const KILL_GRACE_MS = 10_000;
 
 function now(): number {
   return Date.now();
@@ -283,6 +285,12 @@ export class DockerRunner implements JobRunner {
       const timer = setTimeout(() => {
         outcome.timedOut = true;
         kill();
+        // The exec's stream ends when the container dies; should the engine never close it (a busy or lost
+        // connection), stop waiting anyway rather than hold the job "running" forever.
+        setTimeout(() => {
+          stream.destroy();
+          finish();
+        }, KILL_GRACE_MS).unref?.();
       }, request.limits.timeoutMs);
 
       stream.on("data", (chunk: Buffer) => {
