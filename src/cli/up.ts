@@ -49,11 +49,15 @@ const say = (line: string) => process.stderr.write(`[ntx up] ${line}\n`);
 function portUses(options: UpOptions): Array<{ port: number; what: string }> {
   return [
     { port: options.chainPort, what: "the devnet chain server (--chain-port)" },
-    ...natsNodes(options).flatMap((n) => [
-      { port: n.port, what: `nats-server ${n.name} (--nats-port${n.index ? ` + ${n.index}` : ""})` },
-      { port: n.monitorPort, what: `NATS monitoring of ${n.name} (--nats-port ${options.natsPort} + ${4000 + n.index})` },
-      ...(n.routePort ? [{ port: n.routePort, what: `NATS cluster routes of ${n.name} (--nats-port ${options.natsPort} + ${2000 + n.index})` }] : []),
-    ]),
+    ...natsNodes(options).flatMap((n, _i, all) => {
+      // One node needs no name; a cluster's ports say which node wants them.
+      const of = all.length > 1 ? ` of ${n.name}` : "";
+      return [
+        { port: n.port, what: `nats-server${of} (--nats-port${n.index ? ` + ${n.index}` : ""})` },
+        { port: n.monitorPort, what: `NATS monitoring${of} (--nats-port ${options.natsPort} + ${4000 + n.index})` },
+        ...(n.routePort ? [{ port: n.routePort, what: `NATS cluster routes${of} (--nats-port ${options.natsPort} + ${2000 + n.index})` }] : []),
+      ];
+    }),
     { port: options.apiPort, what: "the API and web page (--api-port)" },
   ].filter((p) => p.port !== 0);
 }

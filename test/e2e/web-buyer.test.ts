@@ -75,7 +75,7 @@ describe("web page: the buyer's journey", () => {
     });
     await page.goto(stack.api.url);
     await page.getByRole("button", { name: "Connect NTX Test Wallet" }).click();
-    await page.locator("#balance").filter({ hasText: "NTX" }).waitFor();
+    await page.locator("#balance").filter({ hasText: "NTX" }).waitFor({ timeout: 90_000 });
     if (!options.keepBanner) expect(await page.locator("#banner").isHidden()).toBe(true);
     return page;
   };

@@ -46,6 +46,6 @@ describe("ntx up --cluster ports", () => {
   it("refuses a taken client port of the third node", async () => {
     const p = await basePort();
     await hold(p + 2);
-    await expect(checkPorts(options(p, true))).rejects.toThrow(/nats-server ntx-2 \(--nats-port \+ 2\)/);
+    await expect(checkPorts(options(p, true))).rejects.toThrow(/nats-server of ntx-2 \(--nats-port \+ 2\)/);
   });
 });
