@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { NtxError } from "../../offchain/errors.js";
 import { readEscrowUtxos, type EscrowUtxo } from "../../offchain/index.js";
-import { createLucidEscrowGateway } from "../../src/provider/chain/escrow-gateway.js";
+import { createLucidEscrowGateway, toObserved } from "../../src/provider/chain/escrow-gateway.js";
 import { ProviderDaemon } from "../../src/provider/daemon.js";
 import { proofKeyFromHex } from "../../src/provider/keys.js";
 import { NoopRunner } from "../../src/provider/noop/noop-runner.js";
@@ -63,6 +63,24 @@ function failingPool(real: TxBuildPool, poisoned: string, builds: number[]): TxB
     close: () => real.close(),
   };
 }
+
+describe.skipIf(!HEAVY)("the evaluator's detached-buffer fault (heavy: NTX_HEAVY=1)", () => {
+  // Runs first in the file: the build thread and the devnet's evaluation thread must both be fresh, which is when
+  // @lucid-evolution/uplc failed a 60-escrow claim (its first large evaluation) with "detached ArrayBuffer".
+  it("a 60-escrow claim, the first build of a fresh build thread and the first evaluation of the devnet's thread, is paid", async () => {
+    const escrows = await payClaimableEscrows(devnet, world, 60);
+    const pool = createTxBuildPool(world.chain, { workers: 1, queue: 2, timeoutMs: 1_200_000 });
+    const gateway = createLucidEscrowGateway({ lucid: world.lucid, deployment: world.deployment, claimBuilds: pool });
+    const before = await ntxAt(world, world.address);
+    try {
+      const { txHash } = await gateway.submitClaim(escrows.map((e) => toObserved(e, 0n)));
+      await world.chain.awaitConfirmation(txHash);
+    } finally {
+      await pool.close();
+    }
+    expect((await ntxAt(world, world.address)) - before).toBe(escrows.reduce((sum, e) => sum + e.datum.amount, 0n));
+  }, 1_800_000);
+});
 
 describe("provider claims degrade to smaller batches when a batch cannot be built", () => {
   it(`pays the provider for every escrow of a ${ESCROWS}-escrow batch exactly once, the poisoned one set aside`, async () => {
