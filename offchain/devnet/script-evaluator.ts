@@ -44,13 +44,18 @@ const WORKER_SOURCE = `
 const { parentPort, workerData } = require("node:worker_threads");
 const uplc = require(workerData.uplc);
 const text = (e) => (typeof e === "string" ? e : e instanceof Error ? e.message : JSON.stringify(e));
+// The evaluator's own fault when its WASM memory grows while it copies the arguments in (EVALUATOR_MEMORY_FAULT in
+// offchain/tx/common.ts): not the script's failure, so the same evaluation is run again, at most twice.
+const memoryFault = (e) => e instanceof TypeError && /detached ArrayBuffer/.test(e.message);
 parentPort.on("message", (r) => {
   let reply;
-  try {
-    const redeemers = uplc.eval_phase_two_raw(r.tx, r.inputs, r.outputs, r.costModels, r.maxSteps, r.maxMem, r.zeroTime, r.zeroSlot, r.slotLength);
-    reply = { id: r.id, ok: true, redeemers };
-  } catch (error) {
-    reply = { id: r.id, ok: false, failure: text(error) };
+  for (let attempt = 0; !reply; attempt++) {
+    try {
+      const redeemers = uplc.eval_phase_two_raw(r.tx, r.inputs, r.outputs, r.costModels, r.maxSteps, r.maxMem, r.zeroTime, r.zeroSlot, r.slotLength);
+      reply = { id: r.id, ok: true, redeemers };
+    } catch (error) {
+      if (!(memoryFault(error) && attempt < 2)) reply = { id: r.id, ok: false, failure: text(error) };
+    }
   }
   parentPort.postMessage(reply);
 });

@@ -40,5 +40,5 @@ export async function buildAcceptBatchTx(lucid: LucidEvolution, params: AcceptBa
     for (const requester of new Set(escrows.map((e) => e.datum.requester))) tx = tx.addSignerKey(requester);
     const built = await tx.complete({ coinSelection: false });
     return payLedgerMinimumFee(lucid, built, referenceScriptBytes([deployment.referenceUtxo, deployment.batchReferenceUtxo]));
-  });
+  }, { rebuildOnEvaluatorFault: true });
 }

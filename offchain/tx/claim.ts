@@ -47,15 +47,18 @@ export async function buildClaimTx(lucid: LucidEvolution, params: ClaimParams): 
       });
     }
   }
-  const base = lucid.newTx().readFrom([deployment.referenceUtxo]);
   if (escrows.length === 1) {
-    const { tx } = addSettlement(lucid, base, deployment, escrows[0]!, "claim", escrows[0]!.datum.amount, 0);
+    const { tx } = addSettlement(lucid, lucid.newTx().readFrom([deployment.referenceUtxo]), deployment, escrows[0]!, "claim", escrows[0]!.datum.amount, 0);
     const built = await completeTx("claim", () => tx.validFrom(validFrom).validTo(now + DEFAULT_TTL_MS).complete());
     return payLedgerMinimumFee(lucid, built, referenceScriptBytes([deployment.referenceUtxo]));
   }
-  return completeTx("claim", async () => {
-    const tx = await addBatchSettlement(lucid, base, deployment, escrows, "claim");
-    const built = await tx.validFrom(validFrom).validTo(now + DEFAULT_TTL_MS).complete({ coinSelection: false });
-    return payLedgerMinimumFee(lucid, built, referenceScriptBytes([deployment.referenceUtxo, deployment.batchReferenceUtxo]));
-  });
+  return completeTx(
+    "claim",
+    async () => {
+      const tx = await addBatchSettlement(lucid, lucid.newTx().readFrom([deployment.referenceUtxo]), deployment, escrows, "claim");
+      const built = await tx.validFrom(validFrom).validTo(now + DEFAULT_TTL_MS).complete({ coinSelection: false });
+      return payLedgerMinimumFee(lucid, built, referenceScriptBytes([deployment.referenceUtxo, deployment.batchReferenceUtxo]));
+    },
+    { rebuildOnEvaluatorFault: true },
+  );
 }

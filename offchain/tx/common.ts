@@ -50,13 +50,31 @@ export async function walletKeyHash(lucid: LucidEvolution): Promise<string> {
   return hash;
 }
 
-/** Lucid's build errors (including a failing script during local evaluation) as one NtxError code. */
-export async function completeTx<T>(action: string, build: () => Promise<T>): Promise<T> {
-  try {
-    return await build();
-  } catch (cause) {
-    if (cause instanceof NtxError) throw cause;
-    throw new NtxError("TX_BUILD_FAILED", `${action}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+/**
+ * The UPLC evaluator (`@lucid-evolution/uplc` 0.2.21) fails this way, not the script, when its WASM memory grows while
+ * it copies its arguments in: its Rust side copies each input into a view of the memory's old, now detached, buffer.
+ * Seen on the first large evaluation of a fresh process or thread (a 60-escrow claim, memory at its initial 1.1 MiB);
+ * the same call succeeds once the memory has grown (docs/DECISIONS.md, "The evaluator's detached-buffer fault").
+ */
+export const EVALUATOR_MEMORY_FAULT = /detached ArrayBuffer/;
+const EVALUATOR_FAULT_REBUILDS = 2;
+
+/**
+ * Lucid's build errors (including a failing script during local evaluation) as one NtxError code. With
+ * `rebuildOnEvaluatorFault`, for a `build` that starts from a fresh builder every call (Lucid's builders are mutable:
+ * completing the same one again adds its parts twice), a build that hit the evaluator's memory fault is built again,
+ * at most twice: the fault says nothing about the transaction.
+ */
+export async function completeTx<T>(action: string, build: () => Promise<T>, options: { rebuildOnEvaluatorFault?: boolean } = {}): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await build();
+    } catch (cause) {
+      if (cause instanceof NtxError) throw cause;
+      const message = cause instanceof Error ? cause.message : String(cause);
+      if (options.rebuildOnEvaluatorFault && EVALUATOR_MEMORY_FAULT.test(message) && attempt < EVALUATOR_FAULT_REBUILDS) continue;
+      throw new NtxError("TX_BUILD_FAILED", `${action}: ${message}`, { cause });
+    }
   }
 }
 

@@ -2,6 +2,7 @@ import { Wallet } from "ethers";
 import { isNtxError, NtxError } from "../../offchain/errors.js";
 import { MAX_CLAIM_BATCH } from "../../offchain/tx/claim.js";
 import { escrowRef, signCompletionProof, type CompletionProofFields } from "../../offchain/proof.js";
+import { ClaimBatches } from "./claim-batches.js";
 import { checkEscrow, type EscrowExpectation } from "./escrow-check.js";
 import type { ProofKey } from "./keys.js";
 import { JobPhase, type BidTerms, type EscrowTerms, type JobRecord, type JobStateStore } from "./state-store.js";
@@ -87,9 +88,11 @@ export class ProviderDaemon {
   private readonly signProof: (fields: CompletionProofFields) => Promise<string>;
   private readonly waiters = new Map<string, Array<(r: JobRecord) => void>>();
   private readonly claimTimers = new Map<string, NodeJS.Timeout>();
+  private readonly claimBatches: ClaimBatches;
 
   constructor(private readonly params: ProviderDaemonParams) {
     const wallet = new Wallet(params.proofKey.privateKey);
+    this.claimBatches = new ClaimBatches(params.claimBatchSize ?? MAX_CLAIM_BATCH, (error) => params.onError?.(error));
     this.signProof = params.signProof ?? ((fields) => signCompletionProof(wallet, fields));
   }
 
@@ -196,7 +199,7 @@ export class ProviderDaemon {
   async claimDue(): Promise<Array<{ txHash: string; jobHashes: string[] }>> {
     const due: Array<{ record: JobRecord; escrow: ObservedEscrow }> = [];
     for (const record of this.params.store.all()) {
-      if (record.observed.phase !== JobPhase.Completed || this.inflight.has(record.jobHash)) continue;
+      if (record.observed.phase !== JobPhase.Completed || this.inflight.has(record.jobHash) || this.claimBatches.isSetAside(record.jobHash)) continue;
       try {
         const escrow = await this.claimable(record);
         if (escrow) due.push({ record, escrow });
@@ -205,15 +208,22 @@ export class ProviderDaemon {
       }
     }
     const claimed: Array<{ txHash: string; jobHashes: string[] }> = [];
-    const size = this.params.claimBatchSize ?? MAX_CLAIM_BATCH;
-    for (let i = 0; i < due.length; i += size) {
-      const batch = due.slice(i, i + size);
+    // A failed batch is halved for its escrows on the next pass, down to single escrows (claim-batches.ts).
+    for (const batch of this.claimBatches.plan(due, (d) => d.record.jobHash)) {
+      const jobHashes = batch.map((d) => d.record.jobHash);
+      let txHash: string;
       try {
-        const { txHash } = await this.params.gateway.submitClaim(batch.map((d) => d.escrow));
-        for (const { record } of batch) await this.finish(record.jobHash, { phase: JobPhase.Settled, claimTx: txHash, settledBy: "claim" }, `claimed in ${txHash}`);
-        claimed.push({ txHash, jobHashes: batch.map((d) => d.record.jobHash) });
+        ({ txHash } = await this.params.gateway.submitClaim(batch.map((d) => d.escrow)));
       } catch (error) {
         this.params.onError?.(error);
+        this.claimBatches.failed(jobHashes, error);
+        continue;
+      }
+      this.claimBatches.succeeded(jobHashes);
+      claimed.push({ txHash, jobHashes });
+      for (const { record } of batch) {
+        // A record not saved now is found spent on the next pass and settled then: never claimed twice.
+        await this.finish(record.jobHash, { phase: JobPhase.Settled, claimTx: txHash, settledBy: "claim" }, `claimed in ${txHash}`).catch((error: unknown) => this.params.onError?.(error, record.jobHash));
       }
     }
     return claimed;

@@ -1,0 +1,110 @@
+/**
+ * How the daemon cuts its due escrows into claim transactions, and how it backs off when a claim fails.
+ *
+ * A claim of many escrows can fail for reasons that have nothing to do with most of them: one escrow the
+ * validator refuses, a build over its timeout, a fault of the local evaluator (a 60-escrow build once failed inside
+ * the WASM evaluator with "detached ArrayBuffer"). Retrying the same batch would repeat the failure forever and
+ * block every payout in it. So each failed batch is halved for the escrows it held, down to single escrows; a
+ * single escrow that keeps failing is set aside after a bounded number of attempts (until the process restarts),
+ * so the others are still paid. Every step is reported with its reason. Failures that say the chain or the build
+ * pool is unavailable right now are not about the batch: the batch is retried as it is on the next pass.
+ */
+import { isNtxError, NtxError } from "../../offchain/errors.js";
+
+/** Codes that mean "not now", not "not this batch": the chain is unreachable or the build thread is full or closing. */
+const NOT_ABOUT_THE_BATCH = new Set([
+  "BUILD_BUSY",
+  "BUILD_CLOSED",
+  "CHAIN_UNAVAILABLE",
+  "CHAIN_UNREACHABLE",
+  "CHAIN_RATE_LIMITED",
+  "CHAIN_AUTH_FAILED",
+  "CHAIN_CONFIG_INVALID",
+]);
+
+/** Claims of a single escrow that fail this many times (for a reason about the claim) are set aside. */
+export const MAX_SINGLE_CLAIM_ATTEMPTS = 3;
+
+export function isAboutTheBatch(error: unknown): boolean {
+  return !(isNtxError(error) && NOT_ABOUT_THE_BATCH.has(error.code));
+}
+
+interface Backoff {
+  /** The largest claim this escrow may be part of next time. */
+  cap: number;
+  /** Failed claims of this escrow alone. */
+  singleFailures: number;
+}
+
+export class ClaimBatches {
+  private readonly backoff = new Map<string, Backoff>();
+  private readonly setAside = new Map<string, NtxError>();
+
+  constructor(
+    private readonly size: number,
+    private readonly report: (error: NtxError) => void,
+    private readonly maxSingleAttempts = MAX_SINGLE_CLAIM_ATTEMPTS,
+  ) {}
+
+  /** Whether this escrow's claim was given up in this process (its reason was reported). */
+  isSetAside(key: string): boolean {
+    return this.setAside.has(key);
+  }
+
+  /** The batches to try now: escrows with no failure in batches of `size`, the others in batches of their cap. */
+  plan<T>(due: T[], keyOf: (item: T) => string): T[][] {
+    const byCap = new Map<number, T[]>();
+    for (const item of due) {
+      const key = keyOf(item);
+      if (this.setAside.has(key)) continue;
+      const cap = this.backoff.get(key)?.cap ?? this.size;
+      const group = byCap.get(cap) ?? [];
+      group.push(item);
+      byCap.set(cap, group);
+    }
+    const batches: T[][] = [];
+    // Largest caps first: escrows that never failed are not held back behind those being split.
+    for (const cap of [...byCap.keys()].sort((a, b) => b - a)) {
+      const group = byCap.get(cap)!;
+      for (let i = 0; i < group.length; i += cap) batches.push(group.slice(i, i + cap));
+    }
+    return batches;
+  }
+
+  succeeded(keys: string[]): void {
+    for (const key of keys) this.backoff.delete(key);
+  }
+
+  /** Records a failed claim of these escrows: halves their batch, or counts a single escrow's failure. */
+  failed(keys: string[], error: unknown): void {
+    const reason = isNtxError(error) ? `${error.code}: ${error.message}` : error instanceof Error ? error.message : String(error);
+    if (!isAboutTheBatch(error)) {
+      this.report(new NtxError("CLAIM_DEFERRED", `claim of ${keys.length} escrow(s) not sent (${reason}): retried as it is on the next pass`, { retryable: true, details: { escrows: keys.length } }));
+      return;
+    }
+    if (keys.length > 1) {
+      const cap = Math.ceil(keys.length / 2);
+      for (const key of keys) this.backoff.set(key, { cap, singleFailures: 0 });
+      this.report(new NtxError("CLAIM_BATCH_SPLIT", `claim of ${keys.length} escrows failed (${reason}): next attempt in batches of at most ${cap}`, { retryable: true, details: { escrows: keys.length, nextBatch: cap } }));
+      return;
+    }
+    const key = keys[0]!;
+    const entry = this.backoff.get(key) ?? { cap: 1, singleFailures: 0 };
+    entry.cap = 1;
+    entry.singleFailures++;
+    this.backoff.set(key, entry);
+    if (entry.singleFailures >= this.maxSingleAttempts) {
+      this.backoff.delete(key);
+      const given = new NtxError("CLAIM_GAVE_UP", `claim of escrow ${key} alone failed ${entry.singleFailures} times (last: ${reason}): not claimed again until the provider restarts; its funds stay in the escrow`, { retryable: false, details: { escrow: key, attempts: entry.singleFailures } });
+      this.setAside.set(key, given);
+      this.report(given);
+      return;
+    }
+    this.report(new NtxError("CLAIM_RETRY_SINGLE", `claim of escrow ${key} alone failed (${reason}): attempt ${entry.singleFailures} of ${this.maxSingleAttempts}`, { retryable: true, details: { escrow: key, attempts: entry.singleFailures } }));
+  }
+
+  /** Counts for logs and metrics. */
+  stats(): { splitting: number; setAside: number } {
+    return { splitting: this.backoff.size, setAside: this.setAside.size };
+  }
+}
