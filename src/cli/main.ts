@@ -5,6 +5,7 @@ import { registerDevnetCommands } from "./devnet.js";
 import { registerEscrowCommands } from "./escrow.js";
 import { registerJobCommands } from "./job.js";
 import { registerMatcherCommands } from "./matcher.js";
+import { registerPoolCommands } from "./pool.js";
 import { registerProviderCommands } from "./provider.js";
 import { registerUpCommands } from "./up.js";
 
@@ -13,6 +14,7 @@ registerDevnetCommands(program);
 registerEscrowCommands(program);
 registerJobCommands(program);
 registerMatcherCommands(program);
+registerPoolCommands(program);
 registerProviderCommands(program);
 registerUpCommands(program);
 

@@ -111,8 +111,55 @@ export type JobResources = z.infer<typeof JobResources>;
 
 export const NetworkPolicy = z.enum(["none", "egress"]);
 
+/** A port a service listens on inside its container; below 1024 would need a capability the sandbox drops. */
+export const ServicePort = z.number().int().min(1024).max(65535);
+const AbsolutePath = z.string().regex(/^\/(?!.*\/\.\.?(\/|$))[A-Za-z0-9_.\/-]{1,254}$/, "absolute path without . or .. segments");
+const FileName = z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,62}$/, "file name [a-z0-9_.-]");
+const Argv = z.array(z.string().min(1).max(4096)).min(1).max(64);
+
+/**
+ * What makes a job a long-running service (a stake-pool node): how it restarts, the one persistent volume it
+ * keeps (a fixed-size file system of its own), the ports published to the world (the only network a service
+ * gets from outside), how the provider tells it is healthy, and how long before its lease runs dry the provider
+ * warns the buyer. No defaults: the parsed spec is what is hashed, so it must be exactly what the buyer signed.
+ */
+export const ServiceSpec = z
+  .object({
+    restart: z.object({ policy: z.enum(["always", "on-failure"]), maxRestarts: z.number().int().min(0).max(1000) }).strict(),
+    volume: z.object({ name: Token, mountPath: AbsolutePath, sizeMiB: z.number().int().min(16).max(64 * 1024 * 1024) }).strict().optional(),
+    ports: z
+      .array(z.object({ container: ServicePort, protocol: z.enum(["tcp", "udp"]) }).strict())
+      .max(8)
+      .refine((ps) => new Set(ps.map((p) => `${p.container}/${p.protocol}`)).size === ps.length, "each port once"),
+    health: z.discriminatedUnion("kind", [
+      z.object({ kind: z.literal("prometheus"), port: ServicePort, path: z.string().regex(/^\/[A-Za-z0-9_.\/-]{0,255}$/), metric: z.string().regex(/^[a-zA-Z_:][a-zA-Z0-9_:]{0,199}$/) }).strict(),
+      z.object({ kind: z.literal("command"), command: Argv }).strict(),
+    ]),
+    /** The buyer is told this long before the provider stops the service for want of funds. */
+    noticeMs: TimeMs.positive(),
+    /** Plain files (configuration, topology) mounted read-only at `dir`; part of the signed spec. */
+    files: z
+      .object({ dir: AbsolutePath, entries: z.record(FileName, z.string().max(64 * 1024)) })
+      .strict()
+      .refine((f) => Object.keys(f.entries).length <= 16, "at most 16 files")
+      .optional(),
+    /** Secret files the buyer delivers sealed to the provider, opened into a RAM-only folder mounted read-only at `dir`. */
+    secrets: z.object({ dir: AbsolutePath, names: z.array(FileName).min(1).max(8) }).strict().optional(),
+    /** Small writable RAM folders (a node's socket folder), 16 MiB each. */
+    scratch: z.array(AbsolutePath).max(4).optional(),
+  })
+  .strict()
+  .refine((s) => {
+    const mounts = [s.volume?.mountPath, s.files?.dir, s.secrets?.dir, ...(s.scratch ?? [])].filter((m): m is string => m !== undefined);
+    return new Set(mounts).size === mounts.length && !mounts.some((a) => mounts.some((b) => a !== b && b.startsWith(`${a}/`)));
+  }, "volume, files, secrets and scratch folders must be distinct and not nested");
+export type ServiceSpec = z.infer<typeof ServiceSpec>;
+
 export const JobSpec = z
   .object({
+    /** Absent for a batch job (every spec signed before services existed hashes as it did). */
+    kind: z.literal("service").optional(),
+    service: ServiceSpec.optional(),
     image: ImageRef,
     command: z.array(z.string().max(4096)).max(256),
     env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/), z.string().max(4096)),
@@ -127,7 +174,11 @@ export const JobSpec = z
      */
     salt: z.string().regex(/^([0-9a-f]{2}){16,32}$/, "16 to 32 bytes of lowercase hex").optional(),
   })
-  .strict();
+  .strict()
+  .refine((s) => s.service?.volume === undefined || s.service.volume.sizeMiB <= s.resources.diskGiB * 1024, "the service's volume must fit the disk it buys")
+  .refine((s) => (s.kind === "service") === (s.service !== undefined), "a service job has kind \"service\" and a service section, a batch job neither")
+  // A published port is reachable from anywhere and the node talks to its peers: a service is never "none".
+  .refine((s) => s.kind !== "service" || s.network === "egress", "a service job's network is \"egress\"");
 export type JobSpec = z.infer<typeof JobSpec>;
 
 /** What a CIP-30 wallet's `signData` returns: COSE_Sign1 and COSE_Key, CBOR hex. */
@@ -199,9 +250,11 @@ export type ProviderConfirm = z.output<typeof ProviderConfirm>;
 /**
  * `locked`: the provider saw a valid escrow for the job. `released`: it gave the match up before running (lock
  * window passed, escrow refused; `message` says why). The matcher frees the reservation on `released` and on
- * the terminal kinds.
+ * the terminal kinds. Service jobs (leases) add `notice` (the lease runs dry soon: `message` says when the service
+ * stops), `claimed` (accrued NTX claimed) and `stopped` (stopped for want of funds; a top-up starts it again);
+ * a closed lease ends with `completed`.
  */
-export const JobEventKind = z.enum(["confirmed", "locked", "released", "pulling", "started", "running", "output", "completed", "failed", "cancelled"]);
+export const JobEventKind = z.enum(["confirmed", "locked", "released", "pulling", "started", "running", "output", "completed", "failed", "cancelled", "notice", "claimed", "stopped"]);
 export type JobEventKind = z.infer<typeof JobEventKind>;
 
 /** A provider's report of what it observed about a job, on `ntx.jobs.<jobHash>.events`; `seq` orders them. */

@@ -23,6 +23,8 @@ export const jobLogsSubject = (jobHash: string) => `${SUBJECT_ROOT}.jobs.${token
 /** A bid the matcher set aside because nothing fits it yet (matchers only). */
 export const parkedSubject = (jobHash: string) => `${SUBJECT_ROOT}.parked.${token("jobHash", jobHash)}`;
 export const heartbeatSubject = (providerId: string) => `${SUBJECT_ROOT}.providers.${token("providerId", providerId)}.heartbeat`;
+/** Sealed block-producer keys for one provider (request/reply: the provider answers whether they opened). */
+export const providerSecretsSubject = (providerId: string) => `${SUBJECT_ROOT}.providers.${token("providerId", providerId)}.secrets`;
 
 /** Wildcards, for streams, consumers and permissions. */
 export const SubjectPatterns = {

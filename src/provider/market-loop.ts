@@ -1,3 +1,4 @@
+import { LeasePhase } from "./service/lease-keeper.js";
 import { NtxError, isNtxError } from "../../offchain/errors.js";
 import {
   Match,
@@ -135,6 +136,9 @@ export class MarketLoop {
     };
     if (match.confirmBy < Date.now()) return decline("confirmation window already over");
     if (computeJobHash(match.bid.spec) !== match.jobHash) return decline("jobHash does not match the bid's spec");
+    // A service (a stake-pool node) is paid by a lease, not an escrow: the batch daemon must never run one. The
+    // lease keeper (src/provider/service/) takes them once wired; until then they are declined here.
+    if (match.bid.spec.kind === "service") return decline("this provider does not take service jobs yet");
     const ownPrice = jobPrice(config.prices, match.bid.spec.resources, match.bid.spec.maxDurationMs);
     if (match.price < ownPrice) return decline(`price ${match.price} is below this provider's ${ownPrice}`);
     // The terms the match was made on must be this provider's own, and the bid's within them: the escrow is
@@ -191,6 +195,13 @@ const KIND_OF_PHASE: Record<string, JobEventKind | null> = {
   [JobPhase.Refused]: "released",
   [JobPhase.Released]: "released",
   [JobPhase.Failed]: "failed",
+  // Service jobs (src/provider/service/lease-keeper.ts).
+  [LeasePhase.Started]: "started",
+  [LeasePhase.Notice]: "notice",
+  [LeasePhase.Claimed]: "claimed",
+  [LeasePhase.Stopped]: "stopped",
+  [LeasePhase.Closed]: "completed",
+  [LeasePhase.Health]: "running",
 };
 
 /**

@@ -8,6 +8,8 @@ import { balanceOf, bytesToHex, coseKeyX } from "./cbor.js";
 import { detectWallets, walletErrorText, type Cip30Api, type Cip30Wallet } from "./cip30.js";
 import { formatAda, formatNtx, formatWhen, parseNtx } from "./format.js";
 import { fetchResult } from "./results.js";
+import { poolCard, poolNetworkOf } from "./pool-card.js";
+import type { PoolNetwork } from "../pool/networks.js";
 
 interface Config {
   network: string;
@@ -38,6 +40,8 @@ const state: {
   outputsShown?: boolean;
   events?: EventSource;
   jobPoll?: number;
+  /** A stake-pool node's job: its events and network, for the pool card. */
+  pool?: { jobHash: string; network?: PoolNetwork; producer: boolean; events: unknown[] };
 } = {};
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -402,6 +406,7 @@ function openJob(jobHash: string): void {
   $("escrow-info").textContent = "";
   $("action-info").textContent = "";
   $("result").hidden = true;
+  $("pool-card").hidden = true;
   $("outputs").replaceChildren();
   $("outputs-status").textContent = "";
   for (const id of ["lock-button", "accept-button", "dispute-button", "refund-button", "lock-cost", "job-hint"]) $(id).hidden = true;
@@ -433,6 +438,7 @@ function openJob(jobHash: string): void {
   on("confirm", () => logLine("the provider confirmed the match"));
   on("event", (e) => {
     const ev = data(e) as { kind?: string; message?: string; exitCode?: number };
+    if (ev.kind === "running" && ev.message?.startsWith("{")) return void showPool(jobHash, ev).catch(() => undefined);
     logLine(`${ev.kind ?? "event"}${ev.message ? `: ${ev.message}` : ""}${ev.exitCode !== undefined ? ` (exit ${ev.exitCode})` : ""}`);
   });
   on("log", (e) => {
@@ -446,6 +452,22 @@ function openJob(jobHash: string): void {
   window.clearInterval(state.jobPoll);
   state.jobPoll = window.setInterval(() => void refreshStatus(), 2_000);
   void refreshStatus();
+}
+
+/** The pool card of a node's job, from the provider's health reports (the job's spec says the network). */
+async function showPool(jobHash: string, event: unknown): Promise<void> {
+  if (state.pool?.jobHash !== jobHash) {
+    const job = await api<{ bid?: { bid?: { spec?: { env?: unknown; command?: string[] } } } }>("GET", `/api/jobs/${jobHash}`).catch(() => undefined);
+    const spec = job?.bid?.bid?.spec;
+    state.pool = { jobHash, network: poolNetworkOf(spec?.env), producer: (spec?.command ?? []).includes("--shelley-kes-key"), events: [] };
+  }
+  const pool = state.pool;
+  pool.events = [...pool.events.slice(-50), event];
+  if (!pool.network || state.jobHash !== jobHash) return;
+  const card = poolCard(pool.events, pool.network, pool.producer, Date.now(), ntx);
+  if (!card) return;
+  $("pool-card").hidden = false;
+  $("pool-lines").replaceChildren(...card.lines.map((l) => el("li", {}, l)), ...card.warnings.map((w) => el("li", { class: "warning" }, w)));
 }
 
 async function refreshStatus(): Promise<void> {

@@ -118,6 +118,8 @@ describe("market loop", () => {
     // 1 core for 10 s at 3,600,000 per core-hour = 10,000.
     expect(await loop.onMatch(match({}, { price: 9_999n }))).toBe("declined");
     expect(await loop.onMatch(match({ network: "egress" }))).toBe("declined");
+    const service = { kind: "service" as const, network: "egress" as const, service: { restart: { policy: "always" as const, maxRestarts: 0 }, ports: [], health: { kind: "command" as const, command: ["true"] }, noticeMs: 1000 } };
+    expect(await loop.onMatch(match(service))).toBe("declined");
     expect(await loop.onMatch(match({ resources: { cpuCores: 4, memoryMiB: 64, diskGiB: 0 } }, { price: 10_000_000n }))).toBe("declined");
     expect(await loop.onMatch(match({ outputs: ["/etc"] }))).toBe("declined");
     expect(await loop.onMatch(match({}, { jobHash: "ab".repeat(32) }))).toBe("declined");
