@@ -117,7 +117,7 @@ describe("ntx pool", () => {
       lookup: (h) => (h === job ? { buyerKey, names: ["kes.skey", "vrf.skey", "node.cert"] } : undefined),
       onSecrets: async (_h, files) => { for (const [n, b] of Object.entries(files)) received[n] = Buffer.from(b).toString("hex"); },
     });
-    inbox.start();
+    await inbox.start();
     const currentPeriod = Math.floor(estimatedTip("preprod", Date.now()) / SLOTS_PER_KES_PERIOD);
     const opcert = JSON.stringify({ type: "NodeOperationalCertificate", description: "", cborHex: Buffer.from(encodeCbor([[new Uint8Array(32), 1, currentPeriod - 58, new Uint8Array(64)], new Uint8Array(32)])).toString("hex") });
     const files = { kes: join(dir, "kes.skey"), vrf: join(dir, "vrf.skey"), opcert: join(dir, "node.cert"), buyer: join(dir, "buyer.key") };

@@ -14,6 +14,7 @@ import { DockerServiceRunner } from "../../src/provider/docker/service-runner.js
 import { proofKeyFromHex } from "../../src/provider/keys.js";
 import { deliverSealed, SecretInbox } from "../../src/provider/nats/secret-inbox.js";
 import { LeaseKeeper } from "../../src/provider/service/lease-keeper.js";
+import { ServiceHost } from "../../src/provider/service/service-host.js";
 import type { ServiceRequestInput } from "../../src/provider/service/types.js";
 import { PoolRole } from "../../src/pool/node-config.js";
 import { sealToProvider } from "../../src/pool/seal.js";
@@ -39,6 +40,7 @@ let buyerNc: NatsConnection;
 let stateDir: string;
 let secretsRoot: string;
 let runner: DockerServiceRunner;
+const inboxes: SecretInbox[] = [];
 
 const proofKey = proofKeyFromHex(randomBytes(32).toString("hex"));
 const buyerSeed = new Uint8Array(randomBytes(32));
@@ -57,6 +59,7 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
+  for (const inbox of inboxes) inbox.stop();
   await providerNc?.close();
   await buyerNc?.close();
   await nats?.stop();
@@ -90,7 +93,8 @@ describe("block producer with sealed keys", () => {
       keepSealed: (h, bundle) => writeFile(join(stateDir, `${h.slice(0, 16)}.sealed.json`), JSON.stringify(bundle), { mode: 0o600 }),
       onError: (code, h) => providerLog.push(`refused ${code} ${h ?? ""}`),
     });
-    inbox.start();
+    await inbox.start();
+    inboxes.push(inbox);
 
     const keys = { "kes.skey": new Uint8Array(randomBytes(608)), "vrf.skey": new Uint8Array(randomBytes(64)), "node.cert": new Uint8Array(randomBytes(300)) };
     // A stranger (another buyer key) cannot give this producer keys.
@@ -135,5 +139,61 @@ describe("block producer with sealed keys", () => {
     inbox.stop();
     await runner.remove(after);
     expect(await mountedAt(secretsDir)).toBe(false);
+  }, 180_000);
+
+  it("a provider restart takes the producer up again: same container, keys reopened from the sealed bundle; a closed lease removes it all", async () => {
+    const spec = renderPoolSpec({ network: "preview", role: PoolRole.BlockProducer, peers: [{ address: "relay2.pool.example", port: 3001 }], image: STANDIN, leaseMs: 86_400_000, resources: { cpuCores: 1, memoryMiB: 64, diskGiB: 1 }, volumeMiB: 32 });
+    const jobHash = hashOf(spec);
+    const request: ServiceRequestInput = { jobHash, image: spec.image, command: spec.command, env: spec.env, resources: { cpuCores: 0.5, memoryMiB: 64, pids: 64 }, service: spec.service! };
+    const hostDir = join(stateDir, "host");
+    let clock = Date.now();
+    const ledger = new MemoryLeaseLedger({ slotMs: 1_000, start: clock });
+    const events: string[] = [];
+    const makeHost = () => {
+      const host = new ServiceHost({ runner, settlement: ledger, stateDir: hostDir, schedule: { claimIntervalMs: 3_600_000, minClaim: 10n ** 12n, stopMarginMs: 60_000 }, maxClaimBatch: 10, clock: () => clock, events: { publish: (e) => { if (e.kind === "job") events.push(`${e.jobHash.slice(0, 4)} ${e.phase}`); } } });
+      const inbox = new SecretInbox({ nc: providerNc, proofKey, lookup: (h) => host.lookup(h), onSecrets: (h, f) => host.onSecrets(h, f), keepSealed: (h, b) => host.keepSealed(h, b) });
+      return { host, inbox };
+    };
+    const first = makeHost();
+    await first.inbox.start();
+    inboxes.push(first.inbox);
+    await first.host.accept({ request, buyerKey, lockWindowMs: 600_000 });
+    const keys = { "kes.skey": new Uint8Array(randomBytes(608)), "vrf.skey": new Uint8Array(randomBytes(64)), "node.cert": new Uint8Array(randomBytes(300)) };
+    expect(await deliverSealed(buyerNc, proofKey.providerId, sealToProvider({ providerId: proofKey.providerId, jobHash, files: keys, buyerSeed }))).toEqual({ ok: true, jobHash });
+    // No lease on-chain yet: nothing runs.
+    expect(first.host.keeper.has(jobHash)).toBe(false);
+    ledger.open(jobHash, { deposit: 10n ** 9n, ratePerSlot: 1n, endMs: clock + 86_400_000, noticeMs: 60_000 });
+    await first.host.tick();
+    const running = first.host.keeper.services()[0]!.handle!;
+    const kesInside = async (id: string) => (await dockerCli(["exec", id, "sh", "-c", "od -An -tx1 /secrets/kes.skey | tr -d ' \\n'"])).trim();
+    expect(await kesInside(running.containerId)).toBe(Buffer.from(keys["kes.skey"]).toString("hex"));
+
+    // The provider process restarts (the engine and the container do not).
+    first.inbox.stop();
+    const second = makeHost();
+    await second.host.load();
+    for (const bundle of await second.host.sealedBundles()) expect(await second.inbox.handle(bundle)).toEqual({ ok: true, jobHash });
+    const adopted = second.host.keeper.services()[0]!.handle!;
+    expect(adopted.containerId).toBe(running.containerId);
+    expect(await kesInside(adopted.containerId)).toBe(Buffer.from(keys["kes.skey"]).toString("hex"));
+    for (const bytes of Object.values(keys)) expect(await filesHolding(hostDir, bytes)).toEqual([]);
+
+    // The buyer closes the lease: stopped at once, removed once the absence is confirmed, and forgotten.
+    ledger.close(jobHash);
+    for (let i = 0; i < 3; i++) { clock += 1_000; await second.host.tick(); }
+    expect(second.host.keeper.has(jobHash)).toBe(false);
+    expect(await dockerCli(["ps", "-aq", "--filter", `label=ntx.job=${jobHash}`])).toBe("");
+    expect(JSON.parse(await readFile(join(hostDir, "services.json"), "utf8"))).toEqual([]);
+    expect((await second.host.sealedBundles()).length).toBe(0);
+    expect(events.filter((e) => e.endsWith("lease-closed"))).toHaveLength(1);
+
+    // A job whose lease never opens is released after its lock window.
+    const relay = renderPoolSpec({ network: "preview", role: PoolRole.Relay, peers: [], image: STANDIN, leaseMs: 86_400_000, resources: { cpuCores: 1, memoryMiB: 64, diskGiB: 1 }, volumeMiB: 32 });
+    const relayHash = hashOf(relay);
+    await second.host.accept({ request: { jobHash: relayHash, image: relay.image, command: relay.command, env: relay.env, resources: { cpuCores: 0.5, memoryMiB: 64, pids: 64 }, service: relay.service! }, buyerKey, lockWindowMs: 10_000 });
+    clock += 11_000;
+    await second.host.tick();
+    expect(events).toContain(`${relayHash.slice(0, 4)} released`);
+    expect(JSON.parse(await readFile(join(hostDir, "services.json"), "utf8"))).toEqual([]);
   }, 180_000);
 });

@@ -8,7 +8,9 @@ export async function filesHolding(dir: string, needle: Uint8Array): Promise<str
   for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
     if (!entry.isFile()) continue;
     const path = join(entry.parentPath ?? (entry as unknown as { path: string }).path, entry.name);
-    if ((await readFile(path)).includes(wanted)) found.push(path);
+    // A running service's files come and go (a node's temp files): one gone since the listing holds nothing.
+    const bytes = await readFile(path).catch((e: NodeJS.ErrnoException) => { if (e.code === "ENOENT") return Buffer.alloc(0); throw e; });
+    if (bytes.includes(wanted)) found.push(path);
   }
   return found;
 }

@@ -61,6 +61,9 @@ export async function ensureVolume(root: string, key: string, sizeMiB: number): 
     // -m 0: no blocks reserved for root (the service is not root); root_owner: the service's user owns the top;
     // nodiscard: mkfs would otherwise punch the allocation back out and leave a sparse file.
     await sh("mkfs.ext4", ["-q", "-F", "-m", "0", "-E", `nodiscard,root_owner=${CONTAINER_UID}:${CONTAINER_UID}`, partial], "formatting the volume");
+    // mke2fs may still punch zeroed ranges out (table zeroing); allocating again fills those holes (reading as
+    // zeros, as mkfs meant them) without touching what it wrote.
+    await sh("fallocate", ["-l", String(bytes), partial], "allocating the volume");
     await sh("mv", ["-f", partial, files.image], "placing the volume");
   } else {
     const size = (await stat(files.image)).size;

@@ -41,7 +41,8 @@ export class SecretInbox {
 
   constructor(private readonly params: SecretInboxParams) {}
 
-  start(): void {
+  /** Subscribes; resolves once the server has the subscription (a request sent after this finds a responder). */
+  async start(): Promise<void> {
     const maxBytes = this.params.maxBytes ?? 600 * 1024;
     this.sub = this.params.nc.subscribe(providerSecretsSubject(this.params.proofKey.providerId), {
       callback: (error, msg) => {
@@ -51,6 +52,7 @@ export class SecretInbox {
         this.handle(msg.data).then(reply, () => reply({ ok: false, code: "SECRETS_FAILED", message: "the provider could not take the keys" }));
       },
     });
+    await this.params.nc.flush();
   }
 
   stop(): void {
@@ -105,7 +107,8 @@ export async function deliverSealed(nc: NatsConnection, providerId: string, bund
   try {
     answer = await nc.request(providerSecretsSubject(providerId), encoder.encode(JSON.stringify(bundle)), { timeout: timeoutMs });
   } catch (error) {
-    throw new NtxError("SECRETS_NOT_DELIVERED", `the provider did not answer within ${timeoutMs} ms`, { retryable: true, cause: error });
+    const none = /no responders/i.test(String((error as Error)?.message ?? error));
+    throw new NtxError("SECRETS_NOT_DELIVERED", none ? `provider ${providerId.slice(0, 12)}… is not listening for keys (offline, or not this provider)` : `the provider did not answer within ${timeoutMs} ms`, { retryable: true, cause: error });
   }
   try {
     const reply = JSON.parse(decoder.decode(answer.data)) as SecretReply;
