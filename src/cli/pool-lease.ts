@@ -1,0 +1,75 @@
+import { addressOfPrivateKey, createChain, loadChainConfig, paymentKeyHashOfPrivateKey, type LucidEvolution } from "../../offchain/chain/index.js";
+import { NtxError } from "../../offchain/errors.js";
+import {
+  buildLeaseCloseTx,
+  buildLeaseTopUpTx,
+  leaseScriptFor,
+  loadLeaseDeployment,
+  readLeases,
+  submitTx,
+  type LeaseDeployment,
+  type LeaseView,
+} from "../../offchain/index.js";
+import { loadPaymentKey } from "../provider/keys.js";
+
+/*
+ * `ntx pool topup` and `ntx pool stop` on the chain: the buyer's wallet (its payment key file, mode 0600, as every
+ * signing command) finds its lease for the job and tops it up (buildLeaseTopUpTx) or closes it (buildLeaseCloseTx).
+ */
+
+export interface PoolLeaseParams {
+  job: string;
+  keyFile: string;
+  /** `<txHash>#<index>` of the lease script's reference UTxO; without it the script goes inline. */
+  referenceScript?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface PoolLeaseResult {
+  txHash: string;
+  lease: string;
+  /** Base units added (topup), or the balance the close split between provider and buyer (stop). */
+  amount: bigint;
+  end: number;
+}
+
+async function openLease(params: PoolLeaseParams): Promise<{ lucid: LucidEvolution; deployment: LeaseDeployment; lease: LeaseView }> {
+  const key = await loadPaymentKey(params.keyFile);
+  const config = loadChainConfig(params.env ?? process.env);
+  const lucid = await createChain(config).lucid({ privateKey: key });
+  const script = leaseScriptFor(lucid);
+  const ref = params.referenceScript ?? (params.env ?? process.env).NTX_LEASE_REFERENCE_SCRIPT;
+  let deployment: LeaseDeployment = { script };
+  if (ref) {
+    if (!/^[0-9a-f]{64}#[0-9]{1,5}$/.test(ref)) throw new NtxError("CLI_BAD_OPTION", "--reference-script must be txHash#index");
+    const [txHash, index] = ref.split("#") as [string, string];
+    deployment = await loadLeaseDeployment(lucid, script, { txHash, outputIndex: Number(index) });
+  }
+  const buyer = paymentKeyHashOfPrivateKey(key);
+  const { leases } = await readLeases(lucid, script, { buyer });
+  const mine = leases.filter((l) => l.datum.jobHash === params.job);
+  if (mine.length === 0) throw new NtxError("LEASE_NOT_FOUND", `no lease of ${addressOfPrivateKey(key, config.network)} pays for job ${params.job}`);
+  if (mine.length > 1) throw new NtxError("LEASE_AMBIGUOUS", `${mine.length} leases pay for job ${params.job}: ${mine.map((l) => l.outRef).join(", ")}`);
+  return { lucid, deployment, lease: mine[0]! };
+}
+
+/** Adds `amount` base units, or `days` at the lease's own rate. */
+export async function topUpPoolLease(params: PoolLeaseParams & ({ amount: bigint } | { days: number })): Promise<PoolLeaseResult> {
+  const { lucid, deployment, lease } = await openLease(params);
+  const add = "amount" in params ? params.amount : leaseCost(params.days, lease.datum.rate);
+  const txHash = await submitTx(lucid, await buildLeaseTopUpTx(lucid, { deployment, lease, add }));
+  return { txHash, lease: lease.outRef, amount: add, end: lease.datum.end + Number(add / lease.datum.rate) * 1000 };
+}
+
+/** Closes the lease: the provider gets what accrued to the transaction's upper bound, the buyer the rest. */
+export async function closePoolLease(params: PoolLeaseParams): Promise<PoolLeaseResult> {
+  const { lucid, deployment, lease } = await openLease(params);
+  const tx = await buildLeaseCloseTx(lucid, { deployment, lease });
+  const txHash = await submitTx(lucid, tx);
+  return { txHash, lease: lease.outRef, amount: lease.balance, end: lease.datum.end };
+}
+
+/** NTX base units that pay `days` of a lease at `ratePerSecond`. */
+export function leaseCost(days: number, ratePerSecond: bigint): bigint {
+  return ratePerSecond * BigInt(Math.ceil(days * 86_400));
+}
