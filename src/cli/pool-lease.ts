@@ -1,7 +1,8 @@
-import { addressOfPrivateKey, createChain, loadChainConfig, paymentKeyHashOfPrivateKey, type LucidEvolution } from "../../offchain/chain/index.js";
+import { createChain, loadChainConfig, paymentKeyHashOfPrivateKey, type LucidEvolution } from "../../offchain/chain/index.js";
 import { NtxError } from "../../offchain/errors.js";
 import {
   buildLeaseCloseTx,
+  buildLeaseOpenTx,
   buildLeaseTopUpTx,
   leaseScriptFor,
   loadLeaseDeployment,
@@ -9,6 +10,7 @@ import {
   submitTx,
   type LeaseDeployment,
   type LeaseView,
+  type NtxAsset,
 } from "../../offchain/index.js";
 import { loadPaymentKey } from "../provider/keys.js";
 
@@ -33,22 +35,38 @@ export interface PoolLeaseResult {
   end: number;
 }
 
-async function openLease(params: PoolLeaseParams): Promise<{ lucid: LucidEvolution; deployment: LeaseDeployment; lease: LeaseView }> {
+async function buyerChain(params: PoolLeaseParams): Promise<{ key: string; lucid: LucidEvolution; deployment: LeaseDeployment }> {
   const key = await loadPaymentKey(params.keyFile);
-  const config = loadChainConfig(params.env ?? process.env);
-  const lucid = await createChain(config).lucid({ privateKey: key });
+  const lucid = await createChain(loadChainConfig(params.env ?? process.env)).lucid({ privateKey: key });
   const script = leaseScriptFor(lucid);
   const ref = params.referenceScript ?? (params.env ?? process.env).NTX_LEASE_REFERENCE_SCRIPT;
-  let deployment: LeaseDeployment = { script };
-  if (ref) {
-    if (!/^[0-9a-f]{64}#[0-9]{1,5}$/.test(ref)) throw new NtxError("CLI_BAD_OPTION", "--reference-script must be txHash#index");
-    const [txHash, index] = ref.split("#") as [string, string];
-    deployment = await loadLeaseDeployment(lucid, script, { txHash, outputIndex: Number(index) });
-  }
-  const buyer = paymentKeyHashOfPrivateKey(key);
-  const { leases } = await readLeases(lucid, script, { buyer });
+  if (!ref) return { key, lucid, deployment: { script } };
+  if (!/^[0-9a-f]{64}#[0-9]{1,5}$/.test(ref)) throw new NtxError("CLI_BAD_OPTION", "--reference-script must be txHash#index");
+  const [txHash, index] = ref.split("#") as [string, string];
+  return { key, lucid, deployment: await loadLeaseDeployment(lucid, script, { txHash, outputIndex: Number(index) }) };
+}
+
+/**
+ * Opens the lease that pays for a matched service job: `rate` base units a second (at least the provider's prices
+ * for the job's resources, or the provider never starts it) to the provider's payout address (its offer's), for
+ * `days`, with the spec's notice.
+ */
+export async function openPoolLease(
+  params: PoolLeaseParams & { provider: string; asset: NtxAsset; rate: bigint; days: number; noticeMs: number; /** Accrual starts when the open expires (default 5 min). */ validForMs?: number },
+): Promise<PoolLeaseResult> {
+  const { key, lucid, deployment } = await buyerChain(params);
+  const tx = await buildLeaseOpenTx(lucid, { script: deployment.script, provider: params.provider, asset: params.asset, jobHash: params.job, rate: params.rate, durationMs: Math.round(params.days * 86_400_000), notice: params.noticeMs, ...(params.validForMs === undefined ? {} : { validForMs: params.validForMs }) });
+  const txHash = await submitTx(lucid, tx);
+  const { leases } = await readLeases(lucid, deployment.script, { buyer: paymentKeyHashOfPrivateKey(key) });
+  const lease = leases.find((l) => l.utxo.txHash === txHash);
+  return { txHash, lease: lease?.outRef ?? `${txHash}#0`, amount: lease?.balance ?? 0n, end: lease?.datum.end ?? 0 };
+}
+
+async function openLease(params: PoolLeaseParams): Promise<{ lucid: LucidEvolution; deployment: LeaseDeployment; lease: LeaseView }> {
+  const { key, lucid, deployment } = await buyerChain(params);
+  const { leases } = await readLeases(lucid, deployment.script, { buyer: paymentKeyHashOfPrivateKey(key) });
   const mine = leases.filter((l) => l.datum.jobHash === params.job);
-  if (mine.length === 0) throw new NtxError("LEASE_NOT_FOUND", `no lease of ${addressOfPrivateKey(key, config.network)} pays for job ${params.job}`);
+  if (mine.length === 0) throw new NtxError("LEASE_NOT_FOUND", `no lease of ${await lucid.wallet().address()} pays for job ${params.job}`);
   if (mine.length > 1) throw new NtxError("LEASE_AMBIGUOUS", `${mine.length} leases pay for job ${params.job}: ${mine.map((l) => l.outRef).join(", ")}`);
   return { lucid, deployment, lease: mine[0]! };
 }

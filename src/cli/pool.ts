@@ -21,7 +21,9 @@ import { sealToProvider } from "../pool/seal.js";
 import { estimatedTip, latestHealth, summarizeMetrics, summarizeNode } from "../pool/status.js";
 import { PRODUCER_SECRETS, renderPoolSpec } from "../pool/template.js";
 import { parseOptions } from "./options.js";
-import { closePoolLease, topUpPoolLease } from "./pool-lease.js";
+import { closePoolLease, openPoolLease, topUpPoolLease } from "./pool-lease.js";
+import { loadChainConfig } from "../../offchain/chain/index.js";
+import { ntxAsset } from "../../offchain/ntx.js";
 
 const Network = z.enum(POOL_NETWORKS as [PoolNetwork, ...PoolNetwork[]]);
 const Role = z.enum([PoolRole.Relay, PoolRole.BlockProducer]);
@@ -82,6 +84,19 @@ async function readSeed(path: string): Promise<Uint8Array> {
 }
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+const OpenOptions = z.object({
+  job: z.string().regex(/^[0-9a-f]{64}$/),
+  key: z.string().min(1),
+  provider: z.string().regex(/^addr(_test)?1[02-9ac-hj-np-z]{20,200}$/, "the provider's payout address (bech32, from its offer)"),
+  rate: z.string().regex(/^[1-9][0-9]{0,30}$/),
+  days: z.coerce.number().positive().max(3650),
+  noticeHours: z.coerce.number().positive().max(24 * 90).default(24),
+  ntxPolicy: z.string().regex(/^[0-9a-f]{56}$/).optional(),
+  ntxName: z.string().regex(/^([0-9a-f]{2}){0,32}$/).optional(),
+  referenceScript: z.string().regex(/^[0-9a-f]{64}#[0-9]{1,5}$/, "txHash#index").optional(),
+  json: z.boolean().optional(),
+});
 
 export function registerPoolCommands(program: Command): void {
   const pool = program.command("pool").description("a stake-pool operator's Cardano relay or block producer, rented and paid as it runs");
@@ -197,6 +212,28 @@ export function registerPoolCommands(program: Command): void {
       console.log(`slot ${s.slot ?? "?"} of ~${s.tipSlot} (${s.syncPercent ?? "?"} %, ${s.synced ? "synced" : `${s.lagSlots ?? "?"} slots behind`}); peers ${s.peers ?? "?"}${producer ? `; KES periods left ${s.kesPeriodsLeft ?? "?"}` : ""}`);
       if (lease) console.log(`lease: ${lease.balance} base units left, pays until ${new Date(lease.paidUntil).toISOString()} (${Math.max(0, Math.round((lease.stopAt - Date.now()) / 3_600_000))} h before the node stops)`);
       for (const w of s.warnings) console.log(`warning: ${w}`);
+    });
+
+  pool
+    .command("open")
+    .description("open the lease that pays a matched node (NTX base units a second, at least the provider's prices for it)")
+    .requiredOption("--job <jobHash>", "the node's job (the lease names it; the provider runs only that job on it)")
+    .requiredOption("-k, --key <file>", "the buyer's payment key file (mode 0600)")
+    .requiredOption("--provider <address>", "the provider's payout address (its offer's payoutAddress)")
+    .requiredOption("--rate <base units>", "NTX base units a second")
+    .requiredOption("--days <n>", "how long the deposit pays for")
+    .option("--notice-hours <n>", "warning before the lease runs dry (the spec's notice)", "24")
+    .option("--ntx-policy <hex>", "NTX policy id (required except on mainnet)")
+    .option("--ntx-name <hex>", "NTX asset name, hex (default 4e5458)")
+    .option("--reference-script <txHash#index>", "the lease script's reference UTxO (or NTX_LEASE_REFERENCE_SCRIPT; default: the script inline)")
+    .option("--json", "print the result as JSON")
+    .action(async (raw: unknown) => {
+      const o = parseOptions(OpenOptions, raw);
+      const network = loadChainConfig().network;
+      const asset = ntxAsset(network, o.ntxPolicy === undefined ? undefined : { policyId: o.ntxPolicy, assetName: o.ntxName ?? "4e5458" });
+      const r = await openPoolLease({ job: o.job, keyFile: o.key, provider: o.provider, asset, rate: BigInt(o.rate), days: o.days, noticeMs: Math.round(o.noticeHours * 3_600_000), ...(o.referenceScript ? { referenceScript: o.referenceScript } : {}) });
+      if (o.json) return console.log(JSON.stringify({ ...r, amount: r.amount.toString() }));
+      console.log(`opened lease ${r.lease} with ${r.amount} base units in ${r.txHash}; it pays until ${new Date(r.end).toISOString()}`);
     });
 
   for (const action of ["topup", "stop"] as const) {
