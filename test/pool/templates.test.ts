@@ -4,6 +4,8 @@ import { JobSpec } from "../../src/market/schemas.js";
 import { NETWORKS, POOL_NETWORKS } from "../../src/pool/networks.js";
 import { NodeConfig, PoolRole, ProducerTopology, Topology } from "../../src/pool/node-config.js";
 import { nodeImage, renderPoolSpec } from "../../src/pool/template.js";
+import { serviceRequestFromSpec } from "../../src/provider/service/service-request.js";
+import { serviceRequestSchema } from "../../src/provider/service/types.js";
 
 /** Every network × role renders a valid service spec whose files parse as the node's config and topology. */
 
@@ -64,5 +66,18 @@ describe("pool templates", () => {
     expect(ProducerTopology.safeParse(bad).success).toBe(false);
     expect(ProducerTopology.safeParse({ ...bad, localRoots: [{ ...bad.localRoots[0], advertise: false }], useLedgerAfterSlot: 5 }).success).toBe(false);
     expect(Topology.safeParse({ ...bad, localRoots: [{ accessPoints: [{ address: "bad host!", port: 1 }], advertise: false, trustable: true, valency: 1 }] }).success).toBe(false);
+  });
+});
+
+describe("a matched pool spec on a provider", () => {
+  const limits = { maxCpuCores: 8, maxMemoryMiB: 32 * 1024, maxDiskGiB: 400, maxGpus: 0, maxDurationMs: 3_600_000, maxConcurrentJobs: 4 } as unknown as Parameters<typeof serviceRequestFromSpec>[0]["limits"];
+  it("becomes a service request the runner's schema takes, or a coded refusal over the limits", () => {
+    const spec = renderPoolSpec({ network: "mainnet", role: PoolRole.Relay, peers: producer, leaseMs: 30 * 86_400_000 });
+    const request = serviceRequestFromSpec({ spec, jobHash: jobHash(spec), limits });
+    expect(serviceRequestSchema.safeParse(request).success).toBe(true);
+    expect(request.service.volume!.sizeMiB).toBe(300 * 1024);
+    expect(() => serviceRequestFromSpec({ spec, jobHash: jobHash(spec), limits: { ...limits, maxMemoryMiB: 8 * 1024 } })).toThrow(/memory 24576 MiB > 8192/);
+    const batch = { ...spec, kind: undefined, service: undefined, network: "none" as const };
+    expect(() => serviceRequestFromSpec({ spec: batch, jobHash: "00".repeat(32), limits })).toThrow(/not a service job/);
   });
 });

@@ -130,6 +130,8 @@ describe("service runner on the real engine", () => {
     const inspect = JSON.parse(await dockerCli(["inspect", handle.containerId]))[0];
     expect((inspect.Mounts as Array<{ Type: string }>).filter((m) => m.Type === "volume")).toEqual([]);
 
+    // Still fully allocated after the node wrote and deleted (nothing in the image zeroes by punching holes).
+    expect((await stat(image)).blocks * 512).toBeGreaterThanOrEqual(32 * 1024 * 1024);
     const starts = () => readFile(join(handle.volumePath!, "db", "standin.starts"), "utf8").then((t) => Number(t.trim()));
     await waitFor("first start recorded", async () => ((await starts()) === 1 ? true : undefined));
     await dockerCli(["restart", "-t", "5", handle.containerId]);
