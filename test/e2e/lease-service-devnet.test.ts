@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildLeaseOpenTx, getLeaseUtxo, leaseScriptFor, readLeases, submitTx, type LeaseDeployment } from "../../offchain/index.js";
-import { closePoolLease, topUpPoolLease } from "../../src/cli/pool-lease.js";
+import { closePoolLease, openPoolLease, topUpPoolLease } from "../../src/cli/pool-lease.js";
 import { DockerRunner } from "../../src/provider/docker/docker-runner.js";
 import { DockerServiceRunner } from "../../src/provider/docker/service-runner.js";
 import { createChainLeaseSettlement } from "../../src/provider/service/chain-lease-settlement.js";
@@ -60,12 +60,15 @@ function nodeRequest(noticeMs: number): ServiceRequestInput {
   };
 }
 
+/** What the provider did so far, for a timeout's message. */
+let diagnose: () => string = () => "";
+
 async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number, everyMs = 500): Promise<T> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
     if (value !== undefined) return value;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}; ${diagnose()}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
@@ -119,6 +122,9 @@ describe("stake-pool leases end to end (devnet chain, real engine)", () => {
       maxClaimBatch: 20,
       onError: (error) => errors.push(error),
     });
+    let ticks = 0;
+    diagnose = () =>
+      `${ticks} passes; events: ${events.map((e) => `${e.jobHash.slice(0, 6)} ${e.phase} ${new Date(e.at).toISOString().slice(11, 19)}`).join(", ")}; errors: ${errors.map((e) => (e instanceof Error ? e.message : String(e)).slice(0, 200)).join(" | ")}; counters ${JSON.stringify(host.keeper.counters)}`;
     const phases = (jobHash: string) => events.filter((e) => e.jobHash === jobHash).map((e) => e.phase);
 
     // Two service jobs the provider took (as the market loop hands them over), and a third lease it never agreed to.
@@ -132,7 +138,9 @@ describe("stake-pool leases end to end (devnet chain, real engine)", () => {
     const ntxBefore = { buyer: await ntxOf(buyer), provider: await ntxOf(provider) };
     const open = async (jobHash: string, seconds: number, notice: number, rate = RATE) =>
       submitTx(buyer.lucid, await buildLeaseOpenTx(buyer.lucid, { script: deployment.script, provider: provider.address, asset, jobHash, rate, durationMs: seconds * 1000, notice, validForMs: 4_000 }));
-    const keptOpen = await open(kept.jobHash, keptSeconds, kept.service.noticeMs);
+    // The kept lease through `ntx pool open` (the buyer's key file); the others built directly.
+    const env = { NTX_NETWORK: "devnet", BLOCKFROST_URL: devnet.url };
+    const keptOpen = (await openPoolLease({ job: kept.jobHash, keyFile, env, provider: provider.address, asset, rate: RATE, days: keptSeconds / 86_400, noticeMs: kept.service.noticeMs, validForMs: 4_000 })).txHash;
     const dryOpen = await open(dry.jobHash, drySeconds, dry.service.noticeMs);
     // Underpaying (below the provider's rate) and unasked-for leases are never listed, so never run or claimed.
     const cheap = nodeRequest(5_000);
@@ -140,6 +148,7 @@ describe("stake-pool leases end to end (devnet chain, real engine)", () => {
     await open(cheap.jobHash, 60, 5_000, RATE / 2n);
     await open(randomBytes(32).toString("hex"), 60, 5_000);
     const keptStart = await getLeaseUtxo(provider.lucid, deployment.script, { txHash: keptOpen, outputIndex: 0 });
+    expect(keptStart.balance).toBe(RATE * BigInt(keptSeconds));
     const dryStart = await getLeaseUtxo(provider.lucid, deployment.script, { txHash: dryOpen, outputIndex: 0 });
     expect(keptStart.datum.jobHash).toBe(kept.jobHash);
 
@@ -148,6 +157,7 @@ describe("stake-pool leases end to end (devnet chain, real engine)", () => {
     const ticking = (async () => {
       while (!stopTicking) {
         await host.tick();
+        ticks++;
         await new Promise((r) => setTimeout(r, 500));
       }
     })();
@@ -183,7 +193,6 @@ describe("stake-pool leases end to end (devnet chain, real engine)", () => {
       expect(providerClaimed).toBe(keptClaims + dryClaims);
 
       // `ntx pool topup` (the buyer's key file): the kept lease runs 60 s longer for exactly 60 s of rate.
-      const env = { NTX_NETWORK: "devnet", BLOCKFROST_URL: devnet.url };
       const topped = await topUpPoolLease({ job: kept.jobHash, keyFile, env, amount: RATE * 60n });
       const after = (await leaseOf(kept.jobHash))!;
       expect(after.utxo.txHash).toBe(topped.txHash);
