@@ -21,6 +21,7 @@ import type { ProofKey } from "./keys.js";
 import { JobPhase } from "./state-store.js";
 import type { ProviderJobEvent, RunEvent } from "./types.js";
 import type { ServiceHost } from "./service/service-host.js";
+import { serviceRequestFromSpec } from "./service/service-request.js";
 
 /** What this provider offers: what the machine has, capped by the configured limits, minus accepted open jobs. */
 export function offerResources(detected: DetectedResources, config: ProviderConfig, busy: { cpuCores: number; memoryMiB: number; gpus: number }) {
@@ -193,7 +194,7 @@ export class MarketLoop {
     try {
       checkImageAllowed(spec.image, config.images);
       await this.params.services!.accept({
-        request: { jobHash: match.jobHash, image: spec.image, command: spec.command, env: spec.env, resources: { cpuCores: spec.resources.cpuCores, memoryMiB: spec.resources.memoryMiB }, service: spec.service! },
+        request: serviceRequestFromSpec({ spec, jobHash: match.jobHash, limits: config.limits }),
         buyerKey: match.bid.buyer.key,
         lockWindowMs: config.terms.lockWindowMs,
         minRatePerSecond: jobPrice(config.prices, spec.resources, 1000),
