@@ -24,6 +24,8 @@ export interface PoolLeaseParams {
   keyFile: string;
   /** `<txHash>#<index>` of the lease script's reference UTxO; without it the script goes inline. */
   referenceScript?: string;
+  /** `<txHash>#<index>` of the lease, when more than one pays for the job. */
+  lease?: string;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -65,9 +67,9 @@ export async function openPoolLease(
 async function openLease(params: PoolLeaseParams): Promise<{ lucid: LucidEvolution; deployment: LeaseDeployment; lease: LeaseView }> {
   const { key, lucid, deployment } = await buyerChain(params);
   const { leases } = await readLeases(lucid, deployment.script, { buyer: paymentKeyHashOfPrivateKey(key) });
-  const mine = leases.filter((l) => l.datum.jobHash === params.job);
+  const mine = leases.filter((l) => l.datum.jobHash === params.job && (params.lease === undefined || l.outRef === params.lease));
   if (mine.length === 0) throw new NtxError("LEASE_NOT_FOUND", `no lease of ${await lucid.wallet().address()} pays for job ${params.job}`);
-  if (mine.length > 1) throw new NtxError("LEASE_AMBIGUOUS", `${mine.length} leases pay for job ${params.job}: ${mine.map((l) => l.outRef).join(", ")}`);
+  if (mine.length > 1) throw new NtxError("LEASE_AMBIGUOUS", `${mine.length} leases pay for job ${params.job}: ${mine.map((l) => l.outRef).join(", ")}; pick one with --lease`);
   return { lucid, deployment, lease: mine[0]! };
 }
 

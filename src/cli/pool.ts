@@ -68,6 +68,7 @@ const LeaseOptions = z.object({
   amount: z.string().regex(/^[1-9][0-9]{0,38}$/).optional(),
   days: z.coerce.number().positive().max(3650).optional(),
   referenceScript: z.string().regex(/^[0-9a-f]{64}#[0-9]{1,5}$/, "txHash#index").optional(),
+  lease: z.string().regex(/^[0-9a-f]{64}#[0-9]{1,5}$/, "txHash#index").optional(),
   json: z.boolean().optional(),
 });
 
@@ -244,13 +245,14 @@ export function registerPoolCommands(program: Command): void {
       .requiredOption("-k, --key <file>", "the buyer's payment key file (mode 0600)")
       .option("--amount <base units>", "NTX to add")
       .option("--days <n>", "days to add at the lease's own rate")
+      .option("--lease <txHash#index>", "which lease, when more than one pays for the job")
       .option("--reference-script <txHash#index>", "the lease script's reference UTxO (or NTX_LEASE_REFERENCE_SCRIPT; default: the script inline)")
       .option("--json", "print the result as JSON")
       .action(async (raw: unknown) => {
         const o = parseOptions(LeaseOptions, raw);
         if (action === "topup" && (o.amount === undefined) === (o.days === undefined)) throw new NtxError("CLI_BAD_OPTION", "give --amount or --days");
         await stat(o.key).catch(() => { throw new NtxError("KEY_FILE_MISSING", `no key file ${o.key}`); });
-        const base = { job: o.job, keyFile: o.key, ...(o.referenceScript ? { referenceScript: o.referenceScript } : {}) };
+        const base = { job: o.job, keyFile: o.key, ...(o.referenceScript ? { referenceScript: o.referenceScript } : {}), ...(o.lease ? { lease: o.lease } : {}) };
         const r =
           action === "stop"
             ? await closePoolLease(base)

@@ -61,8 +61,11 @@ export function createChainLeaseSettlement(params: ChainLeaseSettlementParams): 
       for (const s of scan.skipped) reject({ outRef: `${s.outRef.txHash}#${s.outRef.outputIndex}` }, s.reason);
       const listed: ObservedLease[] = [];
       const seen = new Set<string>();
-      // Oldest output first, so a second lease for the same job (which the keeper could not tell apart) is the one left out.
-      for (const lease of [...scan.leases].sort((a, b) => a.datum.lastClaim - b.datum.lastClaim || a.outRef.localeCompare(b.outRef))) {
+      // Two leases for one job (the keeper serves one per job): the one that runs longest, then the one claimed last,
+      // a choice a claim never flips (only the buyer's top-up moves an end), so the provider keeps claiming the same
+      // one. The other still accrues to the provider under the contract until the buyer closes it (`ntx pool stop
+      // --lease`).
+      for (const lease of [...scan.leases].sort((a, b) => b.datum.end - a.datum.end || b.datum.lastClaim - a.datum.lastClaim || a.outRef.localeCompare(b.outRef))) {
         const min = params.minRatePerSecond(lease.datum.jobHash);
         if (min === undefined) reject(lease, "no service job of this provider has this job hash");
         else if (lease.datum.rate < min) reject(lease, `rate ${lease.datum.rate} a second is below this provider's ${min}`);
