@@ -117,8 +117,9 @@ describe("stake-pool leases end to end (devnet chain, real engine)", () => {
       settlement,
       stateDir: join(dir, "host"),
       events: { publish: (e) => { if (e.kind === "job") events.push(e); } },
-      // Claim every few seconds (the production default is a day); stop 2 s before the paid time ends.
-      schedule: { claimIntervalMs: 4_000, minClaim: 10n ** 15n, stopMarginMs: 2_000 },
+      // Claim every few seconds (the production default is a day); stop 2 s before the paid time ends. The dry lease's
+      // notice (20 s) is far longer than one pass (a claim build and its confirmation), so a pass always lands in it.
+      schedule: { claimIntervalMs: 6_000, minClaim: 10n ** 15n, stopMarginMs: 2_000 },
       maxClaimBatch: 20,
       onError: (error) => errors.push(error),
     });
@@ -129,12 +130,12 @@ describe("stake-pool leases end to end (devnet chain, real engine)", () => {
 
     // Two service jobs the provider took (as the market loop hands them over), and a third lease it never agreed to.
     const kept = nodeRequest(5_000);
-    const dry = nodeRequest(HEAVY ? 30_000 : 15_000);
+    const dry = nodeRequest(HEAVY ? 30_000 : 20_000);
     for (const r of [kept, dry]) {
       await host.accept({ request: r, buyerKey: "00".repeat(32), lockWindowMs: 600_000, minRatePerSecond: RATE });
     }
     const keptSeconds = HEAVY ? 600 : 300;
-    const drySeconds = HEAVY ? 90 : 40;
+    const drySeconds = HEAVY ? 90 : 50;
     const ntxBefore = { buyer: await ntxOf(buyer), provider: await ntxOf(provider) };
     const open = async (jobHash: string, seconds: number, notice: number, rate = RATE) =>
       submitTx(buyer.lucid, await buildLeaseOpenTx(buyer.lucid, { script: deployment.script, provider: provider.address, asset, jobHash, rate, durationMs: seconds * 1000, notice, validForMs: 4_000 }));
