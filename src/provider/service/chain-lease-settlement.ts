@@ -37,6 +37,8 @@ export interface ChainLeaseSettlementParams {
   /** Leases left out, with why (logged and counted by the caller). */
   onRejected?: (lease: LeaseView | { outRef: string }, reason: string) => void;
   now?: () => number;
+  /** A claim not confirmed within this fails (retryable), so a lost transaction never holds up the keeper's stops. Default 5 min. */
+  claimTimeoutMs?: number;
 }
 
 export function toObservedLease(lease: LeaseUtxo): ObservedLease {
@@ -94,7 +96,16 @@ export function createChainLeaseSettlement(params: ChainLeaseSettlementParams): 
       }
       if (current.length === 0) throw new NtxError("LEASE_NOT_FOUND", "every lease of this claim is already spent", { retryable: true });
       const tx = await buildLeaseClaimTx(lucid, { deployment, leases: current, now: clock() });
-      return { txHash: await submitTx(lucid, tx) };
+      const limit = params.claimTimeoutMs ?? 300_000;
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new NtxError("CLAIM_TIMEOUT", `the lease claim was not confirmed within ${limit} ms`, { retryable: true })), limit);
+      });
+      try {
+        return { txHash: await Promise.race([submitTx(lucid, tx), timeout]) };
+      } finally {
+        clearTimeout(timer);
+      }
     },
   };
 }
