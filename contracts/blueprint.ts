@@ -201,6 +201,7 @@ export function buildBlueprint() {
             integer("lastClaim", "POSIX ms: accrual runs from here"),
             integer("end", "POSIX ms: nothing accrues after it; from it on anyone may settle"),
             integer("notice", "ms: how long before the balance runs out the provider warns the buyer, then stops (not read on-chain)"),
+            bytes("jobHash", "32 bytes: the service job this lease pays for (not read on-chain; carried unchanged)"),
           ]),
         ],
       },

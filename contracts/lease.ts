@@ -39,11 +39,14 @@ import { NOTHING, cfields, ctag, fields, nth, pfiniteTime, plovelace, pntxOf, po
  * it, stay exactly as they were.
  *
  * Encodings (contracts/blueprint.ts and offchain/lease-datum.ts mirror them):
- *   Datum    = Constr 0 [buyer, provider, policy, name, rate, lastClaim, end, notice]
+ *   Datum    = Constr 0 [buyer, provider, policy, name, rate, lastClaim, end, notice, jobHash]
  *              buyer: payment key hash (signs TopUp and Close, gets the rest); provider: payout Address, whose
  *              payment key signs LeaseClaim; policy/name: the asset that pays; rate: base units per 1000 ms of
  *              POSIX time (one slot on every Cardano network); lastClaim, end: POSIX ms; notice: ms (off-chain:
- *              how long before the balance runs out the provider warns, then stops; carried unchanged).
+ *              how long before the balance runs out the provider warns, then stops; carried unchanged); jobHash: the
+ *              service job it pays for (off-chain: binds the lease to the job's spec; carried unchanged). Claim and
+ *              TopUp rebuild the continuing datum from the input's own fields, so every field but lastClaim/end
+ *              (jobHash included: it sits in the copied tail) must come out exactly as it went in.
  *   Redeemer = LeaseClaim  Constr 0 [inIdx]
  *            | LeaseTopUp  Constr 1 [inIdx, newEnd]
  *            | LeaseClose  Constr 2 [inIdx, providerOut, buyerOut]

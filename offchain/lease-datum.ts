@@ -1,7 +1,7 @@
 import { Constr, Data, getAddressDetails } from "@lucid-evolution/lucid";
 import type { Network } from "@lucid-evolution/lucid";
 import { z } from "zod/v4";
-import { addressToData, dataToAddress, keyHashSchema } from "./datum.js";
+import { addressToData, dataToAddress, hash32Schema, keyHashSchema } from "./datum.js";
 import { NtxError } from "./errors.js";
 import { ntxAssetSchema, type NtxAsset } from "./ntx.js";
 
@@ -25,6 +25,11 @@ export interface LeaseDatum {
   end: number;
   /** ms: how long before the balance runs out the provider warns the buyer and then stops (off-chain rule). */
   notice: number;
+  /**
+   * The service job this lease pays for (32-byte hex, the market's job hash): the provider runs a lease's service
+   * only for the job it confirmed, and a lease cannot be re-pointed at another job (the validator copies it).
+   */
+  jobHash: string;
 }
 
 const posixMs = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
@@ -38,6 +43,7 @@ export const leaseDatumSchema = z
     lastClaim: posixMs,
     end: posixMs,
     notice: posixMs,
+    jobHash: hash32Schema,
   })
   .refine((d) => d.end >= d.lastClaim, { message: "end must not be before lastClaim", path: ["end"] });
 
@@ -56,7 +62,7 @@ export function encodeLeaseDatum(datum: LeaseDatum): string {
     throw new NtxError("INVALID_LEASE", "the provider's address must have a payment key: that key signs lease claims");
   }
   const cbor = Data.to(
-    new Constr(0, [d.buyer, addressToData(d.provider), d.asset.policyId, d.asset.assetName, d.rate, BigInt(d.lastClaim), BigInt(d.end), BigInt(d.notice)]) as Data,
+    new Constr(0, [d.buyer, addressToData(d.provider), d.asset.policyId, d.asset.assetName, d.rate, BigInt(d.lastClaim), BigInt(d.end), BigInt(d.notice), d.jobHash]) as Data,
   );
   if (cbor.length / 2 > MAX_LEASE_DATUM_BYTES) throw new NtxError("DATUM_TOO_LARGE", `lease datum is ${cbor.length / 2} bytes`);
   return cbor;
@@ -72,8 +78,8 @@ export function decodeLeaseDatum(cbor: string, network: Network): LeaseDatum {
   try {
     if (cbor.length / 2 > MAX_LEASE_DATUM_BYTES) throw new Error(`datum is ${cbor.length / 2} bytes`);
     const d = Data.from(cbor);
-    if (!(d instanceof Constr) || d.index !== 0 || d.fields.length !== 8) throw new Error("not a lease datum");
-    const [buyer, provider, policyId, assetName, rate, lastClaim, end, notice] = d.fields;
+    if (!(d instanceof Constr) || d.index !== 0 || d.fields.length !== 9) throw new Error("not a lease datum");
+    const [buyer, provider, policyId, assetName, rate, lastClaim, end, notice, jobHash] = d.fields;
     if (typeof rate !== "bigint") throw new Error("rate is not an integer");
     return leaseDatumSchema.parse({
       buyer,
@@ -83,6 +89,7 @@ export function decodeLeaseDatum(cbor: string, network: Network): LeaseDatum {
       lastClaim: asMs(lastClaim),
       end: asMs(end),
       notice: asMs(notice),
+      jobHash,
     });
   } catch (cause) {
     if (cause instanceof NtxError) throw cause;

@@ -19,6 +19,8 @@ export interface LeaseOpenParams {
   provider: string;
   /** The asset that pays: the network's NTX. */
   asset: NtxAsset;
+  /** The service job the lease pays for (32-byte hex job hash): the provider runs only that job on it. */
+  jobHash: string;
   /** Base units per second. */
   rate: bigint;
   /** What to lock; or give `durationMs` and the deposit is rate × duration. */
@@ -53,6 +55,7 @@ export async function buildLeaseOpenTx(lucid: LucidEvolution, params: LeaseOpenP
     lastClaim,
     end: lastClaim + Number(coveredSeconds) * 1000,
     notice: params.notice,
+    jobHash: params.jobHash,
   };
   if (datum.end <= lastClaim) throw new NtxError("INVALID_LEASE", "the deposit pays for less than a second");
   const cbor = encodeLeaseDatum(datum);

@@ -255,7 +255,7 @@ async function leasePaths() {
   const rate = 115n;
   const day = 86_400_000;
   const opened = await run(w, "requester", "lease open", () =>
-    buildLeaseOpenTx(w.as("requester"), { script: w.lease, provider: w.parties.provider.address, asset: w.script.ntx, rate, durationMs: 31 * day, notice: day, now: w.emulator.now(), validForMs: 60_000 }),
+    buildLeaseOpenTx(w.as("requester"), { script: w.lease, provider: w.parties.provider.address, asset: w.script.ntx, rate, durationMs: 31 * day, notice: day, jobHash: "00".repeat(32), now: w.emulator.now(), validForMs: 60_000 }),
   );
   reports.push(opened.report);
   let lease = await getLeaseUtxo(w.lucid, w.lease, { txHash: opened.txHash, outputIndex: 0 });

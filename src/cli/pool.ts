@@ -21,6 +21,9 @@ import { sealToProvider } from "../pool/seal.js";
 import { estimatedTip, latestHealth, summarizeMetrics, summarizeNode } from "../pool/status.js";
 import { PRODUCER_SECRETS, renderPoolSpec } from "../pool/template.js";
 import { parseOptions } from "./options.js";
+import { closePoolLease, openPoolLease, topUpPoolLease } from "./pool-lease.js";
+import { loadChainConfig } from "../../offchain/chain/index.js";
+import { ntxAsset } from "../../offchain/ntx.js";
 
 const Network = z.enum(POOL_NETWORKS as [PoolNetwork, ...PoolNetwork[]]);
 const Role = z.enum([PoolRole.Relay, PoolRole.BlockProducer]);
@@ -59,7 +62,15 @@ const StatusOptions = z
   .object({ network: Network, metricsUrl: z.url().optional(), job: z.string().regex(/^[0-9a-f]{64}$/).optional(), api: z.url(), role: Role.default(PoolRole.Relay), json: z.boolean().optional() })
   .refine((o) => (o.metricsUrl === undefined) !== (o.job === undefined), { message: "give --job (the provider's reports through the API) or --metrics-url (the node itself)", path: ["job"] });
 
-const LeaseOptions = z.object({ job: z.string().regex(/^[0-9a-f]{64}$/), key: z.string().min(1), amount: z.string().regex(/^[1-9][0-9]{0,38}$/).optional(), days: z.coerce.number().positive().optional(), ratePerSlot: z.string().regex(/^[1-9][0-9]{0,30}$/).optional() });
+const LeaseOptions = z.object({
+  job: z.string().regex(/^[0-9a-f]{64}$/),
+  key: z.string().min(1),
+  amount: z.string().regex(/^[1-9][0-9]{0,38}$/).optional(),
+  days: z.coerce.number().positive().max(3650).optional(),
+  referenceScript: z.string().regex(/^[0-9a-f]{64}#[0-9]{1,5}$/, "txHash#index").optional(),
+  lease: z.string().regex(/^[0-9a-f]{64}#[0-9]{1,5}$/, "txHash#index").optional(),
+  json: z.boolean().optional(),
+});
 
 /** A key file the node reads: its bytes exactly, refused if others can read it (as every key file here). */
 async function readKeyFile(path: string, what: string): Promise<Uint8Array> {
@@ -74,6 +85,19 @@ async function readSeed(path: string): Promise<Uint8Array> {
 }
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+const OpenOptions = z.object({
+  job: z.string().regex(/^[0-9a-f]{64}$/),
+  key: z.string().min(1),
+  provider: z.string().regex(/^addr(_test)?1[02-9ac-hj-np-z]{20,200}$/, "the provider's payout address (bech32, from its offer)"),
+  rate: z.string().regex(/^[1-9][0-9]{0,30}$/),
+  days: z.coerce.number().positive().max(3650),
+  noticeHours: z.coerce.number().positive().max(24 * 90).default(24),
+  ntxPolicy: z.string().regex(/^[0-9a-f]{56}$/).optional(),
+  ntxName: z.string().regex(/^([0-9a-f]{2}){0,32}$/).optional(),
+  referenceScript: z.string().regex(/^[0-9a-f]{64}#[0-9]{1,5}$/, "txHash#index").optional(),
+  json: z.boolean().optional(),
+});
 
 export function registerPoolCommands(program: Command): void {
   const pool = program.command("pool").description("a stake-pool operator's Cardano relay or block producer, rented and paid as it runs");
@@ -191,27 +215,51 @@ export function registerPoolCommands(program: Command): void {
       for (const w of s.warnings) console.log(`warning: ${w}`);
     });
 
+  pool
+    .command("open")
+    .description("open the lease that pays a matched node (NTX base units a second, at least the provider's prices for it)")
+    .requiredOption("--job <jobHash>", "the node's job (the lease names it; the provider runs only that job on it)")
+    .requiredOption("-k, --key <file>", "the buyer's payment key file (mode 0600)")
+    .requiredOption("--provider <address>", "the provider's payout address (its offer's payoutAddress)")
+    .requiredOption("--rate <base units>", "NTX base units a second")
+    .requiredOption("--days <n>", "how long the deposit pays for")
+    .option("--notice-hours <n>", "warning before the lease runs dry (the spec's notice)", "24")
+    .option("--ntx-policy <hex>", "NTX policy id (required except on mainnet)")
+    .option("--ntx-name <hex>", "NTX asset name, hex (default 4e5458)")
+    .option("--reference-script <txHash#index>", "the lease script's reference UTxO (or NTX_LEASE_REFERENCE_SCRIPT; default: the script inline)")
+    .option("--json", "print the result as JSON")
+    .action(async (raw: unknown) => {
+      const o = parseOptions(OpenOptions, raw);
+      const network = loadChainConfig().network;
+      const asset = ntxAsset(network, o.ntxPolicy === undefined ? undefined : { policyId: o.ntxPolicy, assetName: o.ntxName ?? "4e5458" });
+      const r = await openPoolLease({ job: o.job, keyFile: o.key, provider: o.provider, asset, rate: BigInt(o.rate), days: o.days, noticeMs: Math.round(o.noticeHours * 3_600_000), ...(o.referenceScript ? { referenceScript: o.referenceScript } : {}) });
+      if (o.json) return console.log(JSON.stringify({ ...r, amount: r.amount.toString() }));
+      console.log(`opened lease ${r.lease} with ${r.amount} base units in ${r.txHash}; it pays until ${new Date(r.end).toISOString()}`);
+    });
+
   for (const action of ["topup", "stop"] as const) {
     pool
       .command(action)
-      .description(action === "topup" ? "add NTX to the lease and extend its end (--amount, or --days at --rate-per-slot)" : "close the lease: the provider is paid what accrued, the rest comes back; the node stops")
+      .description(action === "topup" ? "add NTX to the lease and extend its end (--amount, or --days at the lease's rate)" : "close the lease: the provider is paid what accrued, the rest comes back; the node stops")
       .requiredOption("--job <jobHash>", "the node's job")
       .requiredOption("-k, --key <file>", "the buyer's payment key file (mode 0600)")
       .option("--amount <base units>", "NTX to add")
-      .option("--days <n>", "days to add at --rate-per-slot")
-      .option("--rate-per-slot <base units>", "the lease's rate")
+      .option("--days <n>", "days to add at the lease's own rate")
+      .option("--lease <txHash#index>", "which lease, when more than one pays for the job")
+      .option("--reference-script <txHash#index>", "the lease script's reference UTxO (or NTX_LEASE_REFERENCE_SCRIPT; default: the script inline)")
+      .option("--json", "print the result as JSON")
       .action(async (raw: unknown) => {
         const o = parseOptions(LeaseOptions, raw);
-        if (action === "topup" && o.amount === undefined && !(o.days && o.ratePerSlot)) throw new NtxError("CLI_BAD_OPTION", "--amount, or --days with --rate-per-slot");
+        if (action === "topup" && (o.amount === undefined) === (o.days === undefined)) throw new NtxError("CLI_BAD_OPTION", "give --amount or --days");
         await stat(o.key).catch(() => { throw new NtxError("KEY_FILE_MISSING", `no key file ${o.key}`); });
-        const amount = action === "topup" ? (o.amount !== undefined ? BigInt(o.amount) : leaseCost(o.days!, BigInt(o.ratePerSlot!))) : 0n;
-        // The lease transactions are issue #12 part 1's builders (offchain/tx/lease-*.ts), wired here at merge.
-        throw new NtxError("LEASE_NOT_WIRED", `ntx pool ${action}${amount > 0n ? ` of ${amount} base units` : ""} needs the lease builders (buildLease${action === "topup" ? "TopUp" : "Close"}Tx), which this build does not have yet`);
+        const base = { job: o.job, keyFile: o.key, ...(o.referenceScript ? { referenceScript: o.referenceScript } : {}), ...(o.lease ? { lease: o.lease } : {}) };
+        const r =
+          action === "stop"
+            ? await closePoolLease(base)
+            : await topUpPoolLease(o.amount !== undefined ? { ...base, amount: BigInt(o.amount) } : { ...base, days: o.days! });
+        if (o.json) return console.log(JSON.stringify({ ...r, amount: r.amount.toString() }));
+        if (action === "topup") console.log(`added ${r.amount} base units to lease ${r.lease} in ${r.txHash}; it now runs until ${new Date(r.end).toISOString()}`);
+        else console.log(`closed lease ${r.lease} (${r.amount} base units: the provider's accrued share to it, the rest back to you) in ${r.txHash}; the node stops`);
       });
   }
-}
-
-/** NTX base units that pay `days` of a lease at `ratePerSlot` (1 s slots). */
-export function leaseCost(days: number, ratePerSlot: bigint): bigint {
-  return ratePerSlot * BigInt(Math.ceil(days * 86_400));
 }

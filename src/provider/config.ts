@@ -70,6 +70,24 @@ export const providerConfigSchema = z.object({
       ntx: z.object({ policyId: z.string(), assetName: z.string() }).partial().optional(),
     })
     .optional(),
+  /**
+   * Service jobs (stake-pool nodes), paid by the lease escrow: present = this provider takes them. Without
+   * `referenceScript` every lease transaction carries the lease script inline (1.8 KB dearer).
+   */
+  lease: z
+    .object({
+      /** `<txHash>#<index>` of the UTxO carrying lease.spend as a reference script. */
+      referenceScript: z.string().regex(/^[0-9a-f]{64}#[0-9]{1,5}$/, "txHash#index").optional(),
+      /** Claim at least this often... */
+      claimIntervalMs: z.number().int().min(1000).default(24 * 60 * 60 * 1000),
+      /** ...or as soon as this much has accrued (a claim costs a fee: don't claim dust). */
+      minClaim: amount.default(10n ** 12n),
+      /** Stop a service this long before its paid time ends (a stop must land before the money does). */
+      stopMarginMs: z.number().int().nonnegative().default(10 * 60 * 1000),
+      /** How often leases are read and the schedule applied. */
+      tickMs: z.number().int().min(100).default(30_000),
+    })
+    .optional(),
   /** Offers are re-published this often (heartbeat) and expire after 3 periods. */
   offerIntervalMs: z.number().int().min(1000).default(15_000),
   /** How often escrows and claims are re-checked. */

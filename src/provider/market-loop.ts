@@ -20,6 +20,8 @@ import { runRequestFromSpec } from "./job-request.js";
 import type { ProofKey } from "./keys.js";
 import { JobPhase } from "./state-store.js";
 import type { ProviderJobEvent, RunEvent } from "./types.js";
+import type { ServiceHost } from "./service/service-host.js";
+import { serviceRequestFromSpec } from "./service/service-request.js";
 
 /** What this provider offers: what the machine has, capped by the configured limits, minus accepted open jobs. */
 export function offerResources(detected: DetectedResources, config: ProviderConfig, busy: { cpuCores: number; memoryMiB: number; gpus: number }) {
@@ -49,6 +51,8 @@ export interface MarketLoopParams {
   onError?: (error: unknown) => void;
   /** Checks a job's image on this host before confirming (the Docker runner's preflight); throws NtxError to decline. */
   preflight?: (image: string) => Promise<void>;
+  /** Takes service jobs (paid by a lease); without it (no lease deployment configured) service matches are declined. */
+  services?: Pick<ServiceHost, "accept">;
   /** Called for each match this provider confirmed or declined (tests, CLI progress). */
   onDecision?: (jobHash: string, decision: "confirmed" | "declined", reason?: string) => void;
 }
@@ -136,9 +140,9 @@ export class MarketLoop {
     };
     if (match.confirmBy < Date.now()) return decline("confirmation window already over");
     if (computeJobHash(match.bid.spec) !== match.jobHash) return decline("jobHash does not match the bid's spec");
-    // A service (a stake-pool node) is paid by a lease, not an escrow: the batch daemon must never run one. The
-    // lease keeper (src/provider/service/) takes them once wired; until then they are declined here.
-    if (match.bid.spec.kind === "service") return decline("this provider does not take service jobs yet");
+    // A service (a stake-pool node) is paid by a lease, not an escrow: the batch daemon must never run one; the
+    // service host does, once its lease is on-chain. Without a lease deployment there is no host: declined.
+    if (match.bid.spec.kind === "service" && !this.params.services) return decline("this provider takes no service jobs (no lease deployment configured)");
     const ownPrice = jobPrice(config.prices, match.bid.spec.resources, match.bid.spec.maxDurationMs);
     if (match.price < ownPrice) return decline(`price ${match.price} is below this provider's ${ownPrice}`);
     // The terms the match was made on must be this provider's own, and the bid's within them: the escrow is
@@ -152,6 +156,7 @@ export class MarketLoop {
     if (bidTerms.arbiter !== undefined && !terms.arbiters.includes(bidTerms.arbiter)) return decline(`arbiter ${bidTerms.arbiter} is not one this provider accepts`);
     if (bidTerms.challengeWindowMs > terms.maxChallengeWindowMs) return decline(`challenge window ${bidTerms.challengeWindowMs} ms exceeds ${terms.maxChallengeWindowMs} ms`);
     if (match.bid.deadline > match.matchedAt + terms.maxDeadlineMs) return decline(`deadline lies beyond this provider's horizon of ${terms.maxDeadlineMs} ms`);
+    if (match.bid.spec.kind === "service") return this.acceptService(match, decline);
     let request;
     try {
       // The allow-list before confirming: once confirmed, the buyer locks money for it.
@@ -175,6 +180,28 @@ export class MarketLoop {
         terms: { arbiters: [...terms.arbiters], maxChallengeWindowMs: terms.maxChallengeWindowMs, maxDeadlineMs: terms.maxDeadlineMs, lockWindowMs: terms.lockWindowMs },
         bidTerms: { challengeWindowMs: bidTerms.challengeWindowMs, ...(bidTerms.arbiter !== undefined ? { arbiter: bidTerms.arbiter } : {}) },
       });
+    }
+    const confirm = signProviderConfirm(proofKey.privateKey, { v: PROTOCOL_VERSION, type: "provider-confirm", matchId: match.matchId, jobHash: match.jobHash, providerId: proofKey.providerId, confirmedAt: Date.now() });
+    await this.params.client.publishConfirm(match.jobHash, confirm);
+    this.params.onDecision?.(match.jobHash, "confirmed");
+    return "confirmed";
+  }
+
+  /** A service match: the host keeps it until its lease appears (at least the provider's prices a second) or the lock window passes. */
+  private async acceptService(match: Match, decline: (reason: string) => "declined"): Promise<"confirmed" | "declined"> {
+    const { spec } = match.bid;
+    const { proofKey, config } = this.params;
+    try {
+      checkImageAllowed(spec.image, config.images);
+      await this.params.services!.accept({
+        request: serviceRequestFromSpec({ spec, jobHash: match.jobHash, limits: config.limits }),
+        buyerKey: match.bid.buyer.key,
+        lockWindowMs: config.terms.lockWindowMs,
+        minRatePerSecond: jobPrice(config.prices, spec.resources, 1000),
+      });
+    } catch (error) {
+      // Not taken (not allowed, a request the runner would refuse, the state folder unwritable): never confirmed.
+      return decline(isNtxError(error) ? error.message : `cannot take this service: ${error instanceof Error ? error.message : String(error)}`);
     }
     const confirm = signProviderConfirm(proofKey.privateKey, { v: PROTOCOL_VERSION, type: "provider-confirm", matchId: match.matchId, jobHash: match.jobHash, providerId: proofKey.providerId, confirmedAt: Date.now() });
     await this.params.client.publishConfirm(match.jobHash, confirm);

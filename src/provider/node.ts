@@ -1,6 +1,7 @@
 import { addressOfPrivateKey, createChain, loadChainConfig } from "../../offchain/chain/index.js";
 import { NtxError } from "../../offchain/errors.js";
-import { escrowScriptFor, loadDeployment, ntxAsset } from "../../offchain/index.js";
+import { join } from "node:path";
+import { escrowScriptFor, leaseScriptFor, loadDeployment, loadLeaseDeployment, MAX_LEASE_CLAIM_BATCH, ntxAsset, type LeaseDeployment } from "../../offchain/index.js";
 import { createTxBuildPool } from "../runtime/tx-pool/pool.js";
 import { connectNats, createMarketClient, ensureMarketInfrastructure, natsOptionsFromEnv, type NatsConnection } from "../nats/index.js";
 import { createLucidEscrowGateway } from "./chain/escrow-gateway.js";
@@ -8,6 +9,10 @@ import type { ProviderConfig } from "./config.js";
 import { ProviderDaemon } from "./daemon.js";
 import { detectResources, type DetectedResources } from "./detect.js";
 import { DockerRunner } from "./docker/index.js";
+import { DockerServiceRunner } from "./docker/service-runner.js";
+import { SecretInbox } from "./nats/secret-inbox.js";
+import { createChainLeaseSettlement } from "./service/chain-lease-settlement.js";
+import { ServiceHost } from "./service/service-host.js";
 import { loadPaymentKey, loadProofKey, type ProofKey } from "./keys.js";
 import { jobEventEncoder, MarketLoop } from "./market-loop.js";
 import { NatsEventSink } from "./nats/event-sink.js";
@@ -34,6 +39,8 @@ export interface ProviderNode {
   daemon: ProviderDaemon;
   runner: JobRunner;
   market: MarketLoop;
+  /** Service jobs (present when the config names a lease deployment). */
+  services?: ServiceHost;
   store: JobStateStore;
   nc: NatsConnection;
   stop(): Promise<void>;
@@ -65,7 +72,9 @@ export async function openChainGateway(config: ProviderConfig, paymentKey: strin
   const claimBuilds = options.claimsOffThread ? createTxBuildPool(chain, { workers: 1, queue: 2, timeoutMs: config.limits.claimBuildTimeoutMs }) : undefined;
   return {
     chain,
+    lucid,
     gateway: createLucidEscrowGateway({ lucid, deployment, ...(claimBuilds ? { claimBuilds } : {}) }),
+    ntx: script.ntx,
     ntxUnit: script.ntx.policyId + script.ntx.assetName,
     claimBuilds,
     close: async () => claimBuilds?.close(),
@@ -86,7 +95,7 @@ export async function startProviderNode(params: ProviderNodeParams): Promise<Pro
   progress(`detected ${detected.cpuCores} cores, ${detected.memoryMiB} MiB, ${detected.diskFreeGiB} GiB free, ${detected.gpus.length} GPU(s)`);
 
   progress(`connecting to the ${config.network} chain`);
-  const { gateway, close: closeGateway } = await openChainGateway(config, paymentKey, params.env, { claimsOffThread: true });
+  const { gateway, lucid, ntx, close: closeGateway } = await openChainGateway(config, paymentKey, params.env, { claimsOffThread: true });
 
   progress("connecting to NATS");
   // Credentials and TLS from NTX_NATS_* (as every component); the servers (one or a cluster's, comma-separated) from the config first.
@@ -116,7 +125,48 @@ export async function startProviderNode(params: ProviderNodeParams): Promise<Pro
     if (!referenced.has(handle.containerId)) await runner.discard(handle);
   }
 
-  const market = new MarketLoop({ client: createMarketClient(nc), config, detected, proofKey, payoutAddress, daemon, preflight: (image) => runner.preflight?.(image) ?? Promise.resolve(), ...(params.onError ? { onError: params.onError } : {}) });
+  // Service jobs only with a lease deployment: the host starts a service once its lease pays this provider.
+  let services: ServiceHost | undefined;
+  let inbox: SecretInbox | undefined;
+  if (config.lease) {
+    const leaseConfig = config.lease;
+    const script = leaseScriptFor(lucid);
+    let leaseDeployment: LeaseDeployment = { script };
+    if (leaseConfig.referenceScript) {
+      const [txHash, index] = leaseConfig.referenceScript.split("#") as [string, string];
+      leaseDeployment = await loadLeaseDeployment(lucid, script, { txHash, outputIndex: Number(index) });
+    }
+    const serviceRunner = new DockerServiceRunner({ images: local.runner, stateDir: join(config.stateDir, "services"), labels: { "ntx.provider": proofKey.providerId.slice(0, 16), ...params.labels } });
+    let host: ServiceHost | undefined;
+    const settlement = createChainLeaseSettlement({
+      lucid,
+      deployment: leaseDeployment,
+      asset: ntx,
+      payoutAddress,
+      minRatePerSecond: (jobHash) => host?.minRatePerSecond(jobHash),
+    });
+    host = new ServiceHost({
+      runner: serviceRunner,
+      settlement,
+      stateDir: join(config.stateDir, "service-jobs"),
+      events: sink,
+      schedule: { claimIntervalMs: leaseConfig.claimIntervalMs, minClaim: leaseConfig.minClaim, stopMarginMs: leaseConfig.stopMarginMs },
+      maxClaimBatch: MAX_LEASE_CLAIM_BATCH,
+      tickMs: leaseConfig.tickMs,
+      ...(params.onError ? { onError: params.onError } : {}),
+    });
+    await host.load();
+    const serviceHost = host;
+    inbox = new SecretInbox({ nc, proofKey, lookup: (jobHash) => serviceHost.lookup(jobHash), onSecrets: (jobHash, files) => serviceHost.onSecrets(jobHash, files), keepSealed: (jobHash, bundle) => serviceHost.keepSealed(jobHash, bundle) });
+    await inbox.start();
+    // Keys delivered before a restart stay sealed in the state folder: open them again for the jobs taken up.
+    for (const bundle of await host.sealedBundles()) await inbox.handle(bundle);
+    host.start();
+    services = host;
+    progress(`taking service jobs: leases at ${script.address}${leaseConfig.referenceScript ? ` (reference script ${leaseConfig.referenceScript})` : " (script inline)"}`);
+  }
+
+  const market = new MarketLoop({ client: createMarketClient(nc), config, detected, proofKey, payoutAddress, daemon, preflight: (image) => runner.preflight?.(image) ?? Promise.resolve(), ...(services ? { services } : {}), ...(params.onError ? { onError: params.onError } : {}) });
   daemon.start(config.pollIntervalMs);
   await market.start();
   progress(`provider ${proofKey.providerId} running, payouts to ${payoutAddress}`);
@@ -127,10 +177,13 @@ export async function startProviderNode(params: ProviderNodeParams): Promise<Pro
     daemon,
     runner,
     market,
+    ...(services ? { services } : {}),
     store,
     nc,
     async stop() {
       market.stop();
+      services?.stop();
+      inbox?.stop();
       // Closing the build thread first ends a claim build in flight (BUILD_CLOSED, claimed again on the next start)
       // instead of waiting minutes for it.
       const stopping = daemon.stop();

@@ -45,7 +45,7 @@ describe.skipIf(!HEAVY)("lease lifecycle over HTTP on the devnet chain", () => {
     const rate = 1_000n;
     const openHash = await submitTx(
       buyer.lucid,
-      await buildLeaseOpenTx(buyer.lucid, { script: deployment.script, provider: provider.address, asset, rate, durationMs: 3_600_000, notice: 600_000, validForMs: 20_000 }),
+      await buildLeaseOpenTx(buyer.lucid, { script: deployment.script, provider: provider.address, asset, rate, durationMs: 3_600_000, notice: 600_000, jobHash: "1e".repeat(32), validForMs: 20_000 }),
     );
     const opened = await getLeaseUtxo(provider.lucid, deployment.script, { txHash: openHash, outputIndex: 0 });
     expect(opened.balance).toBe(rate * 3_600n);

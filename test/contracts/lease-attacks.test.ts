@@ -30,14 +30,14 @@ const R = {
   close: (i: bigint, p: number, b: number) => Data.to(new Constr(2, [i, BigInt(p), BigInt(b)])),
   settle: (i: bigint, p: number, b: number) => Data.to(new Constr(3, [i, BigInt(p), BigInt(b)])),
 };
-const FIELD = { buyer: 0, provider: 1, policy: 2, name: 3, rate: 4, lastClaim: 5, end: 6, notice: 7 } as const;
+const FIELD = { buyer: 0, provider: 1, policy: 2, name: 3, rate: 4, lastClaim: 5, end: 6, notice: 7, jobHash: 8 } as const;
 
 /** The lease's datum with some fields replaced, as raw Data. */
 function datumWith(utxo: UTxO, changes: Partial<Record<keyof typeof FIELD, unknown>>): string {
   const d = Data.from(utxo.datum!) as Constr<unknown>;
   const fields = [...d.fields];
   for (const [k, v] of Object.entries(changes)) fields[FIELD[k as keyof typeof FIELD]] = v;
-  return Data.to(new Constr(0, fields) as Data);
+  return Data.to(new Constr(0, fields.filter((f) => f !== undefined)) as Data);
 }
 const tagOf = (utxo: UTxO) => Data.to(new Constr(0, [utxo.txHash, BigInt(utxo.outputIndex)]));
 
@@ -265,7 +265,7 @@ describe("lease validator attacks, built by hand from plutus.json", () => {
     await honestAndAttack(w, both([...payoutsOf(w, twins[0], share), ...payoutsOf(w, twins[1], share)], 2), both(payoutsOf(w, twins[0], share), 0));
   });
 
-  it("datum tamper on the continuing output: rate, end, buyer, provider, asset or notice changed", async () => {
+  it("datum tamper on the continuing output: rate, end, buyer, provider, asset, notice or jobHash changed", async () => {
     const t = w.emulator.now();
     const last = BigInt(Math.min(t, lease.datum.end));
     const tampered: Array<Partial<Record<keyof typeof FIELD, unknown>>> = [
@@ -275,6 +275,11 @@ describe("lease validator attacks, built by hand from plutus.json", () => {
       { provider: new Constr(0, [new Constr(0, [w.parties.outsider.keyHash]), new Constr(1, [])]) },
       { policy: FAKE_NTX.policyId },
       { notice: 0n },
+      // The job it pays for: re-pointing a funded lease at another job would make the provider run (and be paid
+      // for) a job the buyer never leased.
+      { jobHash: "ab".repeat(32) },
+      // The binding dropped altogether (an eight-field datum, as before jobHash existed).
+      { jobHash: undefined },
     ];
     await expect(build(w, claimSpec(w, lease))).resolves.toBeDefined();
     for (const change of tampered) {

@@ -32,6 +32,9 @@ export interface LeaseWorld extends EscrowWorld {
 /** 1,000 base units a second, one hour's deposit, a ten-minute notice. */
 export const LEASE_RATE = 1_000n;
 
+/** The service job the world's leases pay for, unless a test names another. */
+export const LEASE_JOB = "5e".repeat(32);
+
 export async function createLeaseWorld(): Promise<LeaseWorld> {
   const w = await createEscrowWorld();
   const lease = leaseScript("Custom");
@@ -44,6 +47,7 @@ export async function createLeaseWorld(): Promise<LeaseWorld> {
     rate: LEASE_RATE,
     durationMs: 3_600_000,
     notice: 600_000,
+    jobHash: LEASE_JOB,
     now: w.emulator.now(),
     validForMs: 20_000,
     ...overrides,
@@ -72,6 +76,7 @@ export async function createLeaseWorld(): Promise<LeaseWorld> {
         lastClaim,
         end: lastClaim + p.durationMs!,
         notice: p.notice,
+        jobHash: p.jobHash,
       });
       let tx = w.as("requester").newTx();
       for (let i = 0; i < n; i++) tx = tx.pay.ToContract(lease.address, { kind: "inline", value: datum }, { lovelace: 3_000_000n, [w.ntxUnit]: deposit });

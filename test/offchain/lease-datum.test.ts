@@ -26,6 +26,7 @@ const datum = (over: Partial<LeaseDatum> = {}): LeaseDatum => ({
   lastClaim: 1_800_000_000_000,
   end: 1_800_002_592_000,
   notice: 86_400_000,
+  jobHash: randomHex(32),
   ...over,
 });
 
@@ -38,7 +39,7 @@ describe("lease datum codec", () => {
   });
 
   it("encodes fields and redeemers in the blueprint's order", () => {
-    expect(blueprint.definitions.LeaseDatum.anyOf[0]!.fields.map((f) => f.title)).toEqual(["buyer", "provider", "policy", "name", "rate", "lastClaim", "end", "notice"]);
+    expect(blueprint.definitions.LeaseDatum.anyOf[0]!.fields.map((f) => f.title)).toEqual(["buyer", "provider", "policy", "name", "rate", "lastClaim", "end", "notice", "jobHash"]);
     const fields = (Data.from(encodeLeaseDatum(datum())) as Constr<unknown>).fields;
     expect(fields[2]).toBe(MAINNET_NTX.policyId);
     expect(fields[4]).toBe(1_157n);
@@ -91,7 +92,7 @@ describe("lease datum codec", () => {
       }),
       // A valid datum cut short, or with one field replaced by arbitrary Data.
       fc.nat(200).map((cut) => encodeLeaseDatum(datum()).slice(0, cut * 2)),
-      fc.tuple(fc.nat(7), plutusData).map(([at, value]) => {
+      fc.tuple(fc.nat(8), plutusData).map(([at, value]) => {
         const fields = [...(Data.from(encodeLeaseDatum(datum())) as Constr<unknown>).fields];
         fields[at] = value;
         try {

@@ -141,10 +141,12 @@ describe("ntx pool", () => {
     inbox.stop();
   }, 120_000);
 
-  it("topup and stop say plainly that the lease builders are not wired in this build", async () => {
+  it("topup and stop refuse bad options and key files before touching the chain (the chain path: test/e2e/lease-service-devnet.test.ts)", async () => {
     const key = join(dir, "pay.skey");
     await writeFile(key, "x", { mode: 0o600 });
-    const e = await fails("topup", "--job", "ab".repeat(32), "-k", key, "--days", "30", "--rate-per-slot", "2");
-    expect(e.stderr).toMatch(/of 5184000 base units needs the lease builders.*LEASE_NOT_WIRED/);
+    expect((await fails("topup", "--job", "ab".repeat(32), "-k", key)).stderr).toMatch(/--amount or --days.*CLI_BAD_OPTION/);
+    expect((await fails("topup", "--job", "ab".repeat(32), "-k", key, "--amount", "5", "--days", "1")).stderr).toMatch(/CLI_BAD_OPTION/);
+    expect((await fails("stop", "--job", "ab".repeat(32), "-k", join(dir, "missing.skey"))).stderr).toMatch(/KEY_FILE_MISSING/);
+    expect((await fails("stop", "--job", "ab".repeat(32), "-k", key)).stderr).toMatch(/KEY_/);
   }, 60_000);
 });

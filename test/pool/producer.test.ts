@@ -78,7 +78,7 @@ describe("block producer with sealed keys", () => {
     const jobHash = hashOf(spec);
     const request: ServiceRequestInput = { jobHash, image: spec.image, command: spec.command, env: spec.env, resources: { cpuCores: 0.5, memoryMiB: 64, pids: 64 }, service: spec.service! };
     const ledger = new MemoryLeaseLedger({ slotMs: 1_000, start: Date.now() });
-    ledger.open(jobHash, { deposit: 10n ** 9n, ratePerSlot: 1n, endMs: Date.now() + 86_400_000, noticeMs: 60_000 });
+    ledger.open(jobHash, { deposit: 10n ** 9n, ratePerSecond: 1n, endMs: Date.now() + 86_400_000, noticeMs: 60_000 });
     const keeper = new LeaseKeeper({ settlement: ledger, runner, schedule: { claimIntervalMs: 3_600_000, minClaim: 10n ** 12n, stopMarginMs: 60_000 }, maxClaimBatch: 10, stopGraceMs: 5_000 });
     const providerLog: string[] = [];
     const inbox = new SecretInbox({
@@ -162,7 +162,7 @@ describe("block producer with sealed keys", () => {
     expect(await deliverSealed(buyerNc, proofKey.providerId, sealToProvider({ providerId: proofKey.providerId, jobHash, files: keys, buyerSeed }))).toEqual({ ok: true, jobHash });
     // No lease on-chain yet: nothing runs.
     expect(first.host.keeper.has(jobHash)).toBe(false);
-    ledger.open(jobHash, { deposit: 10n ** 9n, ratePerSlot: 1n, endMs: clock + 86_400_000, noticeMs: 60_000 });
+    ledger.open(jobHash, { deposit: 10n ** 9n, ratePerSecond: 1n, endMs: clock + 86_400_000, noticeMs: 60_000 });
     await first.host.tick();
     const running = first.host.keeper.services()[0]!.handle!;
     const kesInside = async (id: string) => (await dockerCli(["exec", id, "sh", "-c", "od -An -tx1 /secrets/kes.skey | tr -d ' \\n'"])).trim();

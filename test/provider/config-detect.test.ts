@@ -34,6 +34,21 @@ describe("provider config", () => {
     expect(config.regions).toEqual(["a", "b"]);
     expect(config.keys.proofKeyFile).toBe("/other");
     expect(config.limits.maxPids).toBe(512);
+    // No lease section: this provider takes no service jobs.
+    expect(config.lease).toBeUndefined();
+  });
+
+  it("takes service jobs only with a lease section: the script inline, or a reference script; schedule defaults", async () => {
+    const file = join(dir, "lease.json");
+    await writeFile(file, JSON.stringify({ ...validConfig, lease: {} }));
+    const inline = await loadProviderConfig({ file, env: {} });
+    expect(inline.lease).toEqual({ claimIntervalMs: 86_400_000, minClaim: 10n ** 12n, stopMarginMs: 600_000, tickMs: 30_000 });
+    await writeFile(file, JSON.stringify({ ...validConfig, lease: { referenceScript: `${"ab".repeat(32)}#0`, minClaim: "5" } }));
+    expect((await loadProviderConfig({ file, env: {} })).lease).toMatchObject({ referenceScript: `${"ab".repeat(32)}#0`, minClaim: 5n });
+    await writeFile(file, JSON.stringify({ ...validConfig, lease: { referenceScript: "nope" } }));
+    expect(await code(loadProviderConfig({ file, env: {} }))).toBe("PROVIDER_CONFIG_INVALID");
+    await writeFile(file, JSON.stringify({ ...validConfig, lease: { tickMs: 1 } }));
+    expect(await code(loadProviderConfig({ file, env: {} }))).toBe("PROVIDER_CONFIG_INVALID");
   });
 
   it("refuses bad input with stable codes", async () => {

@@ -50,18 +50,18 @@ function setup(schedule = { claimIntervalMs: 60_000, minClaim: 10n ** 12n, stopM
 }
 
 describe("lease schedule", () => {
-  it("accrues whole slots only, capped at the end and the balance, and never claims past the funds", () => {
+  it("accrues floor(rate × ms / 1000) as the validator does, capped at the end and the balance, and never claims past the funds", () => {
     fc.assert(
       fc.property(fc.bigInt({ min: 0n, max: 10n ** 12n }), fc.bigInt({ min: 1n, max: 10n ** 6n }), fc.integer({ min: 0, max: 10 ** 9 }), fc.integer({ min: 0, max: 10 ** 9 }), (balance, rate, elapsed, length) => {
-        const lease = { ref: { txHash: "00".repeat(32), outputIndex: 0 }, jobHash: "11".repeat(32), balance, ratePerSlot: rate, lastClaimMs: 0, endMs: length, noticeMs: 1000 };
-        const owed = accrued(lease, elapsed, SLOT);
+        const lease = { ref: { txHash: "00".repeat(32), outputIndex: 0 }, jobHash: "11".repeat(32), balance, ratePerSecond: rate, lastClaimMs: 0, endMs: length, noticeMs: 1000 };
+        const owed = accrued(lease, elapsed);
         expect(owed <= balance).toBe(true);
-        expect(owed).toBe([rate * BigInt(Math.floor(Math.min(elapsed, length) / SLOT)), balance].reduce((a, b) => (a < b ? a : b)));
-        const until = paidUntil(lease, SLOT);
+        expect(owed).toBe([(rate * BigInt(Math.min(elapsed, length))) / 1000n, balance].reduce((a, b) => (a < b ? a : b)));
+        const until = paidUntil(lease);
         expect(until <= length).toBe(true);
         // At paidUntil the accrual fits the balance; the plan stops strictly before it.
-        expect(accrued(lease, until, SLOT) <= balance).toBe(true);
-        expect(planLease(lease, until - 1, { slotMs: SLOT, claimIntervalMs: 1, minClaim: 1n, stopMarginMs: 1 }).stopNow).toBe(true);
+        expect(accrued(lease, until) <= balance).toBe(true);
+        expect(planLease(lease, until - 1, { claimIntervalMs: 1, minClaim: 1n, stopMarginMs: 1 }).stopNow).toBe(true);
       }),
       { seed: 12, numRuns: 500 },
     );
@@ -73,7 +73,7 @@ describe("lease keeper", () => {
     const { ledger, keeper } = setup();
     const services = [request(), request(), request()];
     for (const [i, s] of services.entries()) {
-      ledger.open(s.jobHash, { deposit: 10n ** 9n, ratePerSlot: BigInt(3 + i), endMs: ledger.clock + 86_400_000, noticeMs: 30_000 });
+      ledger.open(s.jobHash, { deposit: 10n ** 9n, ratePerSecond: BigInt(3 + i), endMs: ledger.clock + 86_400_000, noticeMs: 30_000 });
       await keeper.add({ request: s });
     }
     const start = ledger.clock;
@@ -94,7 +94,7 @@ describe("lease keeper", () => {
   it("warns once, stops before the funds run out, and starts again on a top-up", async () => {
     const { ledger, runner, events, keeper } = setup({ claimIntervalMs: 20_000, minClaim: 10n ** 12n, stopMarginMs: 5_000 });
     const s = request();
-    ledger.open(s.jobHash, { deposit: 10n * 120n, ratePerSlot: 10n, endMs: ledger.clock + 86_400_000, noticeMs: 30_000 });
+    ledger.open(s.jobHash, { deposit: 10n * 120n, ratePerSecond: 10n, endMs: ledger.clock + 86_400_000, noticeMs: 30_000 });
     const funded = ledger.clock + 120_000;
     await keeper.add({ request: s });
     let noticeAt: number | undefined;
@@ -125,7 +125,7 @@ describe("lease keeper", () => {
   it("stops nothing on a failed chain read, retries a failed claim, and removes a closed lease's service after the absence is confirmed", async () => {
     const { ledger, runner, events, keeper } = setup({ claimIntervalMs: 1_000, minClaim: 1n, stopMarginMs: 5_000 });
     const s = request();
-    ledger.open(s.jobHash, { deposit: 10n ** 6n, ratePerSlot: 1n, endMs: ledger.clock + 86_400_000, noticeMs: 30_000 });
+    ledger.open(s.jobHash, { deposit: 10n ** 6n, ratePerSecond: 1n, endMs: ledger.clock + 86_400_000, noticeMs: 30_000 });
     await keeper.add({ request: s });
     ledger.failReads = 5;
     for (let i = 0; i < 5; i++) { ledger.clock += 10_000; await keeper.tick(); }

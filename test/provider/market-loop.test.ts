@@ -113,6 +113,28 @@ describe("market loop", () => {
     expect(workDirBytes + outputBytes).toBe(128 * 1024 * 1024);
   });
 
+  it("hands a service match to the service host (at its prices a second) when it has one, never to the batch daemon", async () => {
+    await loop.publishOffers();
+    const accepted: Array<{ jobHash: string; minRatePerSecond?: bigint; buyerKey: string }> = [];
+    const services = { accept: async (p: { request: { jobHash: string }; buyerKey: string; minRatePerSecond?: bigint }) => { accepted.push({ jobHash: p.request.jobHash, buyerKey: p.buyerKey, ...(p.minRatePerSecond === undefined ? {} : { minRatePerSecond: p.minRatePerSecond }) }); } };
+    const client = { publishOffer: async () => undefined, publishConfirm: async (_j: string, c: Record<string, unknown>) => { confirms.push(c); }, onMatch: () => () => undefined } as unknown as MarketClient;
+    const withHost = new MarketLoop({ client, config, detected, proofKey: key, payoutAddress: PAYOUT, daemon, services: services as never });
+    const service = { kind: "service" as const, network: "egress" as const, service: { restart: { policy: "always" as const, maxRestarts: 0 }, ports: [], health: { kind: "command" as const, command: ["true"] }, noticeMs: 1000 } };
+    const m = match(service);
+    expect(await withHost.onMatch(m)).toBe("confirmed");
+    expect(confirms).toHaveLength(1);
+    expect(daemon.status()).toHaveLength(0);
+    // 1 core at 3,600,000 per core-hour: 1,000 base units a second (rounded up).
+    expect(accepted).toEqual([{ jobHash: JSON.parse(new TextDecoder().decode(m)).jobHash, buyerKey, minRatePerSecond: 1_000n }]);
+    // An image off the allow-list is still refused before anything is confirmed.
+    expect(await withHost.onMatch(match({ ...service, image: "evil/miner:1" }))).toBe("declined");
+    expect(accepted).toHaveLength(1);
+    // A host that cannot take it (its state folder unwritable) means no confirmation.
+    const failing = new MarketLoop({ client, config, detected, proofKey: key, payoutAddress: PAYOUT, daemon, services: { accept: async () => { throw new Error("EACCES"); } } });
+    expect(await failing.onMatch(match(service))).toBe("declined");
+    expect(confirms).toHaveLength(1);
+  });
+
   it("declines matches it would not serve, and ignores other providers' matches", async () => {
     await loop.publishOffers();
     // 1 core for 10 s at 3,600,000 per core-hour = 10,000.

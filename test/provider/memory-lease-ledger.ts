@@ -2,9 +2,10 @@ import type { LeaseSettlement, ObservedLease } from "../../src/provider/service/
 
 /**
  * The lease escrow's rules (issue #12 part 1) kept in memory, as a second implementation the keeper is checked
- * against: a claim pays rate × whole slots since the last claim, up to the end and the balance, re-derived from
- * the ledger's own record (never from what the caller passes); a close pays what accrued and refunds the rest.
- * The chain's clock is the test's. Stands in until the lead wires the lease builders on the devnet chain.
+ * against: a claim pays floor(rate × ms / 1000) from the last claim up to its slot-aligned lower bound (as the
+ * builders set it), capped at the end and the balance, re-derived from the ledger's own record (never from what
+ * the caller passes); a close pays what accrued and refunds the rest. The chain's clock is the test's. The real
+ * chain's counterpart is test/e2e/lease-service-devnet.test.ts.
  */
 interface Record {
   lease: ObservedLease;
@@ -31,8 +32,8 @@ export class MemoryLeaseLedger implements LeaseSettlement {
     return { txHash: (++this.tx).toString(16).padStart(64, "0"), outputIndex: 0 };
   }
 
-  open(jobHash: string, p: { deposit: bigint; ratePerSlot: bigint; endMs: number; noticeMs: number }): void {
-    this.records.set(jobHash, { deposited: p.deposit, lease: { ref: this.nextRef(), jobHash, balance: p.deposit, ratePerSlot: p.ratePerSlot, lastClaimMs: this.clock, endMs: p.endMs, noticeMs: p.noticeMs } });
+  open(jobHash: string, p: { deposit: bigint; ratePerSecond: bigint; endMs: number; noticeMs: number }): void {
+    this.records.set(jobHash, { deposited: p.deposit, lease: { ref: this.nextRef(), jobHash, balance: p.deposit, ratePerSecond: p.ratePerSecond, lastClaimMs: this.clock, endMs: p.endMs, noticeMs: p.noticeMs } });
   }
 
   topUp(jobHash: string, amount: bigint, endMs?: number): void {
@@ -44,7 +45,7 @@ export class MemoryLeaseLedger implements LeaseSettlement {
   private owed(lease: ObservedLease): { pay: bigint; slots: number } {
     const upTo = Math.min(this.clock, lease.endMs);
     const slots = Math.max(0, Math.floor((upTo - lease.lastClaimMs) / this.slotMs));
-    const owed = lease.ratePerSlot * BigInt(slots);
+    const owed = (lease.ratePerSecond * BigInt(slots * this.slotMs)) / 1000n;
     return { pay: owed < lease.balance ? owed : lease.balance, slots };
   }
 

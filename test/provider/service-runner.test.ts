@@ -191,7 +191,7 @@ describe("service runner on the real engine", () => {
   it("stops the node cleanly when its lease runs dry, after the notice; starts it on a top-up with its data; removes it all on close", async () => {
     const request = nodeRequest();
     const ledger = new MemoryLeaseLedger({ slotMs: 1_000, start: 1_700_000_000_000 });
-    ledger.open(request.jobHash, { deposit: 100n * 60n, ratePerSlot: 100n, endMs: ledger.clock + 86_400_000, noticeMs: 20_000 });
+    ledger.open(request.jobHash, { deposit: 100n * 60n, ratePerSecond: 100n, endMs: ledger.clock + 86_400_000, noticeMs: 20_000 });
     const phases: string[] = [];
     const health: string[] = [];
     const keeper = new LeaseKeeper({

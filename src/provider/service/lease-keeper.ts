@@ -42,7 +42,7 @@ export interface LeaseKeeperParams {
   settlement: LeaseSettlement;
   runner: ServiceRunner;
   events?: EventSink;
-  schedule: Omit<ScheduleParams, "slotMs">;
+  schedule: ScheduleParams;
   /** Leases per claim transaction (the lease builder's measured maximum; the lead wires it). */
   maxClaimBatch: number;
   /** Grace a stopping service gets between SIGTERM and SIGKILL. */
@@ -146,7 +146,7 @@ export class LeaseKeeper {
           continue;
         }
         entry.missing = 0;
-        const plan = planLease(lease, now, { ...this.params.schedule, slotMs: settlement.slotMs });
+        const plan = planLease(lease, now, this.params.schedule);
         if (plan.claimNow) due.push(lease);
         if (plan.noticeNow && !plan.stopNow && entry.noticedFor !== plan.paidUntil && !entry.stoppedForFunds) {
           entry.noticedFor = plan.paidUntil;

@@ -1,3 +1,4 @@
+import { leaseOwed } from "../../../offchain/lease-datum.js";
 import type { ObservedLease } from "./types.js";
 
 /**
@@ -7,7 +8,6 @@ import type { ObservedLease } from "./types.js";
  */
 
 export interface ScheduleParams {
-  slotMs: number;
   /** Claim once this long has passed since the last claim... */
   claimIntervalMs: number;
   /** ...or once this much has accrued, whichever comes first (a claim costs a fee: don't claim dust). */
@@ -17,7 +17,7 @@ export interface ScheduleParams {
 }
 
 export interface LeasePlan {
-  /** What a claim now would take: rate × whole slots since the last claim, capped at the balance and the end. */
+  /** What a claim now would take: floor(rate × ms since the last claim / 1000), capped at the balance and the end. */
   accrued: bigint;
   /** POSIX ms up to which the lease pays: its funds or its end, whichever comes first. */
   paidUntil: number;
@@ -28,25 +28,22 @@ export interface LeasePlan {
   stopNow: boolean;
 }
 
-export function accrued(lease: ObservedLease, nowMs: number, slotMs: number): bigint {
-  const upTo = Math.min(nowMs, lease.endMs);
-  if (upTo <= lease.lastClaimMs) return 0n;
-  const slots = BigInt(Math.floor((upTo - lease.lastClaimMs) / slotMs));
-  const owed = lease.ratePerSlot * slots;
-  return owed < lease.balance ? owed : lease.balance;
+/** The validator's own rule (offchain/lease-datum.ts leaseOwed), so the keeper never expects more than a claim pays. */
+export function accrued(lease: ObservedLease, nowMs: number): bigint {
+  return leaseOwed({ rate: lease.ratePerSecond, lastClaim: lease.lastClaimMs, end: lease.endMs }, lease.balance, nowMs);
 }
 
-export function paidUntil(lease: ObservedLease, slotMs: number): number {
-  if (lease.ratePerSlot <= 0n) return lease.endMs;
-  const slots = lease.balance / lease.ratePerSlot;
-  // A balance worth more slots than a timestamp holds is bounded by the end anyway.
-  const funded = slots > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : lease.lastClaimMs + Number(slots) * slotMs;
+export function paidUntil(lease: ObservedLease): number {
+  if (lease.ratePerSecond <= 0n) return lease.endMs;
+  const ms = (lease.balance * 1000n) / lease.ratePerSecond;
+  // A balance worth more time than a timestamp holds is bounded by the end anyway.
+  const funded = ms > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : lease.lastClaimMs + Number(ms);
   return Math.min(funded, lease.endMs);
 }
 
 export function planLease(lease: ObservedLease, nowMs: number, params: ScheduleParams): LeasePlan {
-  const owed = accrued(lease, nowMs, params.slotMs);
-  const until = paidUntil(lease, params.slotMs);
+  const owed = accrued(lease, nowMs);
+  const until = paidUntil(lease);
   const stopAt = until - params.stopMarginMs;
   const noticeAt = stopAt - lease.noticeMs;
   const stopNow = nowMs >= stopAt;

@@ -22,6 +22,8 @@ const Kept = z.array(
     lockWindowMs: z.number().int().positive(),
     /** It ran at least once: after a restart it is taken up again whatever its lease (the keeper ends it properly). */
     started: z.boolean().optional(),
+    /** The least NTX base units a second its lease must pay (the provider's prices for the job's resources). */
+    minRatePerSecond: z.string().regex(/^[0-9]{1,40}$/).optional(),
   }),
 );
 type KeptJob = z.infer<typeof Kept>[number];
@@ -108,11 +110,17 @@ export class ServiceHost {
   }
 
   /** Takes on a matched service job; it starts when its lease appears on-chain. */
-  async accept(params: { request: ServiceRequestInput; buyerKey: string; lockWindowMs: number }): Promise<void> {
+  async accept(params: { request: ServiceRequestInput; buyerKey: string; lockWindowMs: number; minRatePerSecond?: bigint }): Promise<void> {
     const request = serviceRequestSchema.parse(params.request);
     if (this.jobs.has(request.jobHash)) return;
-    this.jobs.set(request.jobHash, { request, buyerKey: params.buyerKey, acceptedAt: this.now(), lockWindowMs: params.lockWindowMs });
+    this.jobs.set(request.jobHash, { request, buyerKey: params.buyerKey, acceptedAt: this.now(), lockWindowMs: params.lockWindowMs, ...(params.minRatePerSecond === undefined ? {} : { minRatePerSecond: params.minRatePerSecond.toString() }) });
     await this.save();
+  }
+
+  /** The least rate a lease for this job must pay; undefined for a job this provider did not take. */
+  minRatePerSecond(jobHash: string): bigint | undefined {
+    const job = this.jobs.get(jobHash);
+    return job ? BigInt(job.minRatePerSecond ?? "0") : undefined;
   }
 
   lookup(jobHash: string): { buyerKey: string; names: readonly string[] } | undefined {

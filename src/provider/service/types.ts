@@ -77,15 +77,16 @@ export interface LeaseRef {
 }
 
 /**
- * A lease escrow output as the provider sees it on-chain (issue #12 part 1's datum, times converted to POSIX ms):
- * it pays `ratePerSlot` NTX base units for each whole slot since the last claim, up to its balance.
+ * A lease escrow output as the provider sees it on-chain (issue #12 part 1's datum): it pays `ratePerSecond` NTX
+ * base units a second of ledger time since the last claim (floor(rate × ms / 1000), the validator's rule), up to
+ * its end and its balance.
  */
 export interface ObservedLease {
   ref: LeaseRef;
   jobHash: string;
   /** NTX base units the output holds (what can still be paid out). */
   balance: bigint;
-  ratePerSlot: bigint;
+  ratePerSecond: bigint;
   /** POSIX ms of the last claim (or the lease's start). */
   lastClaimMs: number;
   /** POSIX ms after which the lease is over (anyone may settle). */
@@ -94,10 +95,8 @@ export interface ObservedLease {
   noticeMs: number;
 }
 
-/** The lease escrow, seen from the provider; the real one wraps offchain/tx/lease-*.ts (wired at merge). */
+/** The lease escrow, seen from the provider; the real one is chain-lease-settlement.ts over offchain/tx/lease-*.ts. */
 export interface LeaseSettlement {
-  /** Milliseconds per slot on this chain (claims are paid per whole slot). */
-  readonly slotMs: number;
   /** This provider's unspent lease outputs. */
   listLeases(): Promise<ObservedLease[]>;
   /** Chain time, POSIX ms. */
