@@ -185,6 +185,16 @@ function wireBytes(entry: BookEntry): Buffer {
   return bytes;
 }
 
+/** The matchId of a stored match document, or undefined when it has none (never throws). */
+function storedMatchId(data: Uint8Array): string | undefined {
+  try {
+    const id = (JSON.parse(new TextDecoder().decode(data)) as { matchId?: unknown }).matchId;
+    return typeof id === "string" ? id : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export function createMatcher(params: MatcherParams): Matcher {
   const id = params.matcherId ?? `matcher-${randomBytes(4).toString("hex")}`;
   const transport = params.transport;
@@ -346,10 +356,18 @@ export function createMatcher(params: MatcherParams): Matcher {
       try {
         work.matchSeq = await transport.publishMatch(work.jobHash, data, { matchId, bidSeq: work.msg.seq, expectedLastSeq: work.matchSeq });
       } catch (error) {
-        await ledger.release(providerId, work.jobHash, matchId);
-        // Another delivery of this jobHash got there first: follow what it stored.
-        if (isNtxError(error, "MATCH_EXISTS")) return resume(work);
-        throw error;
+        // (cluster engineer, #13) A failed publish may still have stored the match (its ack lost while a NATS
+        // node died, or a timeout): releasing then let the provider's in-time confirmation find no reservation,
+        // and the bid was matched a second time. Keep the reservation when the stored last match is this one.
+        const stored = isNtxError(error, "MATCH_EXISTS") ? null : await transport.lastMatch(work.jobHash).catch(() => null);
+        if (stored && storedMatchId(stored.data) === matchId) {
+          work.matchSeq = stored.seq;
+        } else {
+          await ledger.release(providerId, work.jobHash, matchId);
+          // Another delivery of this jobHash got there first: follow what it stored.
+          if (isNtxError(error, "MATCH_EXISTS")) return resume(work);
+          throw error;
+        }
       }
       work.record = record;
       metrics.matched.inc();
