@@ -230,21 +230,74 @@ class JsKv implements MarketKv {
   readonly #jsm: JetStreamManager;
   readonly #bucket: string;
   readonly #pub: JsPublisher;
+  /**
+   * On a replicated bucket: writes also expect the whole stream's last sequence (see #put). The highest stream
+   * sequence this client knows the bucket's full content up to: every message its watch delivered, and its
+   * own writes. Undefined while the bucket is not watched here (writes then expect the key's sequence only).
+   */
+  readonly #serialWrites: boolean;
+  #known: number | undefined;
+  readonly #knownWaiters = new Set<{ seq: number; resolve: () => void }>();
 
-  constructor(kv: KV, bucket: string, js: JetStreamClient, jsm: JetStreamManager, pub: JsPublisher) {
+  constructor(kv: KV, bucket: string, js: JetStreamClient, jsm: JetStreamManager, pub: JsPublisher, serialWrites = false) {
     this.#kv = kv;
     this.#bucket = bucket;
     this.#js = js;
     this.#jsm = jsm;
     this.#pub = pub;
+    this.#serialWrites = serialWrites;
   }
 
-  /** KV write = publish on the key's subject, expecting `previous` as the key's last sequence (0: none). */
+  #learn(seq: number): void {
+    if (this.#known === undefined || seq <= this.#known) return;
+    this.#known = seq;
+    for (const w of this.#knownWaiters) if (w.seq <= seq) w.resolve();
+  }
+
+  /** Resolves when the watch has delivered the stream up to `seq`, or after `timeoutMs` (every wait times out). */
+  #caughtUp(seq: number, timeoutMs: number): Promise<void> {
+    if (this.#known === undefined || this.#known >= seq) return Promise.resolve();
+    return new Promise((resolve) => {
+      const waiter = { seq, resolve: () => done() };
+      const timer = setTimeout(() => done(), timeoutMs);
+      const done = () => {
+        clearTimeout(timer);
+        this.#knownWaiters.delete(waiter);
+        resolve();
+      };
+      this.#knownWaiters.add(waiter);
+    });
+  }
+
+  /**
+   * KV write = publish on the key's subject, expecting `previous` as the key's last sequence (0: none).
+   *
+   * On a replicated stream nats-server (2.9.10 here, and by its issues #4320 and #8469 later ones across a leader
+   * change) checks the key's expected sequence against what the leader has applied, before proposing: two writes
+   * made on the same revision at nearly the same time are both stored (test/nats/cluster-cas.test.ts: every round
+   * of six concurrent updates stored more than one). The second one silently drops what the first wrote (a
+   * reservation), so a confirmed match read as unreserved and the job was sold again. The stream-wide expected
+   * last sequence is checked against everything proposed, so a watched bucket's writes also expect the stream's
+   * last sequence to be the highest one this client knows the bucket's content up to: then the key's `previous`
+   * is its last value for certain, and of two writers on one revision only one is stored.
+   */
   async #put(key: string, value: Uint8Array, previous: number): Promise<number> {
-    const h = previous === 0 ? EXPECT_NEW_KEY : wireHeaders({ "Nats-Expected-Last-Subject-Sequence": String(previous) });
+    const pairs: Record<string, string> = { "Nats-Expected-Last-Subject-Sequence": String(previous) };
+    const known = this.#serialWrites && this.#known !== undefined ? Math.max(this.#known, previous) : undefined;
+    if (known !== undefined) pairs["Nats-Expected-Last-Sequence"] = String(known);
+    const h = previous === 0 && known === undefined ? EXPECT_NEW_KEY : wireHeaders(pairs);
     const ack = await this.#pub.publish(`$KV.${this.#bucket}.${key}`, value, h);
-    if (ack.error) throw ackError(ack.error);
+    if (ack.error) {
+      const error = ackError(ack.error);
+      // The server names the sequence it holds: once the watch has delivered up to it, the caller's re-read and
+      // retry expect a stream position that can pass.
+      const held = Number(/wrong last sequence: (\d+)/i.exec(ack.error.description ?? "")?.[1]);
+      if (known !== undefined && isWrongSequence(error) && Number.isSafeInteger(held)) await this.#caughtUp(held, 2_000);
+      throw error;
+    }
     if (typeof ack.seq !== "number") throw new Error("invalid ack response");
+    // Nothing was stored between `known` and this write: the client knows the bucket up to it.
+    if (known !== undefined) this.#learn(ack.seq);
     return ack.seq;
   }
 
@@ -282,10 +335,24 @@ class JsKv implements MarketKv {
 
   async watch(onEntry: (key: string, record: KvRecord | null) => void): Promise<Watch> {
     const prefix = `$KV.${this.#bucket}.`;
-    return replayLatest(this.#js, this.#jsm, `KV_${this.#bucket}`, `${prefix}>`, (subject, data, seq, headers) => {
+    const stream = `KV_${this.#bucket}`;
+    // What the watch will have delivered once it caught up: known from then on (an empty bucket: from 0).
+    const startSeq = this.#serialWrites ? (await this.#jsm.streams.info(stream)).state.last_seq : 0;
+    let replayed = 0;
+    const watch = await replayLatest(this.#js, this.#jsm, stream, `${prefix}>`, (subject, data, seq, headers) => {
       const op = headers?.get("KV-Operation");
       onEntry(subject.slice(prefix.length), op === "DEL" || op === "PURGE" ? null : { value: data, revision: seq });
+      // After onEntry: the watcher's view includes this message before a write may expect it.
+      replayed = Math.max(replayed, seq);
+      if (this.#known !== undefined) this.#learn(seq);
     });
+    if (this.#serialWrites) {
+      void watch.ready.then(() => {
+        // The replay delivered each key's last message: the bucket is known up to the highest of them (or the start).
+        if (this.#known === undefined) this.#known = Math.max(startSeq, replayed);
+      });
+    }
+    return watch;
   }
 }
 
@@ -305,13 +372,15 @@ export async function createNatsMarketTransport(nc: NatsConnection): Promise<Nat
     return w;
   };
   const offerBook = new JsKv(store.offerBook, BucketNames.offerBook, js, jsm, pub);
+  const replicated = ((await jsm.streams.info(`KV_${BucketNames.capacity}`)).config.num_replicas ?? 1) > 1;
   const lastBySubject = (stream: string, subject: string) =>
     jsm.streams.getMessage(stream, { last_by_subj: subject }).catch((error: unknown) => {
       if (error instanceof Error && /no message found/i.test(error.message)) return null;
       throw new NtxError("NATS_JS", `reading the last message of ${subject}: ${error instanceof Error ? error.message : String(error)}`, { retryable: true, cause: error });
     });
   return {
-    capacity: new JsKv(store.capacity, BucketNames.capacity, js, jsm, pub),
+    // Only the capacity records are watched by their writers (the matchers), which stream-wide expectations need.
+    capacity: new JsKv(store.capacity, BucketNames.capacity, js, jsm, pub, replicated),
     jobs: new JsKv(store.jobs, BucketNames.jobs, js, jsm, pub),
     offerBook,
 
