@@ -149,6 +149,8 @@ function serial<T>(work: BidWork, fn: () => Promise<T>): Promise<T> {
 }
 
 const OFFER_KEY = Buffer.from(`,"offer":`);
+/** Confirmations of one job read back at lapse time: the matches stream keeps 32 messages per subject. */
+const MAX_CONFIRMS_READ = 32;
 /** Lock window of a match whose offer has left the book (the offer schema requires one, so rarely used). */
 const DEFAULT_LOCK_WINDOW_MS = 10 * 60_000;
 
@@ -487,13 +489,21 @@ export function createMatcher(params: MatcherParams): Matcher {
     await match(work);
   };
 
-  /** The lapse-time check: the job's last stored confirmation, under exactly the rules of a live one. */
+  /**
+   * The lapse-time check: the job's confirmations stored since its current match, each under exactly the rules
+   * of a live one. (cluster engineer, #13) Reading only the last one lost an in-time confirmation behind a later
+   * message on the subject (an earlier attempt's late confirmation, held up by a NATS failover): the redelivered
+   * bid was matched again although its match was confirmed in time.
+   */
   const confirmedInStream = async (work: BidWork): Promise<boolean> => {
-    const stored = await transport.lastConfirm(work.jobHash);
-    if (!stored) return false;
-    const decoded = decodeProviderConfirm(stored.data);
-    if (!decoded.ok) return false;
-    return applyConfirm(work, decoded.value, stored.storedAt);
+    const confirmBy = work.record?.confirmBy ?? 0;
+    for (const stored of await transport.confirmsAfter(work.jobHash, work.matchSeq, MAX_CONFIRMS_READ)) {
+      // Oldest first: from here on every one is late.
+      if (stored.storedAt > confirmBy) return false;
+      const decoded = decodeProviderConfirm(stored.data);
+      if (decoded.ok && (await applyConfirm(work, decoded.value, stored.storedAt))) return true;
+    }
+    return false;
   };
 
   /**

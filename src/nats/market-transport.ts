@@ -66,6 +66,8 @@ async function replayLatest(js: JetStreamClient, jsm: JetStreamManager, stream: 
 interface PubAck {
   stream?: string;
   seq?: number;
+  /** The message id was stored already (within the duplicate window): nothing new was stored. */
+  duplicate?: boolean;
   error?: { code?: number; err_code?: number; description?: string };
 }
 
@@ -372,6 +374,12 @@ export async function createNatsMarketTransport(nc: NatsConnection): Promise<Nat
     return w;
   };
   const offerBook = new JsKv(store.offerBook, BucketNames.offerBook, js, jsm, pub);
+  const nextBySubject = (stream: string, subject: string, seq: number) =>
+    // The server's message-get (from the leader, not a replica) takes next_by_subj too; nats.js types it for direct gets only.
+    jsm.streams.getMessage(stream, { seq, next_by_subj: subject } as unknown as { seq: number }).catch((error: unknown) => {
+      if (error instanceof Error && /no message found/i.test(error.message)) return null;
+      throw new NtxError("NATS_JS", `reading ${subject} from ${seq}: ${error instanceof Error ? error.message : String(error)}`, { retryable: true, cause: error });
+    });
   const replicated = ((await jsm.streams.info(`KV_${BucketNames.capacity}`)).config.num_replicas ?? 1) > 1;
   const lastBySubject = (stream: string, subject: string) =>
     jsm.streams.getMessage(stream, { last_by_subj: subject }).catch((error: unknown) => {
@@ -448,9 +456,16 @@ export async function createNatsMarketTransport(nc: NatsConnection): Promise<Nat
       return track({ ready: Promise.resolve(), stop: async () => void (await messages.close().catch(() => undefined)) });
     },
 
-    async lastConfirm(jobHash) {
-      const m = await lastBySubject(StreamNames.matches, confirmSubject(jobHash));
-      return m ? { data: m.data, storedAt: m.time.getTime() } : null;
+    async confirmsAfter(jobHash, afterSeq, max) {
+      const out: Array<{ data: Uint8Array; storedAt: number }> = [];
+      let from = afterSeq + 1;
+      for (let i = 0; i < max; i++) {
+        const m = await nextBySubject(StreamNames.matches, confirmSubject(jobHash), from);
+        if (!m) break;
+        out.push({ data: m.data, storedAt: m.time.getTime() });
+        from = m.seq + 1;
+      }
+      return out;
     },
 
     async subscribeJobEvents(onEvent) {
@@ -474,6 +489,13 @@ export async function createNatsMarketTransport(nc: NatsConnection): Promise<Nat
         throw new NtxError("NATS_JS", `match ${matchId}: ${error.message}`, { retryable: true, cause: error });
       }
       if (typeof ack.seq !== "number") throw new NtxError("NATS_JS", `match ${matchId}: invalid ack`, { retryable: true });
+      // The same matchId (job and attempt) already stored: this very document again (a retry) is fine; another
+      // instance's (two took up one parked bid; each document names its matcher and time) is not this one's match,
+      // whatever offer it chose: the server stored nothing of it.
+      if (ack.duplicate) {
+        const stored = ack.seq > 0 ? await jsm.streams.getMessage(StreamNames.matches, { seq: ack.seq }).catch(() => null) : null;
+        if (!stored || !Buffer.from(stored.data).equals(Buffer.from(data))) throw new NtxError("MATCH_EXISTS", `job ${jobHash} was matched by someone else first (${matchId} already stored)`);
+      }
       return ack.seq;
     },
 
