@@ -256,16 +256,16 @@ class JsKv implements MarketKv {
     for (const w of this.#knownWaiters) if (w.seq <= seq) w.resolve();
   }
 
-  /** Resolves when the watch has delivered the stream up to `seq`, or after `timeoutMs` (every wait times out). */
-  #caughtUp(seq: number, timeoutMs: number): Promise<void> {
-    if (this.#known === undefined || this.#known >= seq) return Promise.resolve();
+  /** True once the watch has delivered the stream up to `seq`; false after `timeoutMs` (every wait times out). */
+  #caughtUp(seq: number, timeoutMs: number): Promise<boolean> {
+    if (this.#known === undefined || this.#known >= seq) return Promise.resolve(true);
     return new Promise((resolve) => {
-      const waiter = { seq, resolve: () => done() };
-      const timer = setTimeout(() => done(), timeoutMs);
-      const done = () => {
+      const waiter = { seq, resolve: () => done(true) };
+      const timer = setTimeout(() => done(false), timeoutMs);
+      const done = (caughtUp: boolean) => {
         clearTimeout(timer);
         this.#knownWaiters.delete(waiter);
-        resolve();
+        resolve(caughtUp);
       };
       this.#knownWaiters.add(waiter);
     });
@@ -284,23 +284,43 @@ class JsKv implements MarketKv {
    * is its last value for certain, and of two writers on one revision only one is stored.
    */
   async #put(key: string, value: Uint8Array, previous: number): Promise<number> {
-    const pairs: Record<string, string> = { "Nats-Expected-Last-Subject-Sequence": String(previous) };
-    const known = this.#serialWrites && this.#known !== undefined ? Math.max(this.#known, previous) : undefined;
-    if (known !== undefined) pairs["Nats-Expected-Last-Sequence"] = String(known);
-    const h = previous === 0 && known === undefined ? EXPECT_NEW_KEY : wireHeaders(pairs);
-    const ack = await this.#pub.publish(`$KV.${this.#bucket}.${key}`, value, h);
-    if (ack.error) {
-      const error = ackError(ack.error);
-      // The server names the sequence it holds: once the watch has delivered up to it, the caller's re-read and
+    if (!this.#serialWrites || this.#known === undefined) return this.#publish(key, value, previous, undefined, false);
+    try {
+      return await this.#publish(key, value, previous, Math.max(this.#known, previous), true);
+    } catch (error) {
+      if (!isWrongSequence(error)) throw error;
+      // The server names the sequence it holds. Once the watch has delivered up to it, the caller's re-read and
       // retry expect a stream position that can pass.
-      const held = Number(/wrong last sequence: (\d+)/i.exec(ack.error.description ?? "")?.[1]);
-      if (known !== undefined && isWrongSequence(error) && Number.isSafeInteger(held)) await this.#caughtUp(held, 2_000);
-      throw error;
+      const held = Number(/wrong last sequence: (\d+)/i.exec((error as Error).message)?.[1]);
+      if (!Number.isSafeInteger(held) || (await this.#caughtUp(held, 500))) throw error;
+      // The watch is behind (its consumer moving to a new leader after a node's loss): a stream position from
+      // the leader, read between two reads of the key that agree, is one at which the key's last is `previous`.
+      const at = await this.#positionOf(key);
+      if (at?.revision !== previous) throw error;
+      return this.#publish(key, value, previous, at.streamSeq, false);
     }
+  }
+
+  /** The write itself; `learn`: `expectStream` is a position the watch delivered up to, so its ack extends it. */
+  async #publish(key: string, value: Uint8Array, previous: number, expectStream: number | undefined, learn: boolean): Promise<number> {
+    const pairs: Record<string, string> = { "Nats-Expected-Last-Subject-Sequence": String(previous) };
+    if (expectStream !== undefined) pairs["Nats-Expected-Last-Sequence"] = String(expectStream);
+    const h = previous === 0 && expectStream === undefined ? EXPECT_NEW_KEY : wireHeaders(pairs);
+    const ack = await this.#pub.publish(`$KV.${this.#bucket}.${key}`, value, h);
+    if (ack.error) throw ackError(ack.error);
     if (typeof ack.seq !== "number") throw new Error("invalid ack response");
-    // Nothing was stored between `known` and this write: the client knows the bucket up to it.
-    if (known !== undefined) this.#learn(ack.seq);
+    // Nothing was stored between `expectStream` and this write.
+    if (learn) this.#learn(ack.seq);
     return ack.seq;
+  }
+
+  async #positionOf(key: string): Promise<{ revision: number; streamSeq: number } | undefined> {
+    const stream = `KV_${this.#bucket}`;
+    const subject = `$KV.${this.#bucket}.${key}`;
+    const lastOfKey = async () => (await this.#jsm.streams.getMessage(stream, { last_by_subj: subject }))?.seq ?? 0;
+    const before = await lastOfKey();
+    const streamSeq = (await this.#jsm.streams.info(stream)).state.last_seq;
+    return (await lastOfKey()) === before ? { revision: before, streamSeq } : undefined;
   }
 
   async get(key: string): Promise<KvRecord | null> {
