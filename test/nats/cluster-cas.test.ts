@@ -87,3 +87,25 @@ it("through the market transport, one of concurrent updates on one revision is s
     expect(last!.seq).toBe(stored[0]!.seq);
   }
 }, 180_000);
+
+it("through the market transport, one of concurrent claims of a job's attempt is stored, every round", async () => {
+  const raw = await connect({ servers: cluster.urls });
+  raws.push(raw);
+  const jsm = await jetstreamManager(raw);
+  for (let round = 0; round < ROUNDS; round++) {
+    const jobHash = round.toString(16).padStart(2, "0").repeat(32);
+    const outcomes = await Promise.all(
+      transports.map((t, i) =>
+        t.publishMatch(jobHash, new TextEncoder().encode(`{"matcherId":"m${i}"}`), { matchId: `${jobHash}-1`, bidSeq: 1, expectedLastSeq: 0 }).then(
+          (seq) => ({ ok: true as const, seq, i }),
+          (error: unknown) => ({ ok: false as const, code: (error as { code?: string }).code ?? String(error), i }),
+        ),
+      ),
+    );
+    const stored = outcomes.filter((o) => o.ok);
+    expect(stored.length, JSON.stringify(outcomes)).toBe(1);
+    for (const o of outcomes) if (!o.ok) expect(o.code).toBe("MATCH_EXISTS");
+    const info = await jsm.streams.info("NTX_MATCHES", { subjects_filter: `ntx.matches.${jobHash}` });
+    expect(info.state.subjects?.[`ntx.matches.${jobHash}`], JSON.stringify(outcomes)).toBe(1);
+  }
+}, 180_000);
