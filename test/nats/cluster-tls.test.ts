@@ -47,4 +47,16 @@ describe("a TLS NATS cluster, configured through NTX_NATS_*", () => {
     expect((await jsm.streams.info("NTX_BIDS")).config.num_replicas).toBe(3);
     await nc.close();
   });
+
+  it("a client without a certificate is refused with a clear error, and its connect times out rather than hanging", async () => {
+    const options = natsOptionsFromEnv({ NTX_NATS_URL: cluster.url, NTX_NATS_CA: join(dir, "ca.pem") });
+    const outcome = await connectNats({ ...options, timeoutMs: 5_000 }).then(
+      async (nc) => {
+        await nc.close();
+        return "connected";
+      },
+      (error: unknown) => (error as { code?: string }).code ?? String(error),
+    );
+    expect(outcome).toMatch(/^NATS_(UNREACHABLE|AUTH)$/);
+  }, 90_000);
 });
