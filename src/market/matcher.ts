@@ -149,6 +149,8 @@ function serial<T>(work: BidWork, fn: () => Promise<T>): Promise<T> {
 }
 
 const OFFER_KEY = Buffer.from(`,"offer":`);
+/** Confirmations of one job read back at lapse time: the matches stream keeps 32 messages per subject. */
+const MAX_CONFIRMS_READ = 32;
 /** Lock window of a match whose offer has left the book (the offer schema requires one, so rarely used). */
 const DEFAULT_LOCK_WINDOW_MS = 10 * 60_000;
 
@@ -188,6 +190,16 @@ function wireBytes(entry: BookEntry): Buffer {
   const bytes = Buffer.from(entry.wire);
   wireCache.set(entry, { wire: entry.wire, bytes });
   return bytes;
+}
+
+/** The matchId of a stored match document, or undefined when it has none (never throws). */
+function storedMatchId(data: Uint8Array): string | undefined {
+  try {
+    const id = (JSON.parse(new TextDecoder().decode(data)) as { matchId?: unknown }).matchId;
+    return typeof id === "string" ? id : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export function createMatcher(params: MatcherParams): Matcher {
@@ -353,10 +365,18 @@ export function createMatcher(params: MatcherParams): Matcher {
       try {
         work.matchSeq = await transport.publishMatch(work.jobHash, data, { matchId, bidSeq: work.msg.seq, expectedLastSeq: work.matchSeq });
       } catch (error) {
-        await ledger.release(providerId, work.jobHash, matchId);
-        // Another delivery of this jobHash got there first: follow what it stored.
-        if (isNtxError(error, "MATCH_EXISTS")) return resume(work);
-        throw error;
+        // (cluster engineer, #13) A failed publish may still have stored the match (its ack lost while a NATS
+        // node died, or a timeout): releasing then let the provider's in-time confirmation find no reservation,
+        // and the bid was matched a second time. Keep the reservation when the stored last match is this one.
+        const stored = isNtxError(error, "MATCH_EXISTS") ? null : await transport.lastMatch(work.jobHash).catch(() => null);
+        if (stored && storedMatchId(stored.data) === matchId) {
+          work.matchSeq = stored.seq;
+        } else {
+          await ledger.release(providerId, work.jobHash, matchId);
+          // Another delivery of this jobHash got there first: follow what it stored.
+          if (isNtxError(error, "MATCH_EXISTS")) return resume(work);
+          throw error;
+        }
       }
       work.record = record;
       metrics.matched.inc();
@@ -476,13 +496,21 @@ export function createMatcher(params: MatcherParams): Matcher {
     await match(work);
   };
 
-  /** The lapse-time check: the job's last stored confirmation, under exactly the rules of a live one. */
+  /**
+   * The lapse-time check: the job's confirmations stored since its current match, each under exactly the rules
+   * of a live one. (cluster engineer, #13) Reading only the last one lost an in-time confirmation behind a later
+   * message on the subject (an earlier attempt's late confirmation, held up by a NATS failover): the redelivered
+   * bid was matched again although its match was confirmed in time.
+   */
   const confirmedInStream = async (work: BidWork): Promise<boolean> => {
-    const stored = await transport.lastConfirm(work.jobHash);
-    if (!stored) return false;
-    const decoded = decodeProviderConfirm(stored.data);
-    if (!decoded.ok) return false;
-    return applyConfirm(work, decoded.value, stored.storedAt);
+    const confirmBy = work.record?.confirmBy ?? 0;
+    for (const stored of await transport.confirmsAfter(work.jobHash, work.matchSeq, MAX_CONFIRMS_READ)) {
+      // Oldest first: from here on every one is late.
+      if (stored.storedAt > confirmBy) return false;
+      const decoded = decodeProviderConfirm(stored.data);
+      if (decoded.ok && (await applyConfirm(work, decoded.value, stored.storedAt))) return true;
+    }
+    return false;
   };
 
   /**

@@ -76,8 +76,12 @@ export interface MarketTransport {
    * matcher gets round to one, says whether it came in time.
    */
   subscribeConfirms(onConfirm: (subject: string, data: Uint8Array, storedAt: number) => void): Promise<Watch>;
-  /** The last confirmation stored for a job (to recover one that arrived while no matcher held the bid). */
-  lastConfirm(jobHash: string): Promise<{ data: Uint8Array; storedAt: number } | null>;
+  /**
+   * The confirmations stored for a job after stream sequence `afterSeq` (its current match), oldest first, at most
+   * `max`: to recover one that arrived while no matcher held the bid. Not just the last one: a late confirmation
+   * of an earlier attempt, or anything a provider publishes on the subject later, must not hide an in-time one.
+   */
+  confirmsAfter(jobHash: string, afterSeq: number, max: number): Promise<Array<{ data: Uint8Array; storedAt: number }>>;
   /** Providers' job events as they are published (locked, released, finished: what frees a reservation). */
   subscribeJobEvents(onEvent: (subject: string, data: Uint8Array) => void): Promise<Watch>;
   /**

@@ -72,6 +72,11 @@ export async function connectNats(options: NatsConnectOptions): Promise<NatsConn
         return () => Math.min(8_000, 250 * 2 ** Math.min(attempt++, 5));
       })(),
       pingInterval: 10_000,
+      // The servers given are the pool: a cluster's gossiped URLs are not added. During a first connect that fails
+      // after the server's INFO (a mutual-TLS cluster refusing a client without a certificate) each node's INFO put
+      // back the nodes already tried and dropped, so the connect went round the cluster for ever, whatever
+      // `timeout` (test/nats/cluster-tls.test.ts). Operators list every node (README, "Running on a NATS cluster").
+      ignoreClusterUpdates: true,
       // Every request (each JetStream publish, KV write) would otherwise build an Error with a stack trace up
       // front just in case it fails: a measurable share of the matcher's main thread at thousands per second.
       noAsyncTraces: true,

@@ -66,6 +66,8 @@ async function replayLatest(js: JetStreamClient, jsm: JetStreamManager, stream: 
 interface PubAck {
   stream?: string;
   seq?: number;
+  /** The message id was stored already (within the duplicate window): nothing new was stored. */
+  duplicate?: boolean;
   error?: { code?: number; err_code?: number; description?: string };
 }
 
@@ -230,22 +232,95 @@ class JsKv implements MarketKv {
   readonly #jsm: JetStreamManager;
   readonly #bucket: string;
   readonly #pub: JsPublisher;
+  /**
+   * On a replicated bucket: writes also expect the whole stream's last sequence (see #put). The highest stream
+   * sequence this client knows the bucket's full content up to: every message its watch delivered, and its
+   * own writes. Undefined while the bucket is not watched here (writes then expect the key's sequence only).
+   */
+  readonly #serialWrites: boolean;
+  #known: number | undefined;
+  readonly #knownWaiters = new Set<{ seq: number; resolve: () => void }>();
 
-  constructor(kv: KV, bucket: string, js: JetStreamClient, jsm: JetStreamManager, pub: JsPublisher) {
+  constructor(kv: KV, bucket: string, js: JetStreamClient, jsm: JetStreamManager, pub: JsPublisher, serialWrites = false) {
     this.#kv = kv;
     this.#bucket = bucket;
     this.#js = js;
     this.#jsm = jsm;
     this.#pub = pub;
+    this.#serialWrites = serialWrites;
   }
 
-  /** KV write = publish on the key's subject, expecting `previous` as the key's last sequence (0: none). */
+  #learn(seq: number): void {
+    if (this.#known === undefined || seq <= this.#known) return;
+    this.#known = seq;
+    for (const w of this.#knownWaiters) if (w.seq <= seq) w.resolve();
+  }
+
+  /** True once the watch has delivered the stream up to `seq`; false after `timeoutMs` (every wait times out). */
+  #caughtUp(seq: number, timeoutMs: number): Promise<boolean> {
+    if (this.#known === undefined || this.#known >= seq) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const waiter = { seq, resolve: () => done(true) };
+      const timer = setTimeout(() => done(false), timeoutMs);
+      const done = (caughtUp: boolean) => {
+        clearTimeout(timer);
+        this.#knownWaiters.delete(waiter);
+        resolve(caughtUp);
+      };
+      this.#knownWaiters.add(waiter);
+    });
+  }
+
+  /**
+   * KV write = publish on the key's subject, expecting `previous` as the key's last sequence (0: none).
+   *
+   * On a replicated stream nats-server (2.9.10 here, and by its issues #4320 and #8469 later ones across a leader
+   * change) checks the key's expected sequence against what the leader has applied, before proposing: two writes
+   * made on the same revision at nearly the same time are both stored (test/nats/cluster-cas.test.ts: every round
+   * of six concurrent updates stored more than one). The second one silently drops what the first wrote (a
+   * reservation), so a confirmed match read as unreserved and the job was sold again. The stream-wide expected
+   * last sequence is checked against everything proposed, so a watched bucket's writes also expect the stream's
+   * last sequence to be the highest one this client knows the bucket's content up to: then the key's `previous`
+   * is its last value for certain, and of two writers on one revision only one is stored.
+   */
   async #put(key: string, value: Uint8Array, previous: number): Promise<number> {
-    const h = previous === 0 ? EXPECT_NEW_KEY : wireHeaders({ "Nats-Expected-Last-Subject-Sequence": String(previous) });
+    if (!this.#serialWrites || this.#known === undefined) return this.#publish(key, value, previous, undefined, false);
+    try {
+      return await this.#publish(key, value, previous, Math.max(this.#known, previous), true);
+    } catch (error) {
+      if (!isWrongSequence(error)) throw error;
+      // The server names the sequence it holds. Once the watch has delivered up to it, the caller's re-read and
+      // retry expect a stream position that can pass.
+      const held = Number(/wrong last sequence: (\d+)/i.exec((error as Error).message)?.[1]);
+      if (!Number.isSafeInteger(held) || (await this.#caughtUp(held, 500))) throw error;
+      // The watch is behind (its consumer moving to a new leader after a node's loss): a stream position from
+      // the leader, read between two reads of the key that agree, is one at which the key's last is `previous`.
+      const at = await this.#positionOf(key);
+      if (at?.revision !== previous) throw error;
+      return this.#publish(key, value, previous, at.streamSeq, false);
+    }
+  }
+
+  /** The write itself; `learn`: `expectStream` is a position the watch delivered up to, so its ack extends it. */
+  async #publish(key: string, value: Uint8Array, previous: number, expectStream: number | undefined, learn: boolean): Promise<number> {
+    const pairs: Record<string, string> = { "Nats-Expected-Last-Subject-Sequence": String(previous) };
+    if (expectStream !== undefined) pairs["Nats-Expected-Last-Sequence"] = String(expectStream);
+    const h = previous === 0 && expectStream === undefined ? EXPECT_NEW_KEY : wireHeaders(pairs);
     const ack = await this.#pub.publish(`$KV.${this.#bucket}.${key}`, value, h);
     if (ack.error) throw ackError(ack.error);
     if (typeof ack.seq !== "number") throw new Error("invalid ack response");
+    // Nothing was stored between `expectStream` and this write.
+    if (learn) this.#learn(ack.seq);
     return ack.seq;
+  }
+
+  async #positionOf(key: string): Promise<{ revision: number; streamSeq: number } | undefined> {
+    const stream = `KV_${this.#bucket}`;
+    const subject = `$KV.${this.#bucket}.${key}`;
+    const lastOfKey = async () => (await this.#jsm.streams.getMessage(stream, { last_by_subj: subject }))?.seq ?? 0;
+    const before = await lastOfKey();
+    const streamSeq = (await this.#jsm.streams.info(stream)).state.last_seq;
+    return (await lastOfKey()) === before ? { revision: before, streamSeq } : undefined;
   }
 
   async get(key: string): Promise<KvRecord | null> {
@@ -282,10 +357,24 @@ class JsKv implements MarketKv {
 
   async watch(onEntry: (key: string, record: KvRecord | null) => void): Promise<Watch> {
     const prefix = `$KV.${this.#bucket}.`;
-    return replayLatest(this.#js, this.#jsm, `KV_${this.#bucket}`, `${prefix}>`, (subject, data, seq, headers) => {
+    const stream = `KV_${this.#bucket}`;
+    // What the watch will have delivered once it caught up: known from then on (an empty bucket: from 0).
+    const startSeq = this.#serialWrites ? (await this.#jsm.streams.info(stream)).state.last_seq : 0;
+    let replayed = 0;
+    const watch = await replayLatest(this.#js, this.#jsm, stream, `${prefix}>`, (subject, data, seq, headers) => {
       const op = headers?.get("KV-Operation");
       onEntry(subject.slice(prefix.length), op === "DEL" || op === "PURGE" ? null : { value: data, revision: seq });
+      // After onEntry: the watcher's view includes this message before a write may expect it.
+      replayed = Math.max(replayed, seq);
+      if (this.#known !== undefined) this.#learn(seq);
     });
+    if (this.#serialWrites) {
+      void watch.ready.then(() => {
+        // The replay delivered each key's last message: the bucket is known up to the highest of them (or the start).
+        if (this.#known === undefined) this.#known = Math.max(startSeq, replayed);
+      });
+    }
+    return watch;
   }
 }
 
@@ -305,13 +394,21 @@ export async function createNatsMarketTransport(nc: NatsConnection): Promise<Nat
     return w;
   };
   const offerBook = new JsKv(store.offerBook, BucketNames.offerBook, js, jsm, pub);
+  const nextBySubject = (stream: string, subject: string, seq: number) =>
+    // The server's message-get (from the leader, not a replica) takes next_by_subj too; nats.js types it for direct gets only.
+    jsm.streams.getMessage(stream, { seq, next_by_subj: subject } as unknown as { seq: number }).catch((error: unknown) => {
+      if (error instanceof Error && /no message found/i.test(error.message)) return null;
+      throw new NtxError("NATS_JS", `reading ${subject} from ${seq}: ${error instanceof Error ? error.message : String(error)}`, { retryable: true, cause: error });
+    });
+  const replicated = ((await jsm.streams.info(`KV_${BucketNames.capacity}`)).config.num_replicas ?? 1) > 1;
   const lastBySubject = (stream: string, subject: string) =>
     jsm.streams.getMessage(stream, { last_by_subj: subject }).catch((error: unknown) => {
       if (error instanceof Error && /no message found/i.test(error.message)) return null;
       throw new NtxError("NATS_JS", `reading the last message of ${subject}: ${error instanceof Error ? error.message : String(error)}`, { retryable: true, cause: error });
     });
   return {
-    capacity: new JsKv(store.capacity, BucketNames.capacity, js, jsm, pub),
+    // Only the capacity records are watched by their writers (the matchers), which stream-wide expectations need.
+    capacity: new JsKv(store.capacity, BucketNames.capacity, js, jsm, pub, replicated),
     jobs: new JsKv(store.jobs, BucketNames.jobs, js, jsm, pub),
     offerBook,
 
@@ -379,9 +476,16 @@ export async function createNatsMarketTransport(nc: NatsConnection): Promise<Nat
       return track({ ready: Promise.resolve(), stop: async () => void (await messages.close().catch(() => undefined)) });
     },
 
-    async lastConfirm(jobHash) {
-      const m = await lastBySubject(StreamNames.matches, confirmSubject(jobHash));
-      return m ? { data: m.data, storedAt: m.time.getTime() } : null;
+    async confirmsAfter(jobHash, afterSeq, max) {
+      const out: Array<{ data: Uint8Array; storedAt: number }> = [];
+      let from = afterSeq + 1;
+      for (let i = 0; i < max; i++) {
+        const m = await nextBySubject(StreamNames.matches, confirmSubject(jobHash), from);
+        if (!m) break;
+        out.push({ data: m.data, storedAt: m.time.getTime() });
+        from = m.seq + 1;
+      }
+      return out;
     },
 
     async subscribeJobEvents(onEvent) {
@@ -405,6 +509,13 @@ export async function createNatsMarketTransport(nc: NatsConnection): Promise<Nat
         throw new NtxError("NATS_JS", `match ${matchId}: ${error.message}`, { retryable: true, cause: error });
       }
       if (typeof ack.seq !== "number") throw new NtxError("NATS_JS", `match ${matchId}: invalid ack`, { retryable: true });
+      // The same matchId (job and attempt) already stored: this very document again (a retry) is fine; another
+      // instance's (two took up one parked bid; each document names its matcher and time) is not this one's match,
+      // whatever offer it chose: the server stored nothing of it.
+      if (ack.duplicate) {
+        const stored = ack.seq > 0 ? await jsm.streams.getMessage(StreamNames.matches, { seq: ack.seq }).catch(() => null) : null;
+        if (!stored || !Buffer.from(stored.data).equals(Buffer.from(data))) throw new NtxError("MATCH_EXISTS", `job ${jobHash} was matched by someone else first (${matchId} already stored)`);
+      }
       return ack.seq;
     },
 

@@ -5,7 +5,7 @@
  * and caught up before the next). After each: no stored bid lost, no bid matched twice, and matching goes on
  * by itself; capacity held past an offer is estimated and reported.
  *
- * CI tier: the meta-leader kill (see ALL_KILLS). The 10 s bound on how soon matching resumes is a timing, asserted only in the
+ * Both tiers run all three kills. The 10 s bound on how soon matching resumes is a timing, asserted only in the
  * heavy tier (NTX_HEAVY=1, more load); both tiers print the figures, which docs/RELIABILITY.md reports.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -14,14 +14,6 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { faultUnderLoad, startClusterMarket, type ClusterMarket, type FaultOutcome } from "./cluster-market.js";
 
 const HEAVY = process.env.NTX_HEAVY === "1";
-/**
- * The CI tier kills the meta leader only. Killing the bids stream's leader (and then a node leading neither) has
- * also produced, in 3 of ~10 runs on this loaded machine, a bid matched a second time right after its match was
- * confirmed in time (the matcher apparently judged the confirmation too late: its capacity ledger no longer
- * held the reservation): a defect the lead must route to the matcher (src/market/capacity.ts),
- * reported in docs/RELIABILITY.md. Those kills run on demand (NTX_CLUSTER_FAULTS=1) and in the heavy tier.
- */
-const ALL_KILLS = HEAVY || process.env.NTX_CLUSTER_FAULTS === "1";
 const LOAD = HEAVY ? { bids: 1_500, ratePerSec: 100, killAtMs: 5_000 } : { bids: 240, ratePerSec: 30, killAtMs: 3_000 };
 
 let market: ClusterMarket;
@@ -33,7 +25,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (outcomes.length) {
-    const report = { test: "cluster-leader-kill", tier: HEAVY ? "heavy" : ALL_KILLS ? "all-kills" : "ci", load: LOAD, loadavg1m: Math.round(loadavg()[0]! * 100) / 100, outcomes };
+    const report = { test: "cluster-leader-kill", tier: HEAVY ? "heavy" : "ci", load: LOAD, loadavg1m: Math.round(loadavg()[0]! * 100) / 100, outcomes };
     console.log(JSON.stringify(report));
     mkdirSync("reports", { recursive: true });
     writeFileSync(`reports/cluster-faults${HEAVY ? "-heavy" : ""}.json`, JSON.stringify(report, null, 2) + "\n");
@@ -52,15 +44,18 @@ describe("a 3-node NATS cluster loses a node mid-load", () => {
     expect(Object.values(replicas).every((r) => r === 3)).toBe(true);
   });
 
-  for (const role of ALL_KILLS ? (["meta-leader", "bids-stream-leader", "non-leader"] as const) : (["meta-leader"] as const)) {
+  for (const role of ["meta-leader", "bids-stream-leader", "non-leader"] as const) {
     it(`kill the ${role}: no bid lost, none matched twice, matching resumes`, async () => {
       const outcome = await faultUnderLoad(market, role, { ...LOAD, allMatchesTimeoutMs: 90_000 });
       outcomes.push(outcome);
       expect(outcome.bidsUnacked, JSON.stringify(outcome)).toBe(0);
       expect(outcome.lost, JSON.stringify(outcome)).toBe(0);
       expect(outcome.matchedTwice, JSON.stringify(outcome)).toBe(0);
-      // Capacity past an offer, estimated from the stream (oversold() in cluster-market.ts), is reported, not
-      // asserted: seen on this machine after confirmations held up by a failover (see docs/RELIABILITY.md).
+      // Capacity past an offer, by the README's rules from the stream (oversold() in cluster-market.ts). Exact when no
+      // match lapsed: a lapsed match's cores are freed at the lapse, which the stream does not show (the estimate
+      // holds them until the job's next match, which a parked bid may get much later), so then it is only reported.
+      // Before capacity writes expected the stream's last sequence: up to 1,071 of 1,024 cores, reservations dropped.
+      if (outcome.rematched === 0) expect(outcome.oversoldPeaks, JSON.stringify(outcome)).toEqual([]);
       expect(outcome.resumeMs, JSON.stringify(outcome)).toBeLessThan(Infinity);
       if (HEAVY) expect(outcome.resumeMs, JSON.stringify(outcome)).toBeLessThanOrEqual(10_000);
     }, 240_000);

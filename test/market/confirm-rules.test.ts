@@ -50,4 +50,32 @@ describe("confirmations that must not count", () => {
     expect(third.attempt).toBe(3);
     sub.unsubscribe();
   });
+
+  it("an in-time confirmation no matcher saw live still counts behind a later message on the job's confirm subject", async () => {
+    // Alone: every durable consumer gets every bid, and another instance would see the confirmation live.
+    await ctx.stopMatchers();
+    const provider = newProvider();
+    await ctx.market.client.publishOffer(makeOffer(provider, { region: "hidden" }));
+    // Short ack wait: the bid comes back to the next instance soon after the first one stops.
+    const first = await ctx.matcher({ durable: "hidden", confirmWindowMs: 8_000, ackWaitMs: 2_000 });
+    const matches: MatchInput[] = [];
+    const sub = ctx.evil.nc.subscribe("ntx.matches.*", { callback: (_e, m) => void matches.push(decodeJson<MatchInput>(m.data)) });
+    const bid = makeBid(newBuyer(), { regions: ["hidden"] });
+    const hash = jobHash(bid.spec);
+    await ctx.evil.publish(bidSubject(hash), json(bid));
+    const match = await waitFor("the match", () => matches.find((m) => m.jobHash === hash));
+    // No instance holds the bid while its in-time confirmation is stored (a restart, a NATS failover).
+    await first.stop();
+    const onTime = signProviderConfirm(provider.privateKey, { v: 1, type: "provider-confirm", matchId: match.matchId, jobHash: hash, providerId: provider.id, confirmedAt: Date.now() });
+    await ctx.evil.publish(confirmSubject(hash), JSON.stringify(onTime));
+    // Then later messages on the subject: a signed confirmation of a match that does not exist, and junk.
+    const other = signProviderConfirm(provider.privateKey, { v: 1, type: "provider-confirm", matchId: `${hash}-9`, jobHash: hash, providerId: provider.id, confirmedAt: Date.now() });
+    await ctx.evil.publish(confirmSubject(hash), JSON.stringify(other));
+    await ctx.evil.publish(confirmSubject(hash), "{}");
+    const second = await ctx.matcher({ durable: "hidden", confirmWindowMs: 8_000, ackWaitMs: 2_000 });
+    await waitFor("the redelivered bid confirmed from the stream", async () => (await counter(second.metrics.confirmed)) === 1, 30_000);
+    expect(await counter(second.metrics.lapsed)).toBe(0);
+    expect(matches.filter((m) => m.jobHash === hash)).toHaveLength(1);
+    sub.unsubscribe();
+  });
 });

@@ -73,6 +73,9 @@ describe("market transport KV writes (direct JetStream publishes)", () => {
     expect(await transport.publishMatch(hash, te.encode('{"n":1}'), { matchId: `${hash}-1`, bidSeq: 7, expectedLastSeq: 0 })).toBe(seq);
     const history = await market.client.history("matches", matchSubject(hash));
     expect(history).toHaveLength(1);
+    // Another instance's match of the same job and attempt (its own document): not stored, and not taken for ours.
+    expect(await code(transport.publishMatch(hash, te.encode('{"n":1,"matcherId":"other"}'), { matchId: `${hash}-1`, bidSeq: 7, expectedLastSeq: 0 }))).toBe("MATCH_EXISTS");
+    expect(await market.client.history("matches", matchSubject(hash))).toHaveLength(1);
   });
 
   it("a job's match is stored only over the match it expects: the first over none, a re-match over the last", async () => {
