@@ -2,7 +2,7 @@
 # Installs and starts what ntx-market and its tests need on Debian (run as root). Idempotent: every step
 # checks before it acts, so running it again costs a second or two.
 #   - system packages: nats-server, Docker engine, busybox-static (test images), Chromium (browser tests),
-#     gcc + libc6-dev (the stand-in cardano-node image)
+#     gcc + libc6-dev (the stand-in cardano-node image), openssl (certificates for the NATS TLS test)
 #   - npm dependencies (npm install from the lock when node_modules is missing or older than the lock file)
 #   - dockerd, started in the background when `docker info` does not answer
 #   - the local test image `ntx-test/busybox:1` (no registry is reachable, so it is built from busybox-static)
@@ -21,6 +21,7 @@ command -v dockerd >/dev/null 2>&1 || need_pkgs+=(docker.io)
 [ -x /usr/lib/chromium/chromium ] || need_pkgs+=(chromium)
 # The stand-in cardano-node image (scripts/standin-node-image.sh) is a static C program.
 { command -v cc >/dev/null 2>&1 && [ -e "$(cc -print-file-name=libc.a)" ]; } || need_pkgs+=(gcc libc6-dev)
+command -v openssl >/dev/null 2>&1 || need_pkgs+=(openssl)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "setup: missing system packages (${need_pkgs[*]}); run as root or install them: apt-get install ${need_pkgs[*]}" >&2
