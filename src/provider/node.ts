@@ -79,7 +79,7 @@ export async function startProviderNode(params: ProviderNodeParams): Promise<Pro
   progress("connecting to NATS");
   const nc = await connectNats({ servers: config.natsUrl ?? (params.env ?? process.env).NTX_NATS_URL ?? "nats://127.0.0.1:4222", name: `ntx-provider-${proofKey.providerId.slice(0, 12)}`, maxReconnectAttempts: -1 });
   await ensureMarketInfrastructure(nc).catch((error: unknown) => params.onError?.(error));
-  const sink = new NatsEventSink({ nc, encodeEvent: jobEventEncoder(proofKey) });
+  const sink = new NatsEventSink({ nc, encodeEvent: jobEventEncoder(proofKey), idPrefix: proofKey.providerId });
 
   const daemon = new ProviderDaemon({
     runner,
