@@ -18,6 +18,7 @@ import { join } from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { promisify } from "node:util";
 import { connectNats } from "../../src/nats/connection.js";
+import { ensureMarketInfrastructure } from "../../src/nats/setup.js";
 import { jobLogsSubject } from "../../src/nats/subjects.js";
 import { ProviderDaemon } from "../../src/provider/daemon.js";
 import { DockerRunner } from "../../src/provider/docker/index.js";
@@ -163,6 +164,8 @@ async function main(): Promise<void> {
   const nats = await startNatsServer();
   const nc = await connectNats({ servers: nats.url });
   try {
+    // The job-events stream acks the daemon's phase events (unacked ones are published again each pass).
+    await ensureMarketInfrastructure(nc);
     const key = proofKeyFromHex(randomBytes(32).toString("hex"));
     const seenAt = new Map<string, number>();
     const runningAt = new Map<string, number>();
@@ -177,7 +180,7 @@ async function main(): Promise<void> {
       proofKey: key,
       payoutAddress: PAYOUT,
       completeMarginMs: 1000,
-      events: { publish: (e) => { if (e.kind === "state" && e.state === "running" && !runningAt.has(e.jobHash)) runningAt.set(e.jobHash, performance.now()); sink.publish(e); } },
+      events: { publish: (e) => { if (e.kind === "state" && e.state === "running" && !runningAt.has(e.jobHash)) runningAt.set(e.jobHash, performance.now()); return sink.publish(e); } },
     });
 
     // Warm both paths (image cache, first connections) before measuring.

@@ -151,11 +151,13 @@ export class CapacityLedger {
 
   /**
    * Marks a reservation confirmed, as of `at` (when the server stored the confirmation), until the lock window
-   * ends. One whose reservation was already collected only succeeds if the resources are still free; false
-   * means the match is off; a KV that cannot be reached throws, so a confirmation stored in time is retried.
+   * ends. The caller passes only a confirmation stored by its `confirmBy`, and such a confirmation wins: a
+   * reservation collected meanwhile (its matcher ran behind) is written again, over the offer's room if another bid
+   * took it, because the provider has taken the job and the buyer may be locking it. A KV that cannot be reached
+   * throws, so the confirmation is retried.
    */
-  confirm(providerId: string, jobHash: string, matchId: string, usage: Usage, at: number, hold: Hold): Promise<boolean> {
-    return new Promise((resolve, reject) => this.#enqueue(providerId, { kind: "confirm", jobHash, matchId, usage, at, hold, resolve, reject }));
+  confirm(providerId: string, jobHash: string, matchId: string, usage: Usage, at: number, hold: Hold): Promise<void> {
+    return new Promise((resolve, reject) => this.#enqueue(providerId, { kind: "confirm", jobHash, matchId, usage, at, hold, resolve: () => resolve(), reject }));
   }
 
   /** The provider saw the escrow: the confirmed reservation now lasts until the bid's deadline. */
@@ -230,12 +232,11 @@ export class CapacityLedger {
       let dirty = false;
       for (const op of ops) {
         const existing = base.reservations[op.jobHash];
-        const lateConfirm = op.kind === "confirm" && !existing;
-        if (op.kind === "reserve" || lateConfirm) {
+        if (op.kind === "reserve") {
           const res = entry?.offer.resources;
           const fits =
             !!res &&
-            (!existing || lateConfirm) &&
+            !existing &&
             entry.offer.expiresAt > now &&
             used.cpuCores + op.usage.cpuCores <= res.cpuCores &&
             used.memoryMiB + op.usage.memoryMiB <= res.memoryMiB &&
@@ -249,8 +250,8 @@ export class CapacityLedger {
               memoryMiB: op.usage.memoryMiB,
               diskGiB: op.usage.diskGiB,
               gpuIndices: op.usage.gpuIndices,
-              until: op.kind === "reserve" ? op.until : lockBy(op.at, op.hold),
-              state: op.kind === "reserve" ? "pending" : "confirmed",
+              until: op.until,
+              state: "pending",
               deadline: op.hold.deadline,
               lockWindowMs: op.hold.lockWindowMs,
             };
@@ -279,15 +280,22 @@ export class CapacityLedger {
           }
           outcome.push(ok);
         } else {
-          const ok = !!existing && existing.matchId === op.matchId;
-          if (ok && existing.state !== "confirmed") {
+          const same = existing?.matchId === op.matchId ? existing : undefined;
+          if (same?.state !== "confirmed") {
             // Counted until the provider's next offer, which is expected to leave this job's resources out, and
             // at most until the lock window ends.
-            const hold = { ...op.hold, ...pickDefined(existing) };
-            base.reservations[op.jobHash] = { ...existing, state: "confirmed", offerNonce, until: existing.locked ? hold.deadline : lockBy(op.at, hold) };
+            const hold = { ...op.hold, ...(same ? pickDefined(same) : {}) };
+            const kept = same ?? { matchId: op.matchId, cpuCores: op.usage.cpuCores, memoryMiB: op.usage.memoryMiB, diskGiB: op.usage.diskGiB, gpuIndices: op.usage.gpuIndices, deadline: op.hold.deadline, lockWindowMs: op.hold.lockWindowMs };
+            base.reservations[op.jobHash] = { ...kept, state: "confirmed", offerNonce, until: same?.locked ? hold.deadline : lockBy(op.at, hold) };
+            if (!same) {
+              used.cpuCores += op.usage.cpuCores;
+              used.memoryMiB += op.usage.memoryMiB;
+              used.diskGiB += op.usage.diskGiB;
+              for (const g of op.usage.gpuIndices) usedGpus.add(g);
+            }
             dirty = true;
           }
-          outcome.push(ok);
+          outcome.push(true);
         }
       }
       if (!dirty) {

@@ -483,11 +483,11 @@ export function createMatcher(params: MatcherParams): Matcher {
     work.timer.unref?.();
   };
 
-  const lapse = async (work: BidWork, confirmedTooLate = false) => {
+  const lapse = async (work: BidWork) => {
     if (held.get(work.jobHash) !== work || !work.record?.providerId || !work.record.matchId) return;
     const { providerId, matchId } = work.record;
     // The confirmation may be stored but have reached no instance (e.g. during a restart).
-    if (!confirmedTooLate && (await confirmedInStream(work))) return;
+    if (await confirmedInStream(work)) return;
     metrics.lapsed.inc();
     await ledger.release(providerId, work.jobHash, matchId);
     const record: JobRecord = { ...work.record, state: "lapsed", excluded: [...work.record.excluded, providerId], updatedAt: now() };
@@ -524,11 +524,9 @@ export function createMatcher(params: MatcherParams): Matcher {
     if (work.timer) clearTimeout(work.timer);
     const usage = record.reserved ?? { cpuCores: 0, memoryMiB: 0, diskGiB: 0, gpuIndices: [] };
     const hold = { deadline: work.bid.deadline, lockWindowMs: book.get(record.providerId)?.offer.terms.lockWindowMs ?? DEFAULT_LOCK_WINDOW_MS };
-    if (!(await ledger.confirm(record.providerId, work.jobHash, record.matchId, usage, storedAt, hold))) {
-      // Confirmed too late: the capacity went to another bid. The match is off; this bid is matched again.
-      await lapse(work, true);
-      return true;
-    }
+    // Stored in time, the confirmation wins over the reservation's state: however late this matcher handles it
+    // (behind, paused), the match stands and is never lapsed or expired (the buyer may be locking it already).
+    await ledger.confirm(record.providerId, work.jobHash, record.matchId, usage, storedAt, hold);
     const next: JobRecord = { ...record, state: "confirmed", confirmedAt: confirm.confirmedAt, updatedAt: now() };
     if (!(await writeRecord(work, next))) {
       await resume(work);

@@ -89,6 +89,8 @@ export class ProviderDaemon {
   private readonly waiters = new Map<string, Array<(r: JobRecord) => void>>();
   private readonly claimTimers = new Map<string, NodeJS.Timeout>();
   private readonly claimBatches: ClaimBatches;
+  /** `<jobHash>:<phase>` of phase events sent and not yet acknowledged. */
+  private readonly announcing = new Set<string>();
 
   constructor(private readonly params: ProviderDaemonParams) {
     const wallet = new Wallet(params.proofKey.privateKey);
@@ -173,6 +175,7 @@ export class ProviderDaemon {
   }
 
   private async pass(): Promise<void> {
+    this.announcePending();
     for (const record of this.params.store.all()) {
       if (!OPEN_PHASES.includes(record.observed.phase) || this.inflight.has(record.jobHash)) continue;
       try {
@@ -461,13 +464,50 @@ export class ProviderDaemon {
     for (const wake of this.waiters.get(jobHash)?.splice(0) ?? []) wake(next);
   }
 
-  private async publishPhase(record: JobRecord, message: string, extra: { resultHash?: string; exitCode?: number | null; txHash?: string } = {}): Promise<void> {
-    try {
-      await this.params.events?.publish({ kind: "job", jobHash: record.jobHash, phase: record.observed.phase, at: Date.now(), message, ...extra });
-    } catch (error) {
-      this.params.onError?.(error, record.jobHash);
+  /**
+   * Job events are at-least-once: a phase stored without its event acknowledged (a crash between the two, NATS
+   * away) is published again on each pass, from the record, until the stream acks it. Followers (the API's phase
+   * view, the buyer's page, the matcher's reservation release) see the phase however the provider died.
+   */
+  private announcePending(): void {
+    if (!this.params.events) return;
+    for (const record of this.params.store.all()) {
+      const { phase, announced } = record.observed;
+      if (announced === phase || this.inflight.has(record.jobHash) || this.announcing.has(`${record.jobHash}:${phase}`)) continue;
+      void this.publishPhase(record, record.observed.error?.message ?? `${phase} (published again: its first publish was not acknowledged)`, phaseFacts(record));
     }
   }
+
+  /** Sends the record's phase event; the ack (awaited in the background, not by the job) marks it announced. */
+  private async publishPhase(record: JobRecord, message: string, extra: { resultHash?: string; exitCode?: number | null; txHash?: string } = {}): Promise<void> {
+    const events = this.params.events;
+    if (!events) return;
+    const { jobHash } = record;
+    const phase = record.observed.phase;
+    const key = `${jobHash}:${phase}`;
+    this.announcing.add(key);
+    try {
+      const sent = events.publish({ kind: "job", jobHash, phase, at: Date.now(), message, ...extra });
+      void Promise.resolve(sent)
+        .then(() => this.params.store.announced(jobHash, phase))
+        .catch((error: unknown) => this.params.onError?.(error, jobHash))
+        .finally(() => this.announcing.delete(key));
+    } catch (error) {
+      this.announcing.delete(key);
+      this.params.onError?.(error, jobHash);
+    }
+  }
+}
+
+/** What a phase's first event carried, read back from the record. */
+function phaseFacts(record: JobRecord): { resultHash?: string; exitCode?: number | null; txHash?: string } {
+  const { phase, result, completeTx, claimTx } = record.observed;
+  const facts: { resultHash?: string; exitCode?: number | null; txHash?: string } = {};
+  if (result && (phase === JobPhase.Ran || phase === JobPhase.Completed)) facts.resultHash = result.resultHash;
+  if (result && phase === JobPhase.Ran) facts.exitCode = result.exitCode;
+  const txHash = phase === JobPhase.Completed ? completeTx : phase === JobPhase.Settled ? claimTx : undefined;
+  if (txHash) facts.txHash = txHash;
+  return facts;
 }
 
 export function describeResult(result: RunResult): string {

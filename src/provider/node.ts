@@ -102,7 +102,7 @@ export async function startProviderNode(params: ProviderNodeParams): Promise<Pro
   const natsEnv = natsOptionsFromEnv(params.env ?? process.env);
   const nc = await connectNats({ ...natsEnv, servers: config.natsUrl ?? natsEnv.servers, name: `ntx-provider-${proofKey.providerId.slice(0, 12)}`, maxReconnectAttempts: -1 });
   await ensureMarketInfrastructure(nc).catch((error: unknown) => params.onError?.(error));
-  const sink = new NatsEventSink({ nc, encodeEvent: jobEventEncoder(proofKey) });
+  const sink = new NatsEventSink({ nc, encodeEvent: jobEventEncoder(proofKey), idPrefix: proofKey.providerId });
 
   const daemon = new ProviderDaemon({
     runner,

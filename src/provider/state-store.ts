@@ -76,6 +76,8 @@ export const jobRecordSchema = z.object({
     settledBy: z.string().optional(),
     error: z.object({ code: z.string(), message: z.string() }).optional(),
     attempts: z.number().int().nonnegative().default(0),
+    /** The phase whose job event the stream acknowledged; another phase here means its event is still to go out. */
+    announced: z.nativeEnum(JobPhase).optional(),
     updatedAt: z.number().int(),
   }),
 });
@@ -134,6 +136,13 @@ export class JobStateStore {
     const next: JobRecord = { ...current, observed: { ...current.observed, ...change, updatedAt: Date.now() } };
     await this.put(next);
     return structuredClone(next);
+  }
+
+  /** Notes that the event of `phase` is out (acknowledged), if the job is still in that phase. */
+  async announced(jobHash: string, phase: JobPhase): Promise<void> {
+    const current = this.jobs.get(jobHash);
+    if (!current || current.observed.phase !== phase || current.observed.announced === phase) return;
+    await this.put({ ...current, observed: { ...current.observed, announced: phase } });
   }
 
   /** Serialised writes: each one replaces the whole file with the current map. */

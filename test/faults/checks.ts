@@ -28,7 +28,7 @@ export interface Verdict {
   bidsExpired: string[];
   /**
    * Paid jobs with no "completed" job event at all: the buyer has its result (chain and object store) but one
-   * following only the job's events never sees the end. A figure, reported, not one of the losses.
+   * following only the job's events never sees the end. A loss since job events are at-least-once (finding 3).
    */
   completedEventMissing: string[];
   matchedTwice: string[];
@@ -178,5 +178,6 @@ export function losses(v: Verdict): Record<string, string[]> {
     neitherPaidNorRefunded: v.neitherPaidNorRefunded,
     resultMissing: v.resultMissing,
     paidTwice: v.paidTwice,
+    completedEventMissing: v.completedEventMissing,
   };
 }

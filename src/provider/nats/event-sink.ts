@@ -1,3 +1,4 @@
+import { jetstream } from "@nats-io/jetstream";
 import { jobEventsSubject, jobLogsSubject } from "../../nats/subjects.js";
 import type { NatsConnection } from "../../nats/connection.js";
 import type { EventSink, ProviderJobEvent, RunEvent } from "../types.js";
@@ -9,6 +10,10 @@ export interface NatsEventSinkParams {
   batchBytes?: number;
   /** Turns a state/phase event into the wire message (the market's signed JobEvent); JSON by default. */
   encodeEvent?: (event: Exclude<RunEvent, { kind: "log" }> | ProviderJobEvent) => Uint8Array | null;
+  /** Names this provider in phase events' message ids (`<idPrefix>:<jobHash>:<phase>`), so a repeat is stored once. */
+  idPrefix?: string;
+  /** How long a phase event waits for the stream's ack. */
+  ackTimeoutMs?: number;
 }
 
 export interface LogBatch {
@@ -22,7 +27,10 @@ const encoder = new TextEncoder();
 /**
  * Publishes a provider's observations to NATS: state changes on `ntx.jobs.<jobHash>.events` at once, log lines
  * on `ntx.jobs.<jobHash>.logs` in batches (one message per line would cap a flood at the message rate, and the
- * logs stream limits message size to 64 KiB). Core publishes: the JetStream streams capture them.
+ * logs stream limits message size to 64 KiB). Log lines and run states are core publishes; a job's phase event is
+ * a JetStream publish that resolves on the stream's ack (the daemon publishes it again until then, across
+ * restarts), with a message id per provider, job and phase so that the stream stores a repeat once within its
+ * duplicate window; after it, a repeat of a phase is a no-op for its readers (the last phase is the same).
  */
 export class NatsEventSink implements EventSink {
   private readonly batches = new Map<string, { batch: LogBatch; bytes: number; timer: NodeJS.Timeout }>();
@@ -35,7 +43,7 @@ export class NatsEventSink implements EventSink {
     this.batchBytes = Math.min(params.batchBytes ?? 32 * 1024, 48 * 1024);
   }
 
-  publish(event: RunEvent | ProviderJobEvent): void {
+  publish(event: RunEvent | ProviderJobEvent): Promise<void> | void {
     if (event.kind === "log") {
       this.addLine(event.jobHash, event.stream === "stderr" ? 2 : 1, event.at, event.line);
       return;
@@ -44,9 +52,20 @@ export class NatsEventSink implements EventSink {
     this.flush(event.jobHash);
     const data = this.params.encodeEvent ? this.params.encodeEvent(event) : encoder.encode(JSON.stringify(event));
     if (data === null) return;
-    this.params.nc.publish(jobEventsSubject(event.jobHash), data);
     this.published.events++;
+    if (event.kind !== "job") {
+      this.params.nc.publish(jobEventsSubject(event.jobHash), data);
+      return;
+    }
+    const msgID = `${this.params.idPrefix ?? "provider"}:${event.jobHash}:${event.phase}`;
+    return this.js.publish(jobEventsSubject(event.jobHash), data, { msgID, timeout: this.params.ackTimeoutMs ?? 5_000 }).then(() => undefined);
   }
+
+  private get js() {
+    this.jsClient ??= jetstream(this.params.nc);
+    return this.jsClient;
+  }
+  private jsClient: ReturnType<typeof jetstream> | undefined;
 
   private addLine(jobHash: string, stream: 1 | 2, at: number, line: string): void {
     // JSON escaping can grow a line; bound it well under the stream's 64 KiB message limit.
