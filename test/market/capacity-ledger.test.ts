@@ -62,8 +62,9 @@ describe("capacity ledger", () => {
     // Paused past the window: a newer bid for the same single core comes first.
     advance(10_000);
     expect(await ledger.reserve(id, "job-b", "job-b-0", core, now() + 3_000, hold)).toBe(false);
-    // job-a's confirmation, stored before confirmBy, is handled now.
-    expect(await ledger.confirm(id, "job-a", "job-a-0", core, confirmBy - 1, hold)).toBe(true);
+    // job-a's confirmation, stored before confirmBy, is handled now: its slot was kept, nothing is over-booked.
+    await expect(ledger.confirm(id, "job-a", "job-a-0", core, confirmBy - 1, hold)).resolves.toBeUndefined();
+    expect(ledger.usageFor(id, "0").cpuCores).toBe(1);
   });
 
   it("frees a pending slot once its match lapses, and on its own only after the grace", async () => {
@@ -86,6 +87,6 @@ describe("capacity ledger", () => {
     await expect(ledger.confirm(id, "job-a", "job-a-0", core, confirmBy - 1, hold)).rejects.toThrow(/no responders/);
     expect(await ledger.reserve(id, "job-b", "job-b-0", core, confirmBy, hold)).toBe(false);
     kv.down = false;
-    expect(await ledger.confirm(id, "job-a", "job-a-0", core, confirmBy - 1, hold)).toBe(true);
+    await expect(ledger.confirm(id, "job-a", "job-a-0", core, confirmBy - 1, hold)).resolves.toBeUndefined();
   });
 });
