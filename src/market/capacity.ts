@@ -228,6 +228,13 @@ export class CapacityLedger {
       for (const [k, r] of Object.entries(base.reservations)) if (!confirming.has(k) && !counts(r, offerNonce, now)) delete base.reservations[k];
       const used = countedUsage(base, offerNonce, now);
       const usedGpus = new Set(used.gpuIndices);
+      /** Adds a reservation written in this batch to what the later ops of the batch see as used. */
+      const count = (usage: Usage) => {
+        used.cpuCores += usage.cpuCores;
+        used.memoryMiB += usage.memoryMiB;
+        used.diskGiB += usage.diskGiB;
+        for (const g of usage.gpuIndices) usedGpus.add(g);
+      };
       const outcome: boolean[] = [];
       let dirty = false;
       for (const op of ops) {
@@ -255,10 +262,7 @@ export class CapacityLedger {
               deadline: op.hold.deadline,
               lockWindowMs: op.hold.lockWindowMs,
             };
-            used.cpuCores += op.usage.cpuCores;
-            used.memoryMiB += op.usage.memoryMiB;
-            used.diskGiB += op.usage.diskGiB;
-            for (const g of op.usage.gpuIndices) usedGpus.add(g);
+            count(op.usage);
             dirty = true;
           }
           outcome.push(fits);
@@ -287,12 +291,7 @@ export class CapacityLedger {
             const hold = { ...op.hold, ...(same ? pickDefined(same) : {}) };
             const kept = same ?? { matchId: op.matchId, cpuCores: op.usage.cpuCores, memoryMiB: op.usage.memoryMiB, diskGiB: op.usage.diskGiB, gpuIndices: op.usage.gpuIndices, deadline: op.hold.deadline, lockWindowMs: op.hold.lockWindowMs };
             base.reservations[op.jobHash] = { ...kept, state: "confirmed", offerNonce, until: same?.locked ? hold.deadline : lockBy(op.at, hold) };
-            if (!same) {
-              used.cpuCores += op.usage.cpuCores;
-              used.memoryMiB += op.usage.memoryMiB;
-              used.diskGiB += op.usage.diskGiB;
-              for (const g of op.usage.gpuIndices) usedGpus.add(g);
-            }
+            if (!same) count(op.usage);
             dirty = true;
           }
           outcome.push(true);
