@@ -160,6 +160,8 @@ describe("service runner on the real engine", () => {
     await dockerCli(["exec", handle.containerId, "sh", "-c", "kill -USR2 1"]).catch(() => undefined);
     const after = await waitFor("restart", async () => { const s = await runner.status(handle, request); return s.restarts >= 1 && s.running ? s : undefined; });
     expect(after.restarts).toBeGreaterThanOrEqual(1);
+    // The new process must be up (its socket back) before the stop, or the stop lands on the crashed one (exit 70).
+    await waitFor("socket health after the restart", async () => ((await runner.status(handle, request)).healthy ? true : undefined));
     await runner.stop(handle, 10_000);
     const stopped = await runner.status(handle, request);
     expect(stopped.running).toBe(false);
