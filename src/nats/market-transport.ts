@@ -32,6 +32,15 @@ function isWrongSequence(error: unknown): boolean {
 const PULL_EXPIRES_MS = 5_000;
 
 /**
+ * Bids one matcher instance asks for at a time. The server fills waiting pulls first come, first served, and a
+ * pull that expires goes to the back: with large pulls, an instance that keeps re-pulling as it works stays ahead
+ * of one whose pull expired while bids trickled in, which then gets none (two instances, 2,000 per pull, bids
+ * at CI's pace: one took all 5,000). Small pulls are filled in well under an expiry, so every instance's turn
+ * comes; 256 in flight still hides the round trip at the matcher's rate.
+ */
+const BID_PREFETCH = 256;
+
+/**
  * Replays a stream through an ordered consumer: the latest message of each subject first, then new ones.
  * `ready` resolves when the replay has caught up with what the stream held at the start.
  */
@@ -430,7 +439,7 @@ export async function createNatsMarketTransport(nc: NatsConnection): Promise<Nat
       }
       const consumer = await js.consumers.get(StreamNames.bids, options.durable);
       const messages = await consumer.consume({
-        max_messages: Math.min(options.maxAckPending, 2_000),
+        max_messages: Math.min(options.maxAckPending, BID_PREFETCH),
         expires: PULL_EXPIRES_MS,
         callback: (m) => onBid(new JsInboundMessage(m)),
       });

@@ -89,6 +89,9 @@ describe("two matcher instances in one consumer group", () => {
     // Both instances took part, and they did collide (and resolved it) on the same providers.
     const byMatcher = new Map<string, number>();
     for (const m of matches) byMatcher.set(m.matcherId, (byMatcher.get(m.matcherId) ?? 0) + 1);
+    const counter = async (m: Matcher, name: "matched" | "noFit" | "casConflicts") => (await m.metrics[name].get()).values[0]?.value ?? 0;
+    const perInstance = await Promise.all(matchers.map(async (m) => ({ matched: await counter(m, "matched"), noFit: await counter(m, "noFit"), casConflicts: await counter(m, "casConflicts") })));
+    console.log(JSON.stringify({ perInstance }));
     expect(byMatcher.get("m0")).toBeGreaterThan(0);
     expect(byMatcher.get("m1")).toBeGreaterThan(0);
     const conflicts = (await Promise.all(matchers.map(async (m) => (await m.metrics.casConflicts.get()).values[0]?.value ?? 0))).reduce((a, b) => a + b, 0);
