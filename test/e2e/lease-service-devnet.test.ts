@@ -13,6 +13,7 @@ import { createChainLeaseSettlement } from "../../src/provider/service/chain-lea
 import { LeasePhase } from "../../src/provider/service/lease-keeper.js";
 import { ServiceHost } from "../../src/provider/service/service-host.js";
 import type { ServiceRequestInput } from "../../src/provider/service/types.js";
+import { standinNodeRequest } from "../helpers/standin-node.js";
 import type { ProviderJobEvent } from "../../src/provider/types.js";
 import { fundedParty, startTestDevnet, type DevnetParty, type TestDevnet } from "../helpers/devnet.js";
 import { dockerCli, dockerTestRun, ensureDocker } from "../helpers/docker.js";
@@ -42,22 +43,7 @@ let serviceRunner: DockerServiceRunner;
 let keyFile: string;
 
 function nodeRequest(noticeMs: number): ServiceRequestInput {
-  return {
-    jobHash: randomBytes(32).toString("hex"),
-    image: STANDIN,
-    command: ["cardano-node", "run", "--config", "/config/config.json", "--topology", "/config/topology.json", "--database-path", "/data/db", "--socket-path", "/ipc/node.socket", "--host-addr", "0.0.0.0", "--port", "3001"],
-    env: {},
-    resources: { cpuCores: 0.5, memoryMiB: 64, pids: 64 },
-    service: {
-      restart: { policy: "always", maxRestarts: 0 },
-      volume: { name: "db", mountPath: "/data", sizeMiB: 16 },
-      ports: [{ container: 3001, protocol: "tcp" }],
-      health: { kind: "prometheus", port: 12798, path: "/metrics", metric: "cardano_node_metrics_slotNum_int" },
-      noticeMs,
-      files: { dir: "/config", entries: { "config.json": "{}", "topology.json": JSON.stringify({ localRoots: [] }) } },
-      scratch: ["/ipc"],
-    },
-  };
+  return standinNodeRequest(STANDIN, { volume: { name: "db", mountPath: "/data", sizeMiB: 16 }, noticeMs, scratch: ["/ipc"] });
 }
 
 /** What the provider did so far, for a timeout's message. */

@@ -9,6 +9,7 @@ import { DockerRunner } from "../../src/provider/docker/docker-runner.js";
 import { mountedAt } from "../../src/provider/docker/host-mounts.js";
 import { DockerServiceRunner } from "../../src/provider/docker/service-runner.js";
 import type { ServiceHandle, ServiceRequestInput } from "../../src/provider/service/types.js";
+import { standinNodeRequest } from "../helpers/standin-node.js";
 import { LeaseKeeper, LeasePhase, GONE_AFTER_PASSES } from "../../src/provider/service/lease-keeper.js";
 import { MemoryLeaseLedger } from "./memory-lease-ledger.js";
 import { filesHolding } from "./files-holding.js";
@@ -30,23 +31,10 @@ let secretsRoot: string;
 let runner: DockerServiceRunner;
 const handles: ServiceHandle[] = [];
 
+const RELAY_TOPOLOGY = JSON.stringify({ localRoots: [{ accessPoints: [{ address: "relay1.example", port: 3001 }] }] });
+
 function nodeRequest(overrides: Partial<ServiceRequestInput["service"]> = {}): ServiceRequestInput {
-  return {
-    jobHash: randomBytes(32).toString("hex"),
-    image: STANDIN,
-    command: ["cardano-node", "run", "--config", "/config/config.json", "--topology", "/config/topology.json", "--database-path", "/data/db", "--socket-path", "/ipc/node.socket", "--host-addr", "0.0.0.0", "--port", "3001"],
-    env: {},
-    resources: { cpuCores: 0.5, memoryMiB: 64, pids: 64 },
-    service: {
-      restart: { policy: "always", maxRestarts: 0 },
-      volume: { name: "db", mountPath: "/data", sizeMiB: 32 },
-      ports: [{ container: 3001, protocol: "tcp" }],
-      health: { kind: "prometheus", port: 12798, path: "/metrics", metric: "cardano_node_metrics_slotNum_int" },
-      noticeMs: 60_000,
-      files: { dir: "/config", entries: { "config.json": "{}", "topology.json": JSON.stringify({ localRoots: [{ accessPoints: [{ address: "relay1.example", port: 3001 }] }] }) } },
-      ...overrides,
-    },
-  };
+  return standinNodeRequest(STANDIN, { files: { dir: "/config", entries: { "config.json": "{}", "topology.json": RELAY_TOPOLOGY } }, ...overrides });
 }
 
 async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
