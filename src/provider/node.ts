@@ -95,7 +95,7 @@ export async function startProviderNode(params: ProviderNodeParams): Promise<Pro
   progress(`detected ${detected.cpuCores} cores, ${detected.memoryMiB} MiB, ${detected.diskFreeGiB} GiB free, ${detected.gpus.length} GPU(s)`);
 
   progress(`connecting to the ${config.network} chain`);
-  const { gateway, lucid, ntx, close: closeGateway } = await openChainGateway(config, paymentKey, params.env, { claimsOffThread: true });
+  const { gateway, lucid, ntx, claimBuilds, close: closeGateway } = await openChainGateway(config, paymentKey, params.env, { claimsOffThread: true });
 
   progress("connecting to NATS");
   // Credentials and TLS from NTX_NATS_* (as every component); the servers (one or a cluster's, comma-separated) from the config first.
@@ -144,6 +144,7 @@ export async function startProviderNode(params: ProviderNodeParams): Promise<Pro
       asset: ntx,
       payoutAddress,
       minRatePerSecond: (jobHash) => host?.minRatePerSecond(jobHash),
+      ...(claimBuilds ? { claimBuilds } : {}),
     });
     host = new ServiceHost({
       runner: serviceRunner,

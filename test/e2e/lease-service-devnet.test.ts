@@ -10,6 +10,7 @@ import { closePoolLease, openPoolLease, topUpPoolLease } from "../../src/cli/poo
 import { DockerRunner } from "../../src/provider/docker/docker-runner.js";
 import { DockerServiceRunner } from "../../src/provider/docker/service-runner.js";
 import { createChainLeaseSettlement } from "../../src/provider/service/chain-lease-settlement.js";
+import { createTxBuildPool, type TxBuildPool } from "../../src/runtime/tx-pool/pool.js";
 import { LeasePhase } from "../../src/provider/service/lease-keeper.js";
 import { ServiceHost } from "../../src/provider/service/service-host.js";
 import type { ServiceRequestInput } from "../../src/provider/service/types.js";
@@ -41,6 +42,8 @@ let provider: DevnetParty;
 let dir: string;
 let serviceRunner: DockerServiceRunner;
 let keyFile: string;
+let builds: TxBuildPool | undefined;
+const threadBuilds: string[] = [];
 
 function nodeRequest(noticeMs: number): ServiceRequestInput {
   return standinNodeRequest(STANDIN, { volume: { name: "db", mountPath: "/data", sizeMiB: 16 }, noticeMs, scratch: ["/ipc"] });
@@ -74,6 +77,7 @@ beforeAll(async () => {
 }, 240_000);
 
 afterAll(async () => {
+  await builds?.close();
   for (const h of (await serviceRunner?.list().catch(() => [])) ?? []) await serviceRunner.remove(h).catch(() => undefined);
   await testRun.cleanup().catch(() => undefined);
   await serviceRunner?.removeNetwork().catch(() => undefined);
@@ -90,6 +94,10 @@ describe("stake-pool leases end to end (devnet chain, real engine)", () => {
     const events: ProviderJobEvent[] = [];
     const errors: unknown[] = [];
     const rejected: string[] = [];
+    // Claims are built on a tx-build thread, as the provider node builds them.
+    const buildThread = createTxBuildPool(provider.chain, { workers: 1, queue: 2, timeoutMs: 600_000 });
+    builds = buildThread;
+    const claimBuilds: TxBuildPool = { ...buildThread, build: (name, params) => (threadBuilds.push(name), buildThread.build(name, params)) };
     const settlement = createChainLeaseSettlement({
       lucid: provider.lucid,
       deployment,
@@ -97,6 +105,7 @@ describe("stake-pool leases end to end (devnet chain, real engine)", () => {
       payoutAddress: provider.address,
       minRatePerSecond: (jobHash) => host.minRatePerSecond(jobHash),
       onRejected: (lease, reason) => rejected.push(`${lease.outRef}: ${reason}`),
+      claimBuilds,
     });
     const host: ServiceHost = new ServiceHost({
       runner: serviceRunner,
@@ -178,6 +187,8 @@ describe("stake-pool leases end to end (devnet chain, real engine)", () => {
       expect(keptNow.datum).toEqual({ ...keptStart.datum, lastClaim: keptNow.datum.lastClaim });
       const providerClaimed = (await ntxOf(provider)) - ntxBefore.provider;
       expect(providerClaimed).toBe(keptClaims + dryClaims);
+      expect(threadBuilds.length).toBeGreaterThanOrEqual(2);
+      expect(threadBuilds.every((name) => name === "leaseClaim")).toBe(true);
 
       // `ntx pool topup` (the buyer's key file): the kept lease runs 60 s longer for exactly 60 s of rate.
       const topped = await topUpPoolLease({ job: kept.jobHash, keyFile, env, amount: RATE * 60n });

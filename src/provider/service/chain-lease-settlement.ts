@@ -11,14 +11,16 @@ import {
   type LeaseView,
   type NtxAsset,
 } from "../../../offchain/index.js";
+import type { TxBuildPool } from "../../runtime/tx-pool/pool.js";
 import type { LeaseSettlement, ObservedLease } from "./types.js";
 
 /**
  * The provider's lease escrow on a real chain (the devnet chain server or Blockfrost): lists the leases paying this
  * provider's payout key in its network's NTX, and claims them with buildLeaseClaimTx (local UPLC evaluation on),
  * signed by the provider's wallet, resolving once the claim is confirmed.
- * Claims are built on the event loop for now: the tx-build thread of issue #14 (branch `settle`) takes them when it
- * lands; a batch of MAX_LEASE_CLAIM_BATCH leases builds in 2 to 5 s on a loaded 2-core machine.
+ * With `claimBuilds` (the provider node), claims are built on the tx-build thread the escrow claims use, so a batch
+ * of MAX_LEASE_CLAIM_BATCH leases (2 to 5 s of local evaluation on a loaded 2-core machine) never stalls the
+ * provider's event loop; only signing and submitting stay here.
  */
 
 export interface ChainLeaseSettlementParams {
@@ -37,6 +39,8 @@ export interface ChainLeaseSettlementParams {
   /** Leases left out, with why (logged and counted by the caller). */
   onRejected?: (lease: LeaseView | { outRef: string }, reason: string) => void;
   now?: () => number;
+  /** Where claims are built (a worker thread on the same chain); without it, on this thread. */
+  claimBuilds?: TxBuildPool;
   /** A claim not confirmed within this fails (retryable), so a lost transaction never holds up the keeper's stops. Default 5 min. */
   claimTimeoutMs?: number;
 }
@@ -95,7 +99,7 @@ export function createChainLeaseSettlement(params: ChainLeaseSettlementParams): 
         }
       }
       if (current.length === 0) throw new NtxError("LEASE_NOT_FOUND", "every lease of this claim is already spent", { retryable: true });
-      const tx = await buildLeaseClaimTx(lucid, { deployment, leases: current, now: clock() });
+      const tx = params.claimBuilds ? await buildClaimOffThread(params.claimBuilds, lucid, deployment, current, clock()) : await buildLeaseClaimTx(lucid, { deployment, leases: current, now: clock() });
       const limit = params.claimTimeoutMs ?? 300_000;
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<never>((_, reject) => {
@@ -108,4 +112,11 @@ export function createChainLeaseSettlement(params: ChainLeaseSettlementParams): 
       }
     },
   };
+}
+
+/** Builds the claim on a pool thread for the wallet Lucid has selected; only signing stays on this thread. */
+async function buildClaimOffThread(pool: TxBuildPool, lucid: LucidEvolution, deployment: LeaseDeployment, leases: LeaseUtxo[], now: number) {
+  const wallet = { address: await lucid.wallet().address(), utxos: await lucid.wallet().getUtxos() };
+  const built = await pool.build("leaseClaim", { wallet, referenceUtxo: deployment.referenceUtxo, leases, now });
+  return lucid.fromTx(built.tx);
 }

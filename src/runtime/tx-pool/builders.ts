@@ -8,13 +8,17 @@ import {
   buildAcceptTx,
   buildClaimTx,
   buildDisputeTx,
+  buildLeaseClaimTx,
   buildLockTx,
   buildRefundTx,
   escrowScript,
+  leaseScript,
   LUCID_NETWORK,
   type EscrowDeployment,
   type EscrowScript,
   type EscrowUtxo,
+  type LeaseScript,
+  type LeaseUtxo,
   type LockJob,
   type NtxAsset,
 } from "../../../offchain/index.js";
@@ -40,6 +44,8 @@ export interface BuilderParams {
   accept: SettleParams;
   dispute: SettleParams;
   refund: SettleParams;
+  /** A provider's claim of the leases paying it; `referenceUtxo` is the lease script's, when one is deployed. */
+  leaseClaim: { wallet: BuildWallet; referenceUtxo?: UTxO | undefined; leases: LeaseUtxo[]; now: number };
 }
 export type BuilderName = keyof BuilderParams;
 
@@ -55,6 +61,13 @@ function scriptOf(chain: Chain, ntx: NtxAsset): EscrowScript {
   const key = `${chain.network}:${ntx.policyId}.${ntx.assetName}`;
   let script = scripts.get(key);
   if (!script) scripts.set(key, (script = escrowScript(ntx, LUCID_NETWORK[chain.network])));
+  return script;
+}
+
+const leaseScripts = new Map<string, LeaseScript>();
+function leaseScriptOf(chain: Chain): LeaseScript {
+  let script = leaseScripts.get(chain.network);
+  if (!script) leaseScripts.set(chain.network, (script = leaseScript(LUCID_NETWORK[chain.network])));
   return script;
 }
 
@@ -80,6 +93,10 @@ const builders: { [N in BuilderName]: (chain: Chain, params: BuilderParams[N]) =
   },
   async refund(chain, p) {
     return buildRefundTx(await chain.lucid(p.wallet), { deployment: deploymentOf(chain, p.ntx, p.refs), escrow: p.escrow, now: p.now });
+  },
+  async leaseClaim(chain, p) {
+    const script = leaseScriptOf(chain);
+    return buildLeaseClaimTx(await chain.lucid(p.wallet), { deployment: p.referenceUtxo ? { script, referenceUtxo: p.referenceUtxo } : { script }, leases: p.leases, now: p.now });
   },
 };
 
