@@ -7,7 +7,7 @@
  * chain): no bid lost, no job matched twice, none run twice to completion, no escrow paid twice, no confirmation
  * stored in time lapsed, every locked job paid with its result in the store or refunded — with no manual step.
  *
- * Quick tier (`npm run test:faults`; not yet in the default `npm test`, see docs/RELIABILITY.md): pauses of 5 s. NTX_HEAVY=1 (`npm run test:faults -- --heavy`): pauses of
+ * Quick tier (the default `npm test`, and `npm run test:faults`): pauses of 5 s. NTX_HEAVY=1 (`npm run test:faults -- --heavy`): pauses of
  * 30 s, a longer stream, and — only with NTX_FAULTS_DOCKERD=1, since the engine is shared — a real dockerd restart.
  * Everything else is the same in both tiers. Figures: reports/faults-<tier>.json, and docs/RELIABILITY.md when
  * run through `npm run test:faults`.
@@ -75,9 +75,9 @@ async function diagnose(s: FaultStack, r: RawReader, buyers: Buyers): Promise<st
   ].join("\n");
 }
 
-// Runs under `npm run test:faults` (NTX_FAULTS=1) or NTX_HEAVY=1; see docs/RELIABILITY.md for why it is not yet
-// part of the default `npm test`.
-describe.runIf(process.env.NTX_FAULTS === "1" || HEAVY)(`faults mid-flow (${TIER} tier)`, () => {
+// The quick tier is part of the default `npm test` (scripts/test.sh runs this file after the other suites);
+// NTX_FAULTS=0 leaves it out.
+describe.runIf(process.env.NTX_FAULTS !== "0" || HEAVY)(`faults mid-flow (${TIER} tier)`, () => {
   it("kill and restart a matcher, a provider mid-job, NATS, the Docker socket, the chain and the API, pause a matcher and a provider: nothing lost, nothing twice, everyone settled", { timeout: HEAVY ? 2_400_000 : 1_500_000 }, async () => {
     const startedAt = Date.now();
     stack = await startFaultStack({ matchers: 2, noopProviders: 2, dockerProviders: 1, noopRunMs: 2_000, slotsPerProvider: 4, confirmWindowMs: 10_000 });
