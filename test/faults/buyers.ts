@@ -71,8 +71,11 @@ export class Buyers {
     await this.stack.devnet.fund(this.address, lovelace, ntx);
   }
 
-  /** One bid, signed by the buyer's key, posted to the API until the API takes it (or `giveUpMs` passes). */
-  async postBid(giveUpMs = 120_000): Promise<BuyerJob> {
+  /**
+   * One bid, signed by the buyer's key, posted to the API until the API takes it (or `giveUpMs` passes). With
+   * `regions`, only providers offering in one of them can take it.
+   */
+  async postBid(giveUpMs = 120_000, regions?: string[]): Promise<BuyerJob> {
     const n = ++this.count;
     const now = Date.now();
     const bid: UnsignedBid = {
@@ -86,6 +89,7 @@ export class Buyers {
       buyer: { key: this.bidKey },
       terms: { challengeWindowMs: 2_000 },
       nonce: String(BigInt(now) * 1000n + BigInt(n % 1000)),
+      ...(regions ? { regions } : {}),
     };
     const jobHash = specHash(bid.spec);
     const job: BuyerJob = { jobHash, deadline: bid.deadline, postedAt: now, lock: "none" };

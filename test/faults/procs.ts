@@ -3,7 +3,8 @@
  * own child (matcher CLI, provider CLI or no-op provider, API, devnet chain, nats-server, a Docker socket proxy).
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { appendFileSync, mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 
@@ -65,9 +66,13 @@ export function nodeProc(spec: ProcSpec): Proc {
       const c = spawn(process.execPath, ["--import", "tsx", ...spec.args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...spec.env } });
       child = c;
       let seen = "";
+      // NTX_FAULTS_LOGS=<dir>: every line each part writes, kept whole (the in-memory tail is only the last 20 kB).
+      const logDir = process.env.NTX_FAULTS_LOGS;
+      if (logDir) mkdirSync(logDir, { recursive: true });
       const ready = new Promise<void>((resolve, reject) => {
         const look = (d: Buffer) => {
           const text = d.toString();
+          if (logDir) appendFileSync(join(logDir, `${spec.name}.log`), text);
           output = (output + text).slice(-20_000);
           seen = (seen + text).slice(-20_000);
           for (const line of seen.split("\n")) {

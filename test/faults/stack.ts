@@ -43,6 +43,12 @@ export interface ProviderProc extends Proc {
   providerId: string;
   payoutAddress: string;
   kind: "noop" | "docker";
+  /**
+   * Its own region: a bid naming it goes to this provider only. Bids that name no region go to any provider, the
+   * cheapest first and, prices equal, the one a matcher saw first; so without such a bid a given provider may get
+   * no job for minutes while the ones ahead of it have room.
+   */
+  region: string;
 }
 
 export interface FaultStack {
@@ -139,6 +145,7 @@ export async function startFaultStack(options: StackOptions): Promise<FaultStack
     for (let i = 0; i < total; i++) {
       const kind = i < options.dockerProviders ? ("docker" as const) : ("noop" as const);
       const pdir = join(dir, `provider-${i + 1}`);
+      const region = `faults-${i + 1}`;
       const { payment, proof } = keys[i]!;
       await mkdir(pdir, { recursive: true, mode: 0o700 });
       await writeSecretFile(join(pdir, "proof.key"), proof.privateKey);
@@ -147,7 +154,7 @@ export async function startFaultStack(options: StackOptions): Promise<FaultStack
       await writeFile(
         configFile,
         JSON.stringify({
-          regions: ["faults"],
+          regions: [region],
           prices: { cpuCoreHour: CORE_HOUR_PRICE, memoryGiBHour: "0", diskGiBHour: "0", gpuHour: "0" },
           images: ["ntx-test/busybox:*"],
           keys: { proofKeyFile: join(pdir, "proof.key"), paymentKeyFile: join(pdir, "payment.key") },
@@ -164,7 +171,7 @@ export async function startFaultStack(options: StackOptions): Promise<FaultStack
         }),
       );
       const providerId = proof.signingKey.compressedPublicKey.slice(2);
-      const identity = { providerId, payoutAddress: addressOfPrivateKey(payment, "devnet"), kind };
+      const identity = { providerId, payoutAddress: addressOfPrivateKey(payment, "devnet"), kind, region };
       let proc: Proc;
       if (kind === "docker") {
         proc = nodeProc({ name: `provider-${i + 1}-docker`, args: [join(ROOT, "src/cli/main.ts"), "provider", "start", "--config", configFile], env: { DOCKER_HOST: `unix://${proxySocket}` }, readyWhen: /provider [0-9a-f]{66} running/ });
