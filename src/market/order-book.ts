@@ -46,6 +46,8 @@ export interface BookEntry {
   digest: string;
   /** The offer's wire JSON, made once: every match of this offer embeds it. */
   wire: string;
+  /** blake2b-256 (hex) of the bytes this entry was verified from, when its owner recorded them. */
+  sourceHash?: string;
   region: string;
   /** When this provider first entered the book: older wins a tie on price and reputation. */
   firstSeen: number;

@@ -235,7 +235,8 @@ class JsInboundMessage implements InboundMessage {
   #done = false;
   constructor(m: JsMsg, nc: NatsConnection) {
     this.subject = m.subject;
-    this.data = m.data.slice();
+    // A copy, from Node's pooled slabs (small ones share an allocation): not a view that keeps the socket read alive.
+    this.data = Buffer.from(m.data);
     const info = m.info;
     this.seq = info.streamSequence;
     this.deliveryCount = info.deliveryCount;
