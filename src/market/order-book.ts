@@ -12,6 +12,11 @@ import type { BidTerms } from "./decode.js";
 import type { JobResources, Offer } from "./schemas.js";
 
 const BLOCK_TARGET = 64;
+/**
+ * Relative error bound on a float job price: a sum of non-negative products of doubles, each within a few ulps
+ * (2^-53) of the exact value, so 1e-9 leaves a wide margin.
+ */
+const EPS = 1e-9;
 type Dim = "cpu" | "mem" | "disk" | "gpu";
 /**
  * Price dimensions the blocks are clustered on. Not disk (jobs rarely weigh much there) and, for offers
@@ -41,6 +46,8 @@ export interface BookEntry {
   digest: string;
   /** The offer's wire JSON, made once: every match of this offer embeds it. */
   wire: string;
+  /** blake2b-256 (hex) of the bytes this entry was verified from, when its owner recorded them. */
+  sourceHash?: string;
   region: string;
   /** When this provider first entered the book: older wins a tie on price and reputation. */
   firstSeen: number;
@@ -205,6 +212,9 @@ export class OrderBook {
   /** Largest unit price seen per dimension: puts the dimensions on one scale when clustering. */
   readonly #scale: FloatPrices = { cpu: 1, mem: 1, disk: 1, gpu: 1 };
   readonly #entries = new Map<string, BookEntry>();
+  readonly #feasible: Block[] = [];
+  readonly #bounds: number[] = [];
+  readonly #order: number[] = [];
 
   get size(): number {
     return this.#entries.size;
@@ -322,8 +332,13 @@ export class OrderBook {
     const d = (gpuCount * duration) / 3_600_000;
     // Bids ask for at least a core and a MiB (the schema); a request for none could fit a full entry.
     const anyEntry = req.cpuCores < 1 || req.memoryMiB < 1;
-    const feasible: Block[] = [];
-    const bounds: number[] = [];
+    // Scratch arrays kept between calls (findBest runs to completion, never re-entered): a bid allocates none.
+    const feasible = this.#feasible;
+    const bounds = this.#bounds;
+    const order = this.#order;
+    feasible.length = 0;
+    bounds.length = 0;
+    order.length = 0;
     if (bid.regions) {
       for (const region of bid.regions) {
         const index = this.#regions.get(region);
@@ -335,7 +350,6 @@ export class OrderBook {
     if (feasible.length === 0) return undefined;
     // Best first: blocks in order of their price bound, so the scan stops at the first block that cannot beat
     // the best found (a handful of blocks; insertion sort).
-    const order: number[] = [];
     for (let i = 0; i < feasible.length; i++) order.push(i);
     for (let i = 1; i < order.length; i++) {
       const k = order[i]!;
@@ -346,11 +360,19 @@ export class OrderBook {
       }
       order[j + 1] = k;
     }
-    const maxPriceFloat = Number(bid.maxPrice);
-    // Shaded up so float rounding never prunes a tie: every decision is taken on the exact bigint price.
-    const maxPriceLimit = maxPriceFloat * (1 + 1e-9);
+    const maxPrice = bid.maxPrice;
+    const maxPriceFloat = Number(maxPrice);
+    // Shaded up so float rounding never prunes a tie: every decision is taken on the exact price, the float
+    // only settling the ones it settles for certain (below).
+    const maxPriceLimit = maxPriceFloat * (1 + EPS);
+    const maxPriceLow = maxPriceFloat * (1 - EPS);
+    const exact = (e: BookEntry) => jobPrice(e.offer.prices, req, duration);
     let limit = maxPriceLimit;
-    let best: Candidate | undefined;
+    let best: BookEntry | undefined;
+    let bestGpus: number[] = [];
+    /** The best's float price, and its exact price once some decision needed it. */
+    let bestF = 0;
+    let bestPrice: bigint | undefined;
     let bestRep = 0;
     const rep = options.reputation;
     const now = options.now;
@@ -374,19 +396,39 @@ export class OrderBook {
         if (!termsAccept(o, bid, now)) continue;
         const gpus = pickGpus(e, req);
         if (!gpus) continue;
-        const price = jobPrice(o.prices, req, duration);
-        if (price > bid.maxPrice) continue;
+        // The exact price is ceil(true price), and f is within EPS of the true price: the integer ceilings of
+        // f's bounds bracket the exact price, so a bigint is made only when the brackets overlap (a near tie).
+        const ceilLow = Math.ceil(f * (1 - EPS));
+        const ceilHigh = Math.ceil(f * (1 + EPS));
+        let price: bigint | undefined;
+        if (ceilHigh > maxPriceLow) {
+          price = exact(e);
+          if (price > maxPrice) continue;
+        }
         const r = rep ? rep(e.providerId) : 0;
         if (best) {
-          if (price > best.price) continue;
-          if (price === best.price) {
+          let cmp: number;
+          if (ceilHigh < Math.ceil(bestF * (1 - EPS))) cmp = -1;
+          else if (ceilLow > Math.ceil(bestF * (1 + EPS))) cmp = 1;
+          else {
+            price ??= exact(e);
+            bestPrice ??= exact(best);
+            cmp = price < bestPrice ? -1 : price > bestPrice ? 1 : 0;
+          }
+          if (cmp > 0) continue;
+          if (cmp === 0) {
             if (r < bestRep) continue;
-            if (r === bestRep && e.firstSeen >= best.entry.firstSeen) continue;
+            if (r === bestRep && e.firstSeen >= best.firstSeen) continue;
           }
         }
-        best = { entry: e, price, gpuIndices: gpus };
+        best = e;
+        bestGpus = gpus;
+        bestF = f;
+        bestPrice = price;
         bestRep = r;
-        limit = Math.min(f * (1 + 1e-9), maxPriceLimit);
+        // An offer can still tie on the price charged when its true price rounds up to the same integer: the
+        // bound is the best's highest possible exact price, not its float price (which skipped such ties).
+        limit = Math.min(ceilHigh * (1 + EPS), maxPriceLimit);
       }
     }
     if (options.stats) {
@@ -394,7 +436,7 @@ export class OrderBook {
       options.stats.blocksScanned = blocksScanned;
       options.stats.entriesScanned = entriesScanned;
     }
-    return best;
+    return best && { entry: best, price: bestPrice ?? exact(best), gpuIndices: bestGpus };
   }
 
   /** Appends a region's blocks that could fit the request, each with a lower bound on its entries' prices. */

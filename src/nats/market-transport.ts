@@ -203,35 +203,66 @@ function wireHeaders(pairs: Record<string, string>): MsgHdrs {
 
 const EXPECT_NEW_KEY = wireHeaders({ "Nats-Expected-Last-Subject-Sequence": "0" });
 
-/** A bid delivery as the matcher sees it; one object per message, no closures. */
+/** A match's headers, written straight out (one per matched bid): the same bytes wireHeaders makes of them. */
+function matchHeaders(matchId: string, expectedLastSeq: number, bidSeq: number): MsgHdrs {
+  if (/[\r\n]/.test(matchId)) throw new NtxError("NATS_HEADER", "header Nats-Msg-Id has a line break");
+  const bytes = Buffer.from(`NATS/1.0\r\nNats-Msg-Id: ${matchId}\r\nNats-Expected-Last-Subject-Sequence: ${expectedLastSeq}\r\n${BID_SEQ_HEADER}: ${bidSeq}\r\n\r\n`);
+  return { encode: () => bytes } as unknown as MsgHdrs;
+}
+
+const ACK = Uint8Array.of(43, 65, 67, 75); // +ACK
+const NAK = Uint8Array.of(45, 78, 65, 75); // -NAK
+const WPI = Uint8Array.of(43, 87, 80, 73); // +WPI
+const TERM = Uint8Array.of(43, 84, 69, 82, 77); // +TERM
+
+/**
+ * A bid delivery as the matcher sees it, holding only what it needs until the bid's outcome is durable: the
+ * subject, its own copy of the data, the stream sequence, the delivery count and the ack subject (the handle an
+ * ack, nak, term or working is published to, as nats.js's JsMsg does). A matched bid is held until its provider
+ * confirms; holding the client's message instead kept its parsed protocol arguments, decoded reply and
+ * delivery info and, through the data view, the whole socket read it came in (~3.5 KB a bid, all of it
+ * surviving into the old generation).
+ */
 class JsInboundMessage implements InboundMessage {
-  readonly #m: JsMsg;
-  constructor(m: JsMsg) {
-    this.#m = m;
+  readonly subject: string;
+  readonly data: Uint8Array;
+  readonly seq: number;
+  readonly deliveryCount: number;
+  /** The ack subject, or the client's message itself if this nats.js hides its reply (never on 3.x). */
+  readonly #handle: string | JsMsg;
+  readonly #nc: NatsConnection;
+  /** Every reply but +WPI is final; later ones are not sent (JsMsg's rule). */
+  #done = false;
+  constructor(m: JsMsg, nc: NatsConnection) {
+    this.subject = m.subject;
+    // A copy, from Node's pooled slabs (small ones share an allocation): not a view that keeps the socket read alive.
+    this.data = Buffer.from(m.data);
+    const info = m.info;
+    this.seq = info.streamSequence;
+    this.deliveryCount = info.deliveryCount;
+    // nats.js's JsMsg implementation exposes the ack subject as `reply` without typing it.
+    const reply = (m as unknown as { reply?: unknown }).reply;
+    this.#handle = typeof reply === "string" && reply.startsWith("$JS.ACK.") ? reply : m;
+    this.#nc = nc;
   }
-  get subject(): string {
-    return this.#m.subject;
-  }
-  get data(): Uint8Array {
-    return this.#m.data;
-  }
-  get seq(): number {
-    return this.#m.seq;
-  }
-  get deliveryCount(): number {
-    return this.#m.info.deliveryCount;
+  /** Publishes the reply to the ack subject; every reply but +WPI is final. */
+  #respond(payload: Uint8Array, final: boolean, viaMsg: (m: JsMsg) => void): void {
+    if (this.#done) return;
+    this.#done = final;
+    if (typeof this.#handle === "string") this.#nc.publish(this.#handle, payload);
+    else viaMsg(this.#handle);
   }
   ack(): void {
-    this.#m.ack();
+    this.#respond(ACK, true, (m) => m.ack());
   }
   nak(delayMs?: number): void {
-    this.#m.nak(delayMs);
+    this.#respond(delayMs ? Buffer.from(`-NAK ${JSON.stringify({ delay: Math.round(delayMs * 1e6) })}`) : NAK, true, (m) => m.nak(delayMs));
   }
   term(): void {
-    this.#m.term();
+    this.#respond(TERM, true, (m) => m.term());
   }
   working(): void {
-    this.#m.working();
+    this.#respond(WPI, false, (m) => m.working());
   }
 }
 
@@ -441,7 +472,7 @@ export async function createNatsMarketTransport(nc: NatsConnection): Promise<Nat
       const messages = await consumer.consume({
         max_messages: Math.min(options.maxAckPending, BID_PREFETCH),
         expires: PULL_EXPIRES_MS,
-        callback: (m) => onBid(new JsInboundMessage(m)),
+        callback: (m) => onBid(new JsInboundMessage(m, nc)),
       });
       return track({ ready: Promise.resolve(), stop: async () => void (await messages.close().catch(() => undefined)) });
     },
@@ -510,7 +541,7 @@ export async function createNatsMarketTransport(nc: NatsConnection): Promise<Nat
     },
 
     async publishMatch(jobHash, data, { matchId, bidSeq, expectedLastSeq }) {
-      const headers = wireHeaders({ "Nats-Msg-Id": matchId, "Nats-Expected-Last-Subject-Sequence": String(expectedLastSeq), [BID_SEQ_HEADER]: String(bidSeq) });
+      const headers = matchHeaders(matchId, expectedLastSeq, bidSeq);
       const ack = await pub.publish(matchSubject(jobHash), data, headers);
       if (ack.error) {
         const error = ackError(ack.error);

@@ -154,6 +154,44 @@ describe("order book matching rules", () => {
     expect(e?.firstSeen).toBe(0);
   });
 
+  it("finds the same offer as a linear scan when rounding up makes near prices equal", () => {
+    // Short jobs at small unit prices: exact prices are fractions that round up to the same few base units, so
+    // offers whose float prices differ tie on the price charged (then the older one wins), and prices sit right
+    // at maxPrice. findBest decides on floats only where they settle the exact price's order for certain.
+    const book = new OrderBook();
+    const all: OfferT[] = [];
+    let rnd = 11;
+    const r = (n: number) => ((rnd = (rnd * 1103515245 + 12345) % 2 ** 31) % n);
+    for (let i = 0; i < 1500; i++) {
+      const o = offer({ region: ["eu", "us"][r(2)]! }, { cpuCoreHour: String(1 + r(40)), memoryGiBHour: String(r(8)), diskGiBHour: String(r(3)), gpuHour: "7" });
+      all.push(o);
+      book.upsert(o, "0x", i);
+    }
+    const naive = (b: BidT): { id: string; price: bigint } | undefined => {
+      let best: { id: string; price: bigint; age: number } | undefined;
+      all.forEach((o, age) => {
+        if (b.regions && !b.regions.includes(o.region)) return;
+        const price = jobPrice(o.prices, b.spec.resources, b.spec.maxDurationMs);
+        if (price > b.maxPrice) return;
+        if (!best || price < best.price || (price === best.price && age < best.age)) best = { id: o.providerId, price, age };
+      });
+      return best && { id: best.id, price: best.price };
+    };
+    let ties = 0;
+    for (let i = 0; i < 400; i++) {
+      const durationMs = [60_000, 150_000, 600_000, 1_800_000][r(4)]!;
+      const b = bid({ cpuCores: 1 + r(4), memoryMiB: 256 * (1 + r(8)), diskGiB: r(3) }, { regions: r(2) ? [["eu", "us"][r(2)]!] : undefined, maxPrice: String(r(3) === 0 ? r(4) : 1_000) });
+      b.spec.maxDurationMs = durationMs;
+      const want = naive(b);
+      const found = book.findBest(b, { now: now() });
+      expect(found?.entry.providerId, `bid ${i}`).toBe(want?.id);
+      expect(found?.price, `bid ${i}`).toBe(want?.price);
+      if (want && all.filter((o) => jobPrice(o.prices, b.spec.resources, durationMs) === want.price).length > 1) ties++;
+    }
+    // The case this test is for happened, and often.
+    expect(ties).toBeGreaterThan(100);
+  });
+
   it("finds the same offer as a linear scan while matches fill providers up", () => {
     // Held capacity moves each block's price bound (full entries leave it): the pruning must never skip the best.
     const book = new OrderBook();

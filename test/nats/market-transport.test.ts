@@ -2,7 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Kvm } from "@nats-io/kv";
 import { isNtxError } from "../../offchain/errors.js";
 import { matchSubject } from "../../src/nats/subjects.js";
-import { startMarket, type Market } from "../market/harness.js";
+import { jetstreamManager } from "@nats-io/jetstream";
+import type { InboundMessage } from "../../src/market/transport.js";
+import { StreamNames } from "../../src/nats/setup.js";
+import { startMarket, waitFor, type Market } from "../market/harness.js";
 
 let market: Market;
 
@@ -91,5 +94,41 @@ describe("market transport KV writes (direct JetStream publishes)", () => {
     expect(await code(transport.publishMatch(hash, te.encode('{"n":3}'), { matchId: `${hash}-3`, bidSeq: 11, expectedLastSeq: first }))).toBe("MATCH_EXISTS");
     const last = await transport.lastMatch(hash);
     expect(last && { seq: last.seq, bidSeq: last.bidSeq, data: td.decode(last.data) }).toEqual({ seq: second, bidSeq: 11, data: '{"n":2}' });
+  });
+});
+
+describe("bid deliveries (the matcher's consume/ack path)", () => {
+  it("ack and term settle a bid at the server, a nak brings it back with its sequence, working does not settle it", async () => {
+    const { transport } = await market.transport();
+    const got: InboundMessage[] = [];
+    const watch = await transport.consumeBids({ durable: "delivery-test", ackWaitMs: 60_000, maxAckPending: 100 }, (m) => got.push(m));
+    const bodies = ["acked", "terminated", "nak-delayed", "nak"].map((b) => te.encode(b));
+    for (const [i, body] of bodies.entries()) await market.nc.publish(`ntx.bids.${"d".repeat(63)}${i}`, body);
+    await waitFor("4 deliveries", () => got.length >= 4);
+    const [acked, terminated, delayed, naked] = got as [InboundMessage, InboundMessage, InboundMessage, InboundMessage];
+    expect(got.map((m) => td.decode(m.data))).toEqual(["acked", "terminated", "nak-delayed", "nak"]);
+    expect(got.map((m) => m.deliveryCount)).toEqual([1, 1, 1, 1]);
+    expect(new Set(got.map((m) => m.seq)).size).toBe(4);
+    acked.ack();
+    acked.nak(); // after a final reply nothing more is sent (or it would be redelivered)
+    terminated.term();
+    delayed.working();
+    delayed.nak(200);
+    naked.nak();
+    await waitFor("2 redeliveries", () => got.length >= 6);
+    const again = got.slice(4);
+    expect(again.map((m) => m.seq).sort()).toEqual([delayed.seq, naked.seq].sort());
+    expect(again.map((m) => m.deliveryCount)).toEqual([2, 2]);
+    for (const m of again) m.ack();
+    const jsm = await jetstreamManager(market.nc);
+    const info = await waitFor("every delivery settled", async () => {
+      const ci = await jsm.consumers.info(StreamNames.bids, "delivery-test");
+      return ci.num_ack_pending === 0 && ci.num_pending === 0 ? ci : undefined;
+    });
+    expect(info.delivered.stream_seq).toBe(Math.max(...got.map((m) => m.seq)));
+    // Nothing else came back: the acked and terminated bids stay settled.
+    await new Promise((r) => setTimeout(r, 500));
+    expect(got.length).toBe(6);
+    await watch.stop();
   });
 });
