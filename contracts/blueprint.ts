@@ -37,6 +37,11 @@ export function compileBatchFlat(): Uint8Array {
   return once("batch", () => compileFlat(batchValidator()));
 }
 
+/** Flat-encoded UPLC of a probe script (contracts/probes.ts), compiled like the validators. */
+export function compileProbeFlat(name: string, term: unknown): Uint8Array {
+  return once(`probe:${name}`, () => compileFlat(term));
+}
+
 function compileFlat(term: unknown): Uint8Array {
   // Explicit options: plu-ts' `compile()` default path inlines hoisted helpers at every use (2.7 KB instead of 1.2).
   const uplc = (term as unknown as { toUPLC(level: number, options: object): unknown }).toUPLC(0, {

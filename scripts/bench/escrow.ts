@@ -26,6 +26,8 @@ import {
   signCompletionProof,
   type EscrowUtxo,
 } from "../../offchain/index.js";
+import { CML } from "@lucid-evolution/lucid";
+import { evaluate } from "./eval-direct.js";
 import { createEscrowWorld, randomHex, type EscrowWorld, type Role } from "../../test/helpers/emulator.js";
 import { createLeaseWorld } from "../../test/helpers/lease.js";
 import {
@@ -57,13 +59,18 @@ interface PathReport {
   feeAda: number;
   txBytes: number;
   buildMs: number;
+  /** CPU time of this process during the build (less sensitive to the shared machine's load than wall time). */
+  buildCpuMs: number;
   usesReferenceScript: boolean;
 }
 
 async function measure(w: EscrowWorld, path: string, build: () => Promise<TxSignBuilder>): Promise<{ report: PathReport; tx: TxSignBuilder }> {
   const t0 = performance.now();
+  const c0 = process.cpuUsage();
   const tx = await build();
   const buildMs = Math.round(performance.now() - t0);
+  const cpu = process.cpuUsage(c0);
+  const buildCpuMs = Math.round((cpu.user + cpu.system) / 1000);
   const facts = txFacts(tx);
   // Only script spends carry a reference or inline script; an evaluation failure must fail the bench, not read as 0.
   const redeemers = facts.inlineScripts + facts.referenceInputs > 0 ? await w.emulator.evaluateTx(facts.cbor) : [];
@@ -82,6 +89,7 @@ async function measure(w: EscrowWorld, path: string, build: () => Promise<TxSign
       feeAda: Number(facts.fee) / 1e6,
       txBytes: facts.sizeBytes,
       buildMs,
+      buildCpuMs,
       usesReferenceScript: redeemers.length === 0 || (facts.inlineScripts === 0 && facts.referenceInputs > 0),
     },
   };
@@ -172,6 +180,8 @@ async function probeClaim(n: number): Promise<(PathReport & { distinctRequesters
   const { w, pool } = await claimablePool(n);
   try {
     const { report, tx } = await measure(w, `claim x${n}`, () => buildClaimTx(w.as("provider"), { deployment: w.deployment, escrows: pool, now: w.emulator.now() }));
+    // One direct evaluation of the built claim in the same process, beside its build: the build's evaluations.
+    const direct = process.env.BENCH_ESCROW_DUMP ? await dumpForEvaluation(w, tx, process.env.BENCH_ESCROW_DUMP) : undefined;
     const outputs = tx.toTransaction().body().outputs();
     let providerOutputs = 0;
     for (let i = 0; i < outputs.len(); i++) if (outputs.get(i).address().to_bech32(undefined) === w.parties.provider.address) providerOutputs++;
@@ -179,11 +189,30 @@ async function probeClaim(n: number): Promise<(PathReport & { distinctRequesters
     const runs = n === 1 ? 1 : n + 1;
     const ok = report.txBytes <= MAINNET_PROTOCOL_PARAMETERS.maxTxSize && report.mem <= MAX_MEM && report.steps <= MAX_STEPS && report.scriptRuns === runs;
     // The change output is the provider's too: the grouped payout is the other one.
-    return ok ? { ...report, distinctRequesters: new Set(pool.map((e) => e.datum.requester)).size, providerOutputs: providerOutputs - 1 } : null;
+    return ok ? { ...report, ...(direct ? { directEvalCpuMs: direct } : {}), distinctRequesters: new Set(pool.map((e) => e.datum.requester)).size, providerOutputs: providerOutputs - 1 } : null;
   } catch (error) {
     progress(`batch claim: ${n} escrows do not fit: ${error instanceof Error ? error.message.slice(0, 160) : String(error)}`);
     return null;
   }
+}
+
+/**
+ * Writes a built transaction and the UTxOs it reads, for scripts/bench/eval-scaling.ts; returns the CPU time of one
+ * direct evaluation of it in this process.
+ */
+async function dumpForEvaluation(w: EscrowWorld, tx: TxSignBuilder, file: string) {
+  const body = tx.toTransaction().body();
+  const refs: { txHash: string; outputIndex: number }[] = [];
+  for (const list of [body.inputs(), body.reference_inputs()]) {
+    for (let i = 0; i < (list?.len() ?? 0); i++) refs.push({ txHash: list!.get(i).transaction_id().to_hex(), outputIndex: Number(list!.get(i).index()) });
+  }
+  const utxos = await w.lucid.utxosByOutRef(refs);
+  const { writeFileSync } = await import("node:fs");
+  const { SLOT_CONFIG_NETWORK } = await import("@lucid-evolution/plutus");
+  const dump = { cbor: tx.toCBOR(), utxos, slotConfig: SLOT_CONFIG_NETWORK.Custom, escrowAddress: w.script.address, escrowHash: w.script.hash };
+  writeFileSync(file, JSON.stringify(dump, (_k, v) => (typeof v === "bigint" ? `${v}n` : v)));
+  const tx0 = CML.Transaction.from_cbor_hex(dump.cbor).to_cbor_bytes();
+  return Math.round((await evaluate(dump, tx0, utxos)).ms);
 }
 
 type Probe = Awaited<ReturnType<typeof probeClaim>>;
