@@ -11,6 +11,7 @@ import {
 import type { LucidEvolution } from "../../../offchain/chain/index.js";
 import { minLovelaceOfLaterStates } from "../../../offchain/min-ada.js";
 import type { TxBuildPool } from "../../runtime/tx-pool/pool.js";
+import { buildForSelectedWallet } from "../../runtime/tx-pool/selected-wallet.js";
 import type { EscrowGateway, ObservedEscrow, OutRef } from "../types.js";
 
 export interface LucidEscrowGatewayParams {
@@ -101,9 +102,7 @@ export function createLucidEscrowGateway(params: LucidEscrowGatewayParams): Escr
 }
 
 /** Builds the claim on a pool thread for the wallet Lucid has selected; only signing stays on this thread. */
-async function buildClaimOffThread(pool: TxBuildPool, lucid: LucidEvolution, deployment: EscrowDeployment, escrows: EscrowUtxo[], now: number) {
-  const wallet = { address: await lucid.wallet().address(), utxos: await lucid.wallet().getUtxos() };
+function buildClaimOffThread(pool: TxBuildPool, lucid: LucidEvolution, deployment: EscrowDeployment, escrows: EscrowUtxo[], now: number) {
   const refs = deployment.batchReferenceUtxo ? { referenceUtxo: deployment.referenceUtxo, batchReferenceUtxo: deployment.batchReferenceUtxo } : { referenceUtxo: deployment.referenceUtxo };
-  const built = await pool.build("claim", { wallet, ntx: deployment.script.ntx, refs, escrows, now });
-  return lucid.fromTx(built.tx);
+  return buildForSelectedWallet(pool, lucid, "claim", { ntx: deployment.script.ntx, refs, escrows, now });
 }

@@ -12,6 +12,7 @@ import {
   type NtxAsset,
 } from "../../../offchain/index.js";
 import type { TxBuildPool } from "../../runtime/tx-pool/pool.js";
+import { buildForSelectedWallet } from "../../runtime/tx-pool/selected-wallet.js";
 import type { LeaseSettlement, ObservedLease } from "./types.js";
 
 /**
@@ -99,7 +100,7 @@ export function createChainLeaseSettlement(params: ChainLeaseSettlementParams): 
         }
       }
       if (current.length === 0) throw new NtxError("LEASE_NOT_FOUND", "every lease of this claim is already spent", { retryable: true });
-      const tx = params.claimBuilds ? await buildClaimOffThread(params.claimBuilds, lucid, deployment, current, clock()) : await buildLeaseClaimTx(lucid, { deployment, leases: current, now: clock() });
+      const tx = params.claimBuilds ? await buildForSelectedWallet(params.claimBuilds, lucid, "leaseClaim", { referenceUtxo: deployment.referenceUtxo, leases: current, now: clock() }) : await buildLeaseClaimTx(lucid, { deployment, leases: current, now: clock() });
       const limit = params.claimTimeoutMs ?? 300_000;
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<never>((_, reject) => {
@@ -112,11 +113,4 @@ export function createChainLeaseSettlement(params: ChainLeaseSettlementParams): 
       }
     },
   };
-}
-
-/** Builds the claim on a pool thread for the wallet Lucid has selected; only signing stays on this thread. */
-async function buildClaimOffThread(pool: TxBuildPool, lucid: LucidEvolution, deployment: LeaseDeployment, leases: LeaseUtxo[], now: number) {
-  const wallet = { address: await lucid.wallet().address(), utxos: await lucid.wallet().getUtxos() };
-  const built = await pool.build("leaseClaim", { wallet, referenceUtxo: deployment.referenceUtxo, leases, now });
-  return lucid.fromTx(built.tx);
 }
