@@ -10,6 +10,7 @@ import {
 } from "../../../offchain/index.js";
 import type { LucidEvolution } from "../../../offchain/chain/index.js";
 import { minLovelaceOfLaterStates } from "../../../offchain/min-ada.js";
+import type { BuilderName, BuilderParams, BuiltTx, BuildWallet, DeploymentRefs } from "../../runtime/tx-pool/builders.js";
 import type { TxBuildPool } from "../../runtime/tx-pool/pool.js";
 import type { EscrowGateway, ObservedEscrow, OutRef } from "../types.js";
 
@@ -25,10 +26,12 @@ export interface LucidEscrowGatewayParams {
    */
   completeValidForMs?: number;
   /**
-   * Where claims are built: a tx-build pool (worker threads, bounded, with a timeout) whose chain is the provider's.
+   * Where Completes and claims are built: a tx-build pool (worker threads, bounded, with a timeout) whose chain is the provider's.
    * A claim of a whole batch evaluates every escrow's script locally (tens of seconds for a large batch), which on
-   * the daemon's own thread would stall its NATS traffic, heartbeats and job events for as long. Without a pool,
-   * claims are built on the calling thread (tests on Lucid's in-memory Emulator, which a worker cannot reach).
+   * the daemon's own thread would stall its NATS traffic, heartbeats and job events for as long; each Complete
+   * evaluates the escrow's proof check (keccak + secp256k1), which with many providers in one process (the load
+   * suite) or many jobs at once queued their builds on the one event loop. Without a pool, both are built on the
+   * calling thread (tests on Lucid's in-memory Emulator, which a worker cannot reach).
    */
   claimBuilds?: TxBuildPool;
 }
@@ -82,7 +85,10 @@ export function createLucidEscrowGateway(params: LucidEscrowGatewayParams): Escr
     async submitComplete({ escrow, resultHash, signature }) {
       const current = await fetch(escrow.outRef);
       if (!current) throw new NtxError("ESCROW_NOT_FOUND", `escrow ${escrow.outRef.txHash}#${escrow.outRef.outputIndex} is spent`);
-      const tx = await buildCompleteTx(lucid, { deployment, escrow: current, resultHash, signature, now: clock(), ...(params.completeValidForMs === undefined ? {} : { validForMs: params.completeValidForMs }) });
+      const validFor = params.completeValidForMs === undefined ? {} : { validForMs: params.completeValidForMs };
+      const tx = params.claimBuilds
+        ? await buildOffThread(params.claimBuilds, lucid, deployment, (wallet, refs) => ({ name: "complete", params: { wallet, ntx: deployment.script.ntx, refs, escrow: current, resultHash, signature, now: clock(), ...validFor } }))
+        : await buildCompleteTx(lucid, { deployment, escrow: current, resultHash, signature, now: clock(), ...validFor });
       const txHash = await submitTx(lucid, tx);
       // buildCompleteTx puts the continuing (Completed) escrow at output 0.
       return { txHash, completed: { txHash, outputIndex: 0 } };
@@ -94,16 +100,21 @@ export function createLucidEscrowGateway(params: LucidEscrowGatewayParams): Escr
         if (utxo) current.push(utxo);
       }
       if (current.length === 0) throw new NtxError("ESCROW_NOT_FOUND", "every escrow of this claim is already spent", { retryable: false });
-      const tx = params.claimBuilds ? await buildClaimOffThread(params.claimBuilds, lucid, deployment, current, clock()) : await buildClaimTx(lucid, { deployment, escrows: current, now: clock() });
+      const tx = params.claimBuilds
+        ? await buildOffThread(params.claimBuilds, lucid, deployment, (wallet, refs) => ({ name: "claim", params: { wallet, ntx: deployment.script.ntx, refs, escrows: current, now: clock() } }))
+        : await buildClaimTx(lucid, { deployment, escrows: current, now: clock() });
       return { txHash: await submitTx(lucid, tx) };
     },
   };
 }
 
-/** Builds the claim on a pool thread for the wallet Lucid has selected; only signing stays on this thread. */
-async function buildClaimOffThread(pool: TxBuildPool, lucid: LucidEvolution, deployment: EscrowDeployment, escrows: EscrowUtxo[], now: number) {
+type PoolRequest = { [N in BuilderName]: { name: N; params: BuilderParams[N] } }[BuilderName];
+
+/** Builds on a pool thread for the wallet Lucid has selected; only signing stays on this thread. */
+async function buildOffThread(pool: TxBuildPool, lucid: LucidEvolution, deployment: EscrowDeployment, request: (wallet: BuildWallet, refs: DeploymentRefs) => PoolRequest) {
   const wallet = { address: await lucid.wallet().address(), utxos: await lucid.wallet().getUtxos() };
   const refs = deployment.batchReferenceUtxo ? { referenceUtxo: deployment.referenceUtxo, batchReferenceUtxo: deployment.batchReferenceUtxo } : { referenceUtxo: deployment.referenceUtxo };
-  const built = await pool.build("claim", { wallet, ntx: deployment.script.ntx, refs, escrows, now });
+  const { name, params } = request(wallet, refs);
+  const built = await (pool.build as (name: BuilderName, params: unknown) => Promise<BuiltTx>)(name, params);
   return lucid.fromTx(built.tx);
 }

@@ -7,6 +7,7 @@ import type { Chain, UTxO } from "../../../offchain/chain/index.js";
 import {
   buildAcceptTx,
   buildClaimTx,
+  buildCompleteTx,
   buildDisputeTx,
   buildLockTx,
   buildRefundTx,
@@ -37,6 +38,8 @@ type SettleParams = { wallet: BuildWallet; ntx: NtxAsset; refs: DeploymentRefs; 
 export interface BuilderParams {
   lock: { wallet: BuildWallet; ntx: NtxAsset; jobs: LockJob[]; now: number };
   claim: { wallet: BuildWallet; ntx: NtxAsset; refs: DeploymentRefs; escrows: EscrowUtxo[]; now: number };
+  /** The provider's Complete of one escrow against its signed proof; the wallet pays the fee. */
+  complete: { wallet: BuildWallet; ntx: NtxAsset; refs: DeploymentRefs; escrow: EscrowUtxo; resultHash: string; signature: string; now: number; validForMs?: number };
   accept: SettleParams;
   dispute: SettleParams;
   refund: SettleParams;
@@ -71,6 +74,11 @@ const builders: { [N in BuilderName]: (chain: Chain, params: BuilderParams[N]) =
   async claim(chain, p) {
     const lucid = await chain.lucid(p.wallet);
     return buildClaimTx(lucid, { deployment: deploymentOf(chain, p.ntx, p.refs), escrows: p.escrows, now: p.now });
+  },
+  async complete(chain, p) {
+    const lucid = await chain.lucid(p.wallet);
+    const { escrow, resultHash, signature, now } = p;
+    return buildCompleteTx(lucid, { deployment: deploymentOf(chain, p.ntx, p.refs), escrow, resultHash, signature, now, ...(p.validForMs === undefined ? {} : { validForMs: p.validForMs }) });
   },
   async accept(chain, p) {
     return buildAcceptTx(await chain.lucid(p.wallet), { deployment: deploymentOf(chain, p.ntx, p.refs), escrow: p.escrow });
