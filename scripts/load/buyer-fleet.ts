@@ -5,11 +5,29 @@
  */
 import type { BuyerJob, Buyers } from "../../test/faults/buyers.js";
 
+/** A scan of the escrow address begun at most this long ago serves every buyer of the fleet. */
+const SHARED_SCAN_MS = 1_000;
+
 export class BuyerFleet {
   private next = 0;
+  private lastScan: { at: number; scan: ReturnType<Buyers["escrows"]> } | undefined;
 
   constructor(readonly buyers: Buyers[]) {
     if (buyers.length === 0) throw new Error("a buyer fleet needs at least one buyer");
+    // Each buyer's lock and refund rounds read the whole script address; four buyers reading it every second, beside
+    // fifty providers, made the chain server time out ("cannot read UTxOs"). They share one read a second instead.
+    const own = buyers[0]!.escrows.bind(buyers[0]);
+    const shared = (): ReturnType<Buyers["escrows"]> => {
+      const at = Date.now();
+      if (this.lastScan && at - this.lastScan.at <= SHARED_SCAN_MS) return this.lastScan.scan;
+      const entry = { at, scan: own() };
+      this.lastScan = entry;
+      entry.scan.catch(() => {
+        if (this.lastScan === entry) this.lastScan = undefined;
+      });
+      return entry.scan;
+    };
+    for (const b of buyers) b.escrows = shared;
   }
 
   /** Every buyer's jobs by jobHash (job hashes are unique per spec, and each spec carries a fresh nonce). */

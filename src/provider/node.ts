@@ -82,7 +82,8 @@ export async function openChainGateway(config: ProviderConfig, paymentKey: strin
   return {
     chain,
     lucid,
-    gateway: createLucidEscrowGateway({ lucid, deployment, ...(claimBuilds ? { claimBuilds } : {}) }),
+    // Half a poll: the daemon's pass over its waiting jobs reads the address once rather than once per job.
+    gateway: createLucidEscrowGateway({ lucid, deployment, scanReuseMs: Math.min(1_000, config.pollIntervalMs / 2), ...(claimBuilds ? { claimBuilds } : {}) }),
     ntx: script.ntx,
     ntxUnit: script.ntx.policyId + script.ntx.assetName,
     claimBuilds,

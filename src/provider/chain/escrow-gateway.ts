@@ -34,6 +34,13 @@ export interface LucidEscrowGatewayParams {
    * calling thread (tests on Lucid's in-memory Emulator, which a worker cannot reach).
    */
   claimBuilds?: TxBuildPool;
+  /**
+   * A scan of the script address begun at most this long ago answers `findEscrows` again (default 0: every call
+   * scans). The daemon looks for each waiting job's escrow in turn, and every look read and decoded the whole
+   * address: with a few hundred open escrows and tens of providers the chain server timed out. An escrow locked
+   * since is found on the next pass, this much later at most.
+   */
+  scanReuseMs?: number;
 }
 
 export function toObserved(e: EscrowUtxo, minLovelace: bigint): ObservedEscrow {
@@ -70,9 +77,22 @@ export function createLucidEscrowGateway(params: LucidEscrowGatewayParams): Escr
       throw error;
     }
   };
+  let lastScan: { at: number; scan: ReturnType<typeof readEscrowUtxos> } | undefined;
+  const scanAddress = () => {
+    const at = clock();
+    if (lastScan && at - lastScan.at <= (params.scanReuseMs ?? 0)) return lastScan.scan;
+    const scan = readEscrowUtxos(lucid, deployment.script);
+    const entry = { at, scan };
+    lastScan = entry;
+    // A failed scan is never reused.
+    scan.catch(() => {
+      if (lastScan === entry) lastScan = undefined;
+    });
+    return scan;
+  };
   return {
     async findEscrows(jobHash) {
-      const scan = await readEscrowUtxos(lucid, deployment.script);
+      const scan = await scanAddress();
       return scan.escrows.filter((e) => e.datum.jobHash === jobHash).map(observe);
     },
     async getEscrow(ref) {
