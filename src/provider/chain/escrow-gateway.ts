@@ -135,6 +135,7 @@ async function buildOffThread(pool: TxBuildPool, lucid: LucidEvolution, deployme
   const wallet = { address: await lucid.wallet().address(), utxos: await lucid.wallet().getUtxos() };
   const refs = deployment.batchReferenceUtxo ? { referenceUtxo: deployment.referenceUtxo, batchReferenceUtxo: deployment.batchReferenceUtxo } : { referenceUtxo: deployment.referenceUtxo };
   const { name, params } = request(wallet, refs);
-  const built = await (pool.build as (name: BuilderName, params: unknown) => Promise<BuiltTx>)(name, params);
+  // A Complete goes ahead of waiting claims: it holds the job's capacity and must land before the deadline.
+  const built = await (pool.build as (name: BuilderName, params: unknown, options: { urgent: boolean }) => Promise<BuiltTx>)(name, params, { urgent: name === "complete" });
   return lucid.fromTx(built.tx);
 }
