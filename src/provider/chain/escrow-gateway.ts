@@ -107,7 +107,7 @@ export function createLucidEscrowGateway(params: LucidEscrowGatewayParams): Escr
       if (!current) throw new NtxError("ESCROW_NOT_FOUND", `escrow ${escrow.outRef.txHash}#${escrow.outRef.outputIndex} is spent`);
       const validFor = params.completeValidForMs === undefined ? {} : { validForMs: params.completeValidForMs };
       const tx = params.claimBuilds
-        ? await buildOffThread(params.claimBuilds, lucid, deployment, (wallet, refs) => ({ name: "complete", params: { wallet, ntx: deployment.script.ntx, refs, escrow: current, resultHash, signature, now: clock(), ...validFor } }))
+        ? await buildOffThread(params.claimBuilds, lucid, deployment, (wallet, refs) => ({ name: "complete", params: { wallet, ntx: deployment.script.ntx, refs, escrow: current, resultHash, signature, now: clock(), askedAt: Date.now(), ...validFor } }))
         : await buildCompleteTx(lucid, { deployment, escrow: current, resultHash, signature, now: clock(), ...validFor });
       const txHash = await submitTx(lucid, tx);
       // buildCompleteTx puts the continuing (Completed) escrow at output 0.
@@ -121,7 +121,7 @@ export function createLucidEscrowGateway(params: LucidEscrowGatewayParams): Escr
       }
       if (current.length === 0) throw new NtxError("ESCROW_NOT_FOUND", "every escrow of this claim is already spent", { retryable: false });
       const tx = params.claimBuilds
-        ? await buildOffThread(params.claimBuilds, lucid, deployment, (wallet, refs) => ({ name: "claim", params: { wallet, ntx: deployment.script.ntx, refs, escrows: current, now: clock() } }))
+        ? await buildOffThread(params.claimBuilds, lucid, deployment, (wallet, refs) => ({ name: "claim", params: { wallet, ntx: deployment.script.ntx, refs, escrows: current, now: clock(), askedAt: Date.now() } }))
         : await buildClaimTx(lucid, { deployment, escrows: current, now: clock() });
       return { txHash: await submitTx(lucid, tx) };
     },
