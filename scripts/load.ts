@@ -33,7 +33,8 @@ const { values } = parseArgs({
     jobs: { type: "string", default: "5000" },
     providers: { type: "string", default: "50" },
     docker: { type: "string", default: "2" },
-    rate: { type: "string", default: "20" },
+    /** Near what the pipeline sustains: faster only queues bids until they expire. */
+    rate: { type: "string", default: "2" },
     /** Default: the no-op providers spread over one process per core. */
     "per-process": { type: "string" },
     buyers: { type: "string", default: "4" },
@@ -41,7 +42,7 @@ const { values } = parseArgs({
     slots: { type: "string", default: "4" },
     "run-ms": { type: "string", default: "1000" },
     /** Escrow deadline after each bid: a job not paid by then is refunded by its buyer. */
-    "deadline-min": { type: "string", default: "30" },
+    "deadline-min": { type: "string", default: "60" },
   },
 });
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -50,6 +51,7 @@ const PROVIDERS = Number(values.providers);
 const DOCKER = Math.min(Number(values.docker), PROVIDERS);
 const RATE = Number(values.rate);
 const DEADLINE_MS = Number(values["deadline-min"]) * 60_000;
+const EXPIRES_IN_MS = Math.max(60_000, DEADLINE_MS / 2);
 const PER_PROCESS = Number(values["per-process"] ?? Math.max(1, Math.ceil((PROVIDERS - DOCKER) / availableParallelism())));
 const BUYERS = Number(values.buyers);
 process.env.NTX_NOOP_BUILD_THREADS = values["build-threads"];
@@ -92,7 +94,7 @@ try {
   const js = jetstream(raw.nc, { timeout: 20_000 });
   const buyerOptions = {
     deadlineMs: DEADLINE_MS,
-    expiresInMs: Math.max(60_000, DEADLINE_MS / 2),
+    expiresInMs: EXPIRES_IN_MS,
     jobMaxDurationMs: 10_000,
     command: (n: number) => ["sh", "-c", `echo ${n} > /out/r.txt`],
     lockBatch: 60,
@@ -124,7 +126,8 @@ try {
     async () => {
       const onChain = await buyers.escrows();
       const jobs = [...buyers.jobs.values()];
-      const open = jobs.filter((j) => j.lock !== "locked" || onChain.has(j.jobHash));
+      // A job never locked is open only until its bid has expired and a last lock window passed (then it never will be).
+      const open = jobs.filter((j) => (j.lock === "locked" ? onChain.has(j.jobHash) : Date.now() < j.postedAt + EXPIRES_IN_MS + 120_000));
       if (Date.now() - lastReport > 30_000) {
         lastReport = Date.now();
         console.error(`[load] ${jobs.length - open.length}/${jobs.length} settled (${jobs.filter((j) => j.lock === "locked").length} locked)`);
