@@ -268,11 +268,16 @@ export class ProviderDaemon {
     try {
       escrow = checkEscrow(await gateway.findEscrows(record.jobHash), this.expectation(record, now, record.desired.request.limits.timeoutMs + (this.params.completeMarginMs ?? 60_000)));
     } catch (error) {
-      if (isNtxError(error, "ESCROW_NOT_FOUND")) {
+      // Not found yet, or the chain could not be read now (a timeout under load): look again on the next pass. A
+      // transient read error says nothing about the escrow; releasing on it gave up jobs whose buyers had locked.
+      const unreadable = isNtxError(error) && error.retryable;
+      if (isNtxError(error, "ESCROW_NOT_FOUND") || unreadable) {
+        if (unreadable) this.params.onError?.(error, record.jobHash);
         // A confirmed match holds capacity for free until it is locked: only for the lock window.
         const lockBy = record.desired.acceptedAt + record.desired.terms.lockWindowMs;
         if (record.observed.phase === JobPhase.AwaitingEscrow && this.clock() >= lockBy) {
-          await this.finish(record.jobHash, { phase: JobPhase.Released, error: { code: "LOCK_WINDOW_PASSED", message: `no escrow within the lock window of ${record.desired.terms.lockWindowMs} ms` } }, `released: no escrow locked within ${Math.round(record.desired.terms.lockWindowMs / 1000)} s`);
+          const why = unreadable ? `no escrow seen within the lock window of ${record.desired.terms.lockWindowMs} ms (last read failed: ${error.message})` : `no escrow within the lock window of ${record.desired.terms.lockWindowMs} ms`;
+          await this.finish(record.jobHash, { phase: JobPhase.Released, error: { code: "LOCK_WINDOW_PASSED", message: why } }, `released: no escrow locked within ${Math.round(record.desired.terms.lockWindowMs / 1000)} s`);
         }
         return;
       }

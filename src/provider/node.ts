@@ -2,7 +2,7 @@ import { addressOfPrivateKey, createChain, loadChainConfig } from "../../offchai
 import { NtxError } from "../../offchain/errors.js";
 import { join } from "node:path";
 import { escrowScriptFor, leaseScriptFor, loadDeployment, loadLeaseDeployment, MAX_LEASE_CLAIM_BATCH, ntxAsset, type LeaseDeployment } from "../../offchain/index.js";
-import { createTxBuildPool } from "../runtime/tx-pool/pool.js";
+import { createTxBuildPool, type TxBuildPool } from "../runtime/tx-pool/pool.js";
 import { connectNats, createMarketClient, ensureMarketInfrastructure, natsOptionsFromEnv, type NatsConnection } from "../nats/index.js";
 import { createLucidEscrowGateway } from "./chain/escrow-gateway.js";
 import type { ProviderConfig } from "./config.js";
@@ -30,6 +30,11 @@ export interface ProviderNodeParams {
   labels?: Record<string, string>;
   /** Runs jobs instead of Docker (the load and fault suites' no-op providers); default the Docker runner. */
   runner?: JobRunner & { preflight?: (image: string) => Promise<void> };
+  /**
+   * A tx-build pool shared by several providers of one process (the load suite's no-op providers): one thread per
+   * core instead of one per provider. Default: the provider's own pool of one thread.
+   */
+  txBuilds?: TxBuildPool;
 }
 
 export interface ProviderNode {
@@ -58,10 +63,12 @@ export async function openLocal(config: ProviderConfig, labels: Record<string, s
 
 /**
  * The provider's escrow gateway on its configured chain, signing with its payment key. With `claimsOffThread`
- * (the daemon), claims are built on one worker thread, one at a time (a second claim waits; a few more are refused
- * and retried on the next pass), each within `limits.claimBuildTimeoutMs`; `close()` stops that thread.
+ * (the daemon), Completes and claims are built on one worker thread, one at a time (more wait, up to one per
+ * concurrent job plus two; beyond that they are refused and retried on the next pass), each within
+ * `limits.claimBuildTimeoutMs`; `close()` stops that thread. `builds` hands in a pool shared with other providers
+ * of the same process instead (its owner closes it).
  */
-export async function openChainGateway(config: ProviderConfig, paymentKey: string, env: NodeJS.ProcessEnv = process.env, options: { claimsOffThread?: boolean } = {}) {
+export async function openChainGateway(config: ProviderConfig, paymentKey: string, env: NodeJS.ProcessEnv = process.env, options: { claimsOffThread?: boolean; builds?: TxBuildPool } = {}) {
   if (!config.escrow) throw new NtxError("PROVIDER_CONFIG_INVALID", "provider config has no escrow.referenceScript: the provider cannot read or complete escrows");
   const chainConfig = loadChainConfig(env, { network: config.network, ...(config.chainUrl ? { blockfrostUrl: config.chainUrl } : {}) });
   const chain = createChain(chainConfig);
@@ -69,15 +76,19 @@ export async function openChainGateway(config: ProviderConfig, paymentKey: strin
   const [txHash, index] = config.escrow.referenceScript.split("#") as [string, string];
   const script = escrowScriptFor(lucid, ntxAsset(config.network, config.escrow.ntx));
   const deployment = await loadDeployment(lucid, script, { txHash, outputIndex: Number(index) });
-  const claimBuilds = options.claimsOffThread ? createTxBuildPool(chain, { workers: 1, queue: 2, timeoutMs: config.limits.claimBuildTimeoutMs }) : undefined;
+  // Every running job may want its Complete built at once, beside one claim: that many may wait.
+  const ownBuilds = options.claimsOffThread && !options.builds ? createTxBuildPool(chain, { workers: 1, queue: config.limits.maxConcurrentJobs + 2, timeoutMs: config.limits.claimBuildTimeoutMs }) : undefined;
+  const claimBuilds = options.builds ?? ownBuilds;
   return {
     chain,
     lucid,
-    gateway: createLucidEscrowGateway({ lucid, deployment, ...(claimBuilds ? { claimBuilds } : {}) }),
+    // Half a poll: the daemon's pass over its waiting jobs reads the address once rather than once per job.
+    gateway: createLucidEscrowGateway({ lucid, deployment, scanReuseMs: Math.min(1_000, config.pollIntervalMs / 2), ...(claimBuilds ? { claimBuilds } : {}) }),
     ntx: script.ntx,
     ntxUnit: script.ntx.policyId + script.ntx.assetName,
     claimBuilds,
-    close: async () => claimBuilds?.close(),
+    // A pool handed in belongs to the caller (shared by several providers of one process): it closes it.
+    close: async () => ownBuilds?.close(),
   };
 }
 
@@ -95,7 +106,7 @@ export async function startProviderNode(params: ProviderNodeParams): Promise<Pro
   progress(`detected ${detected.cpuCores} cores, ${detected.memoryMiB} MiB, ${detected.diskFreeGiB} GiB free, ${detected.gpus.length} GPU(s)`);
 
   progress(`connecting to the ${config.network} chain`);
-  const { gateway, lucid, ntx, claimBuilds, close: closeGateway } = await openChainGateway(config, paymentKey, params.env, { claimsOffThread: true });
+  const { gateway, lucid, ntx, claimBuilds, close: closeGateway } = await openChainGateway(config, paymentKey, params.env, { claimsOffThread: true, ...(params.txBuilds ? { builds: params.txBuilds } : {}) });
 
   progress("connecting to NATS");
   // Credentials and TLS from NTX_NATS_* (as every component); the servers (one or a cluster's, comma-separated) from the config first.

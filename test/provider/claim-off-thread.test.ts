@@ -1,6 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isNtxError } from "../../offchain/errors.js";
-import { readEscrowUtxos } from "../../offchain/index.js";
+import { randomBytes } from "node:crypto";
+import { Wallet } from "ethers";
+import { encodeEscrowDatum, readEscrowUtxos, submitTx, type EscrowUtxo } from "../../offchain/index.js";
+import { compressedProofKey, escrowRef, signCompletionProof } from "../../offchain/proof.js";
 import { connectNats, type NatsConnection } from "../../src/nats/index.js";
 import { toObserved } from "../../src/provider/chain/escrow-gateway.js";
 import { parseProviderConfig, type ProviderConfig } from "../../src/provider/config.js";
@@ -48,6 +51,61 @@ afterAll(async () => {
   await nc?.close().catch(() => undefined);
   await nats?.stop();
   await devnet?.stop();
+});
+
+/** A Locked escrow for `proof`'s key, paid by hand (a raw payment to the script with an inline datum). */
+async function lockByHand(proof: Wallet): Promise<EscrowUtxo> {
+  const jobHash = randomBytes(32).toString("hex");
+  const datum = encodeEscrowDatum({
+    requester: randomBytes(28).toString("hex"),
+    payout: world.address,
+    proofKey: compressedProofKey(proof.privateKey),
+    jobHash,
+    amount: 5_000n,
+    deadline: Date.now() + 3_600_000,
+    challengeWindow: 1_000,
+    arbiter: null,
+    state: { kind: "locked" },
+  });
+  const tx = await world.lucid.newTx().pay.ToContract(world.deployment.script.address, { kind: "inline", value: datum }, { lovelace: 3_000_000n, [world.ntxUnit]: 5_000n }).complete();
+  const txHash = await submitTx(world.lucid, tx, { awaitConfirmation: false });
+  await devnet.block();
+  await world.chain.awaitConfirmation(txHash);
+  return (await readEscrowUtxos(world.lucid, world.deployment.script)).escrows.find((e) => e.datum.jobHash === jobHash)!;
+}
+
+describe("provider Completes off the event loop", () => {
+  it("builds a Complete on the build thread: over its timeout it is BUILD_TIMEOUT and spends nothing; in time the escrow is Completed", async () => {
+    const proof = new Wallet(Wallet.createRandom().privateKey);
+    const escrow = await lockByHand(proof);
+    const resultHash = randomBytes(32).toString("hex");
+    const signature = await signCompletionProof(proof, { escrowRef: escrowRef({ txHash: escrow.utxo.txHash, outputIndex: escrow.utxo.outputIndex }), jobHash: escrow.datum.jobHash, resultHash });
+    const complete = { escrow: toObserved(escrow, 0n), resultHash, signature };
+
+    const hurried = await openChainGateway(providerConfig(world, 1), world.key, {}, { claimsOffThread: true });
+    try {
+      const error = await hurried.gateway.submitComplete(complete).catch((e: unknown) => e);
+      // Only a build on the pool has a timeout: on the calling thread the build would have gone through.
+      expect(isNtxError(error, "BUILD_TIMEOUT")).toBe(true);
+    } finally {
+      await hurried.close();
+    }
+    const stillLocked = (await readEscrowUtxos(world.lucid, world.deployment.script)).escrows.find((e) => e.datum.jobHash === escrow.datum.jobHash);
+    expect(stillLocked?.datum.state.kind).toBe("locked");
+
+    const open = await openChainGateway(providerConfig(world, 600_000), world.key, {}, { claimsOffThread: true });
+    try {
+      const { txHash, completed } = await open.gateway.submitComplete(complete);
+      expect(completed.txHash).toBe(txHash);
+    } finally {
+      await open.close();
+    }
+    const after = (await readEscrowUtxos(world.lucid, world.deployment.script)).escrows.filter((e) => e.datum.jobHash === escrow.datum.jobHash);
+    expect(after.map((e) => e.datum.state.kind)).toEqual(["completed"]);
+    const state = after[0]!.datum.state;
+    if (state.kind === "completed") expect(state.resultHash).toBe(resultHash);
+    expect(after[0]!.ntxHeld).toBe(5_000n);
+  }, 300_000);
 });
 
 describe("provider claims off the event loop", () => {

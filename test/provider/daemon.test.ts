@@ -3,6 +3,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { NtxError } from "../../offchain/errors.js";
 import { ProviderDaemon } from "../../src/provider/daemon.js";
 import { proofKeyFromHex, type ProofKey } from "../../src/provider/keys.js";
 import { NoopRunner } from "../../src/provider/noop/noop-runner.js";
@@ -85,6 +86,28 @@ describe("ProviderDaemon", () => {
     expect(chain.claims[0]).toHaveLength(3);
     expect(chain.paid.get(PAYOUT)).toBe(1500n);
     expect(store.all().every((r) => r.observed.phase === "settled" && r.observed.claimTx)).toBe(true);
+  });
+
+  it("a chain that cannot be read while it waits for the escrow is read again on the next pass, not a release", async () => {
+    const { d, store, runner } = await daemon();
+    const req = request();
+    await d.accept({ request: req, price: 500n, deadline: chain.time + 2 * HOUR, bidTerms: { challengeWindowMs: HOUR } });
+    lockFor(req);
+    // The escrow is there, but the first reads time out as a loaded chain server's do (a retryable CHAIN_UNAVAILABLE).
+    const find = chain.findEscrows.bind(chain);
+    let failures = 0;
+    chain.findEscrows = async (jobHash) => {
+      if (failures < 3) {
+        failures++;
+        throw new NtxError("CHAIN_UNAVAILABLE", "cannot read UTxOs at the script address", { retryable: true });
+      }
+      return find(jobHash);
+    };
+    await settleUntil(d, () => store.get(req.jobHash)?.observed.phase === "completed");
+    expect(failures).toBe(3);
+    expect(store.get(req.jobHash)?.observed.phase).toBe("completed");
+    expect(runner.runs.map((r) => r.jobHash)).toEqual([req.jobHash]);
+    expect(chain.completes).toBe(1);
   });
 
   it("refuses short, foreign and expiring escrows, and gives up at the deadline", async () => {

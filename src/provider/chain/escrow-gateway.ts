@@ -26,12 +26,21 @@ export interface LucidEscrowGatewayParams {
    */
   completeValidForMs?: number;
   /**
-   * Where claims are built: a tx-build pool (worker threads, bounded, with a timeout) whose chain is the provider's.
+   * Where Completes and claims are built: a tx-build pool (worker threads, bounded, with a timeout) whose chain is the provider's.
    * A claim of a whole batch evaluates every escrow's script locally (tens of seconds for a large batch), which on
-   * the daemon's own thread would stall its NATS traffic, heartbeats and job events for as long. Without a pool,
-   * claims are built on the calling thread (tests on Lucid's in-memory Emulator, which a worker cannot reach).
+   * the daemon's own thread would stall its NATS traffic, heartbeats and job events for as long; each Complete
+   * evaluates the escrow's proof check (keccak + secp256k1), which with many providers in one process (the load
+   * suite) or many jobs at once queued their builds on the one event loop. Without a pool, both are built on the
+   * calling thread (tests on Lucid's in-memory Emulator, which a worker cannot reach).
    */
   claimBuilds?: TxBuildPool;
+  /**
+   * A scan of the script address begun at most this long ago answers `findEscrows` again (default 0: every call
+   * scans). The daemon looks for each waiting job's escrow in turn, and every look read and decoded the whole
+   * address: with a few hundred open escrows and tens of providers the chain server timed out. An escrow locked
+   * since is found on the next pass, this much later at most.
+   */
+  scanReuseMs?: number;
 }
 
 export function toObserved(e: EscrowUtxo, minLovelace: bigint): ObservedEscrow {
@@ -68,9 +77,22 @@ export function createLucidEscrowGateway(params: LucidEscrowGatewayParams): Escr
       throw error;
     }
   };
+  let lastScan: { at: number; scan: ReturnType<typeof readEscrowUtxos> } | undefined;
+  const scanAddress = () => {
+    const at = clock();
+    if (lastScan && at - lastScan.at <= (params.scanReuseMs ?? 0)) return lastScan.scan;
+    const scan = readEscrowUtxos(lucid, deployment.script);
+    const entry = { at, scan };
+    lastScan = entry;
+    // A failed scan is never reused.
+    scan.catch(() => {
+      if (lastScan === entry) lastScan = undefined;
+    });
+    return scan;
+  };
   return {
     async findEscrows(jobHash) {
-      const scan = await readEscrowUtxos(lucid, deployment.script);
+      const scan = await scanAddress();
       return scan.escrows.filter((e) => e.datum.jobHash === jobHash).map(observe);
     },
     async getEscrow(ref) {
@@ -83,7 +105,11 @@ export function createLucidEscrowGateway(params: LucidEscrowGatewayParams): Escr
     async submitComplete({ escrow, resultHash, signature }) {
       const current = await fetch(escrow.outRef);
       if (!current) throw new NtxError("ESCROW_NOT_FOUND", `escrow ${escrow.outRef.txHash}#${escrow.outRef.outputIndex} is spent`);
-      const tx = await buildCompleteTx(lucid, { deployment, escrow: current, resultHash, signature, now: clock(), ...(params.completeValidForMs === undefined ? {} : { validForMs: params.completeValidForMs }) });
+      const validFor = params.completeValidForMs === undefined ? {} : { validForMs: params.completeValidForMs };
+      const tx = params.claimBuilds
+        ? // A Complete goes ahead of waiting claims: it holds the job's capacity and must land before the deadline.
+          await buildForSelectedWallet(params.claimBuilds, lucid, "complete", { ntx: deployment.script.ntx, refs: refsOf(deployment), escrow: current, resultHash, signature, now: clock(), askedAt: Date.now(), ...validFor }, { urgent: true })
+        : await buildCompleteTx(lucid, { deployment, escrow: current, resultHash, signature, now: clock(), ...validFor });
       const txHash = await submitTx(lucid, tx);
       // buildCompleteTx puts the continuing (Completed) escrow at output 0.
       return { txHash, completed: { txHash, outputIndex: 0 } };
@@ -95,14 +121,15 @@ export function createLucidEscrowGateway(params: LucidEscrowGatewayParams): Escr
         if (utxo) current.push(utxo);
       }
       if (current.length === 0) throw new NtxError("ESCROW_NOT_FOUND", "every escrow of this claim is already spent", { retryable: false });
-      const tx = params.claimBuilds ? await buildClaimOffThread(params.claimBuilds, lucid, deployment, current, clock()) : await buildClaimTx(lucid, { deployment, escrows: current, now: clock() });
+      const tx = params.claimBuilds
+        ? await buildForSelectedWallet(params.claimBuilds, lucid, "claim", { ntx: deployment.script.ntx, refs: refsOf(deployment), escrows: current, now: clock(), askedAt: Date.now() })
+        : await buildClaimTx(lucid, { deployment, escrows: current, now: clock() });
       return { txHash: await submitTx(lucid, tx) };
     },
   };
 }
 
-/** Builds the claim on a pool thread for the wallet Lucid has selected; only signing stays on this thread. */
-function buildClaimOffThread(pool: TxBuildPool, lucid: LucidEvolution, deployment: EscrowDeployment, escrows: EscrowUtxo[], now: number) {
-  const refs = deployment.batchReferenceUtxo ? { referenceUtxo: deployment.referenceUtxo, batchReferenceUtxo: deployment.batchReferenceUtxo } : { referenceUtxo: deployment.referenceUtxo };
-  return buildForSelectedWallet(pool, lucid, "claim", { ntx: deployment.script.ntx, refs, escrows, now });
+/** The deployment's reference scripts, as a pool thread's builder takes them. */
+function refsOf(deployment: EscrowDeployment) {
+  return deployment.batchReferenceUtxo ? { referenceUtxo: deployment.referenceUtxo, batchReferenceUtxo: deployment.batchReferenceUtxo } : { referenceUtxo: deployment.referenceUtxo };
 }

@@ -11,8 +11,12 @@ export function createNatsResultStore(nc: NatsConnection): ResultStore {
   let store: ReturnType<typeof openResultStore> | undefined;
   return {
     async put(jobHash, archiveFile, onProgress) {
-      store ??= openResultStore(nc);
-      const os = await store;
+      // A failed open (a timeout under load) is not kept: the next attempt opens again rather than failing the same way.
+      const opening = (store ??= openResultStore(nc));
+      const os = await opening.catch((error: unknown) => {
+        if (store === opening) store = undefined;
+        throw error;
+      });
       const file = await open(archiveFile, "r");
       try {
         const total = (await file.stat()).size;

@@ -7,6 +7,7 @@ import type { Chain, UTxO } from "../../../offchain/chain/index.js";
 import {
   buildAcceptTx,
   buildClaimTx,
+  buildCompleteTx,
   buildDisputeTx,
   buildLeaseClaimTx,
   buildLockTx,
@@ -40,7 +41,10 @@ type SettleParams = { wallet: BuildWallet; ntx: NtxAsset; refs: DeploymentRefs; 
 
 export interface BuilderParams {
   lock: { wallet: BuildWallet; ntx: NtxAsset; jobs: LockJob[]; now: number };
-  claim: { wallet: BuildWallet; ntx: NtxAsset; refs: DeploymentRefs; escrows: EscrowUtxo[]; now: number };
+  /** `askedAt` (wall clock when asked): `now` moves on by the time the build waited for a thread (see startNow). */
+  claim: { wallet: BuildWallet; ntx: NtxAsset; refs: DeploymentRefs; escrows: EscrowUtxo[]; now: number; askedAt?: number };
+  /** The provider's Complete of one escrow against its signed proof; the wallet pays the fee. */
+  complete: { wallet: BuildWallet; ntx: NtxAsset; refs: DeploymentRefs; escrow: EscrowUtxo; resultHash: string; signature: string; now: number; askedAt?: number; validForMs?: number };
   accept: SettleParams;
   dispute: SettleParams;
   refund: SettleParams;
@@ -76,6 +80,15 @@ function deploymentOf(chain: Chain, ntx: NtxAsset, refs: DeploymentRefs): Escrow
   return refs.batchReferenceUtxo ? { script, referenceUtxo: refs.referenceUtxo, batchReferenceUtxo: refs.batchReferenceUtxo } : { script, referenceUtxo: refs.referenceUtxo };
 }
 
+/**
+ * The build's clock when it starts, not when it was asked: a build that waited in the queue (or for a thread to
+ * start, a minute on a loaded machine) would otherwise get a validity range already partly or wholly past (seen:
+ * a Complete valid 60 s, built after 67 s of waiting, rejected as expired).
+ */
+function startNow(p: { now: number; askedAt?: number }): number {
+  return p.askedAt === undefined ? p.now : p.now + Math.max(0, Date.now() - p.askedAt);
+}
+
 const builders: { [N in BuilderName]: (chain: Chain, params: BuilderParams[N]) => ReturnType<typeof buildLockTx> } = {
   async lock(chain, p) {
     const lucid = await chain.lucid(p.wallet);
@@ -83,7 +96,12 @@ const builders: { [N in BuilderName]: (chain: Chain, params: BuilderParams[N]) =
   },
   async claim(chain, p) {
     const lucid = await chain.lucid(p.wallet);
-    return buildClaimTx(lucid, { deployment: deploymentOf(chain, p.ntx, p.refs), escrows: p.escrows, now: p.now });
+    return buildClaimTx(lucid, { deployment: deploymentOf(chain, p.ntx, p.refs), escrows: p.escrows, now: startNow(p) });
+  },
+  async complete(chain, p) {
+    const lucid = await chain.lucid(p.wallet);
+    const { escrow, resultHash, signature } = p;
+    return buildCompleteTx(lucid, { deployment: deploymentOf(chain, p.ntx, p.refs), escrow, resultHash, signature, now: startNow(p), ...(p.validForMs === undefined ? {} : { validForMs: p.validForMs }) });
   },
   async accept(chain, p) {
     return buildAcceptTx(await chain.lucid(p.wallet), { deployment: deploymentOf(chain, p.ntx, p.refs), escrow: p.escrow });

@@ -15,7 +15,11 @@ import type { BuildReply, BuildRequest } from "./worker.js";
 const WORKER_MODULE = new URL("./worker", import.meta.url);
 
 export interface TxBuildPool {
-  build<N extends BuilderName>(name: N, params: BuilderParams[N]): Promise<BuiltTx>;
+  /**
+   * `urgent` builds wait ahead of the others (behind earlier urgent ones): a provider's Complete, which holds the
+   * job's reserved capacity and races its deadline, does not queue behind a batch claim that can wait.
+   */
+  build<N extends BuilderName>(name: N, params: BuilderParams[N], options?: { urgent?: boolean }): Promise<BuiltTx>;
   /** Builds running and waiting. */
   load(): { running: number; waiting: number };
   close(): Promise<void>;
@@ -29,6 +33,7 @@ interface Job {
   reject: (error: Error) => void;
   timer: NodeJS.Timeout;
   slot?: number;
+  urgent: boolean;
 }
 
 function rebuildError(error: Extract<BuildReply, { ok: false }>["error"]): NtxError {
@@ -126,14 +131,17 @@ export function createTxBuildPool(chain: Chain, limits: { workers: number; queue
   };
 
   return {
-    build(name, params) {
+    build(name, params, options = {}) {
       if (closed) return Promise.reject(new NtxError("BUILD_CLOSED", "the tx build pool is closed"));
       if (waiting.length >= limits.queue) return Promise.reject(busy(limits.queue));
       ensureStarted();
       return new Promise<BuiltTx>((resolve, reject) => {
-        const job: Job = { id: nextId++, name, params, resolve, reject, timer: undefined as unknown as NodeJS.Timeout };
+        const urgent = options.urgent ?? false;
+        const job: Job = { id: nextId++, name, params, resolve, reject, timer: undefined as unknown as NodeJS.Timeout, urgent };
         job.timer = setTimeout(() => timedOut(job), limits.timeoutMs);
-        waiting.push(job);
+        const before = urgent ? waiting.findIndex((j) => !j.urgent) : -1;
+        if (before < 0) waiting.push(job);
+        else waiting.splice(before, 0, job);
         dispatch();
       });
     },

@@ -6,24 +6,36 @@
  * process, so the load suite's 50 providers need not be 50 Node processes on a 2-core machine.
  *   node --import tsx noop-provider.ts <runMs> <config.json>...
  */
+import { createChain, loadChainConfig } from "../../../offchain/chain/index.js";
 import { loadProviderConfig } from "../../../src/provider/config.js";
+import { createTxBuildPool } from "../../../src/runtime/tx-pool/pool.js";
 import { startProviderNode, type ProviderNode } from "../../../src/provider/node.js";
 import { NoopRunner } from "../../../src/provider/noop/noop-runner.js";
 
 const [runMs, ...configFiles] = process.argv.slice(2);
 const nodes: ProviderNode[] = [];
-for (const file of configFiles) {
-  const config = await loadProviderConfig({ file });
+const configs = await Promise.all(configFiles.map((file) => loadProviderConfig({ file })));
+// One build pool for the process's providers (NTX_NOOP_BUILD_THREADS threads, default 2): one thread per provider
+// would be tens of Lucid copies on a 2-core machine.
+const first = configs[0]!;
+const txBuilds = createTxBuildPool(createChain(loadChainConfig(process.env, { network: first.network, ...(first.chainUrl ? { blockfrostUrl: first.chainUrl } : {}) })), {
+  workers: Number(process.env.NTX_NOOP_BUILD_THREADS ?? 2),
+  queue: configs.reduce((n, c) => n + c.limits.maxConcurrentJobs + 2, 0),
+  timeoutMs: first.limits.claimBuildTimeoutMs,
+});
+for (const config of configs) {
   const runner = new NoopRunner({ allowImages: config.images, gate: () => new Promise((r) => setTimeout(r, Number(runMs))) });
   nodes.push(
     await startProviderNode({
       config,
       runner,
+      txBuilds,
       onError: (e, job) => process.stderr.write(`[noop-provider${job ? ` ${job.slice(0, 12)}` : ""}] ${e instanceof Error ? e.message : String(e)}\n`),
     }),
   );
 }
 process.stdout.write(JSON.stringify({ ready: true, providers: nodes.map((n) => n.providerId) }) + "\n");
-const stop = () => void Promise.all(nodes.map((n) => n.stop())).finally(() => process.exit(0));
+// The pool closes beside the nodes: a build in flight ends (claimed again on the next start) instead of holding the stop.
+const stop = () => void Promise.all([txBuilds.close(), ...nodes.map((n) => n.stop())]).finally(() => process.exit(0));
 process.once("SIGTERM", stop);
 process.once("SIGINT", stop);
