@@ -231,17 +231,20 @@ export interface StoredMatches {
 export async function readMatches(market: ClusterMarket): Promise<StoredMatches> {
   const nc = await market.raw();
   const jsm = await jetstreamManager(nc);
-  const total = (await jsm.streams.info("NTX_MATCHES")).state.messages;
+  // Read up to the stream's last sequence as its leader reports it, asked again once that is reached: right after a
+  // failover a new leader may report a count it has not caught up to yet (one CI run read 23 matches short of what
+  // the matchers had stored, all at the end), and a one-shot count would end the read early.
+  const lastSeq = async () => (await jsm.streams.info("NTX_MATCHES")).state.last_seq;
+  let target = await lastSeq();
   const js = jetstream(nc);
   const consumer = await js.consumers.get("NTX_MATCHES", { deliver_policy: DeliverPolicy.All });
   const perJob = new Map<string, MatchInput[]>();
   const confirmedAt = new Map<string, number>();
   let confirms = 0;
-  let read = 0;
-  if (total > 0) {
+  if (target > 0) {
     const messages = await consumer.consume();
+    const deadline = Date.now() + 60_000;
     for await (const m of messages) {
-      read++;
       if (m.subject.endsWith(".confirm")) {
         confirms++;
         const matchId = (JSON.parse(new TextDecoder().decode(m.data)) as { matchId?: string }).matchId ?? "";
@@ -250,7 +253,11 @@ export async function readMatches(market: ClusterMarket): Promise<StoredMatches>
         const match = JSON.parse(new TextDecoder().decode(m.data)) as MatchInput;
         perJob.set(match.jobHash, [...(perJob.get(match.jobHash) ?? []), match]);
       }
-      if (read >= total) break;
+      if (m.seq >= target) {
+        const now = await lastSeq();
+        if (now <= m.seq || Date.now() > deadline) break;
+        target = now;
+      }
     }
     await messages.close().catch(() => undefined);
   }
@@ -279,6 +286,8 @@ export interface FaultOutcome {
   bidsAcked: number;
   bidsUnacked: number;
   lost: number;
+  /** Up to 3 lost bids with what the matchers reported of them (a match they said was stored): what to look at. */
+  lostSeen: Array<{ jobHash: string; seen: Array<{ matcherId: string; at: number }> }>;
   matchedTwice: number;
   /**
    * Providers whose cores, by the README's capacity rules as seen from the stream (see oversold()), were held
@@ -304,7 +313,9 @@ export interface FaultOutcome {
 export async function judge(market: ClusterMarket, load: LoadRun, bidsInRun: Set<string>, kill: { at: number; node: string; role: string }, allMatchesTimeoutMs: number): Promise<FaultOutcome> {
   await waitUntil(`a match for each of the ${load.acked.size} stored bids`, () => [...load.acked.keys()].every((h) => market.seen.some((s) => s.jobHash === h)) || undefined, allMatchesTimeoutMs).catch(() => undefined);
   const stored = await publishWithRetry(() => readMatches(market), 60_000);
-  const lost = [...load.acked.keys()].filter((h) => !stored.perJob.has(h)).length;
+  const lostJobs = [...load.acked.keys()].filter((h) => !stored.perJob.has(h));
+  const lost = lostJobs.length;
+  const lostSeen = lostJobs.slice(0, 3).map((h) => ({ jobHash: h.slice(0, 16), seen: market.seen.filter((s) => s.jobHash === h).map((s) => ({ matcherId: s.matcherId, at: s.at - kill.at })) }));
   const matchedTwice = [...stored.perJob.values()].filter((ms) => isMatchedTwice(ms, stored.confirmedAt)).length;
   const oversoldPeaks = oversold(stored, market.coresPerProvider);
   const oversoldProviders = oversoldPeaks.length;
@@ -315,7 +326,7 @@ export async function judge(market: ClusterMarket, load: LoadRun, bidsInRun: Set
   for (let i = 1; i < times.length; i++) longestGapMs = Math.max(longestGapMs, times[i]! - times[i - 1]!);
   const rematched = [...stored.perJob.values()].filter((ms) => ms.length > 1).length;
   const doubles = [...stored.perJob.values()].filter((ms) => isMatchedTwice(ms, stored.confirmedAt)).slice(0, 3).map((ms) => ms.map((m) => ({ matchId: m.matchId, attempt: m.attempt, matcherId: m.matcherId, matchedAt: m.matchedAt, confirmBy: m.confirmBy, ...(stored.confirmedAt.has(m.matchId) ? { confirmedAt: stored.confirmedAt.get(m.matchId)! } : {}), providerId: m.offer.providerId.slice(0, 10) })));
-  return { killed: kill.node, role: kill.role, bidsAcked: load.acked.size, bidsUnacked: load.unacked.length, lost, matchedTwice, rematched, oversoldProviders, oversoldPeaks, resumeMs, longestGapMs, doubles };
+  return { killed: kill.node, role: kill.role, bidsAcked: load.acked.size, bidsUnacked: load.unacked.length, lost, lostSeen, matchedTwice, rematched, oversoldProviders, oversoldPeaks, resumeMs, longestGapMs, doubles };
 }
 
 /** The capacity's grace for a pending reservation (src/market/capacity.ts PENDING_GRACE_MS), restated from its doc. */
