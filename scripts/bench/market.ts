@@ -16,6 +16,9 @@
  *     no-fit bids (`--parked`); floor 1 s each.
  *  6. Cluster (`--phases=cluster`, `--cluster-bids`, default 10,000): 2 matchers on a 3-node NATS cluster beside
  *     1 matcher on 1 node, same run (scripts/bench/market-cluster.ts).
+ *  7. Budget (`--phases=budget`, scripts/bench/market-budget.ts): the CPU per bid no matcher can skip (JetStream
+ *     pull + ack + one awaited publish, raw nats.js; the bid's whole check above its bare verification) and the
+ *     ratio those parts alone would allow: the ceiling the throughput ratio is read against.
  *  4. One message's whole check per kind (bid, confirmation, offer), next to the general-purpose alternatives:
  *     bare OpenSSL Ed25519, ethers.verifyTypedData, ethers' EIP-712 encoder, pure-JS blake2b.
  *
@@ -60,7 +63,7 @@ const LATENCY_BIDS = Number(args.get("latency-bids") ?? 2_000);
 const LATENCY_RATE = Number(args.get("rate") ?? 200);
 const SIZES = (args.get("sizes") ?? "1000,10000,100000").split(",").map(Number);
 const WORKERS = Number(args.get("workers") ?? availableParallelism());
-const PHASES = new Set((args.get("phases") ?? "throughput,latency,findbest,decode,hostile,cluster").split(","));
+const PHASES = new Set((args.get("phases") ?? "throughput,budget,latency,findbest,decode,hostile,cluster").split(","));
 const PARKED_BIDS = Number(args.get("parked") ?? 50_000);
 
 const te = new TextEncoder();
@@ -541,6 +544,11 @@ if (PHASES.has("throughput")) {
     floorRatioToBareVerify: 0.3,
     each: runs,
   };
+}
+if (PHASES.has("budget")) {
+  settle();
+  const { budgetPhase } = await import("./market-budget.js");
+  result.budget = await budgetPhase(Array.from({ length: 2_000 }, (_, i) => json(makeBid(i, { cpuCores: 1, memoryMiB: 256, diskGiB: 1 }).bid)));
 }
 const lat: Record<string, unknown>[] = [];
 if (PHASES.has("latency")) for (const size of SIZES) lat.push(await latency(size));
