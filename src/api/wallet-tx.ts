@@ -11,12 +11,11 @@ import type { ApiContext } from "./context.js";
 import { escrowsOfJob, escrowView, verifiedMatch } from "./jobs.js";
 import type { BuildWallet, DeploymentRefs } from "../runtime/tx-pool/builders.js";
 import { outRefOfUtxoCbor } from "./utxo-ref.js";
+import { isWalletFundsFailure, walletFundsError } from "../runtime/tx-pool/funds-error.js";
 
-/** Lucid's coin selection failures read as "not enough funds" to a person. */
+/** Lucid's coin and collateral selection failures read as "not enough funds" to a person. */
 export function refineBuildError(error: unknown): never {
-  if (error instanceof NtxError && error.code === "TX_BUILD_FAILED" && /insufficient|not enough|exhausted|balance/i.test(error.message)) {
-    throw new NtxError("INSUFFICIENT_FUNDS", `the wallet cannot pay for this transaction (ADA for fees and min-ADA, or NTX): ${error.message}`, { cause: error });
-  }
+  if (isWalletFundsFailure(error)) throw walletFundsError(error as Error);
   throw error;
 }
 

@@ -10,6 +10,7 @@
  * pool is unavailable right now are not about the batch: the batch is retried as it is on the next pass.
  */
 import { isNtxError, NtxError } from "../../offchain/errors.js";
+import { isWalletFundsFailure } from "../runtime/tx-pool/funds-error.js";
 
 /** Codes that mean "not now", not "not this batch": the chain is unreachable or the build thread is full or closing. */
 const NOT_ABOUT_THE_BATCH = new Set([
@@ -20,13 +21,20 @@ const NOT_ABOUT_THE_BATCH = new Set([
   "CHAIN_RATE_LIMITED",
   "CHAIN_AUTH_FAILED",
   "CHAIN_CONFIG_INVALID",
+  "INSUFFICIENT_FUNDS",
 ]);
 
 /** Claims of a single escrow that fail this many times (for a reason about the claim) are set aside. */
 export const MAX_SINGLE_CLAIM_ATTEMPTS = 3;
 
+/**
+ * A wallet that cannot pay right now (fees or collateral: its large output held by a Complete not yet in a block,
+ * or spread over many small payouts) is not the batch's fault either. Splitting and then giving up on it set aside
+ * a paid-for escrow until a restart (a fault run: three claims of one escrow built while the provider's Completes
+ * held its large output, "Selected 6 inputs as collateral, but max collateral inputs is 3").
+ */
 export function isAboutTheBatch(error: unknown): boolean {
-  return !(isNtxError(error) && NOT_ABOUT_THE_BATCH.has(error.code));
+  return !((isNtxError(error) && NOT_ABOUT_THE_BATCH.has(error.code)) || isWalletFundsFailure(error));
 }
 
 interface Backoff {

@@ -18,6 +18,27 @@ describe("claim batches", () => {
     expect(b.plan(ids(10), id).map((x) => x.length)).toEqual([4, 4, 2]);
   });
 
+  it("defers, never splits nor sets aside, a claim the wallet cannot pay for right now (Lucid's fee and collateral failures)", () => {
+    const reports: NtxError[] = [];
+    const b = new ClaimBatches(4, (e) => reports.push(e));
+    // The messages as Lucid Evolution words them; the first is from a fault run where a provider's Completes held
+    // its large output while it built claims.
+    const walletFailures = [
+      new NtxError("TX_BUILD_FAILED", "claim: { Complete: Selected 6 inputs as collateral, but max collateral inputs is 3 to cover the 5000000 Lovelace collateral [...] }"),
+      new NtxError("TX_BUILD_FAILED", "claim: { Complete: Your wallet does not have enough funds to cover the required 5000000 Lovelace collateral. }"),
+      new Error("{ Complete: UTxO Balance Insufficient }"),
+    ];
+    for (let pass = 0; pass < MAX_SINGLE_CLAIM_ATTEMPTS * 3; pass++) {
+      for (const batch of b.plan(ids(6), id)) b.failed(batch, walletFailures[pass % walletFailures.length]);
+    }
+    expect(b.plan(ids(6), id).map((x) => x.length)).toEqual([4, 2]);
+    expect(ids(6).some((x) => b.isSetAside(x))).toBe(false);
+    expect(new Set(reports.map((r) => r.code))).toEqual(new Set(["CLAIM_DEFERRED"]));
+    // A failure about what the claim spends still splits the batch.
+    b.failed(ids(4), new NtxError("TX_BUILD_FAILED", "claim: script evaluation failed"));
+    expect(b.plan(ids(4), id).map((x) => x.length)).toEqual([2, 2]);
+  });
+
   it("halves a failed batch down to single escrows, then sets aside the one that keeps failing", () => {
     const reports: NtxError[] = [];
     const b = new ClaimBatches(8, (e) => reports.push(e));
