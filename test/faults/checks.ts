@@ -27,6 +27,12 @@ export interface Verdict {
   /** Bids no provider took before they expired: the KV says so, no money moved (a figure, not a loss). */
   bidsExpired: string[];
   /**
+   * Bids whose every fitting provider lapsed them (a bid naming the region of a provider that was down when it was
+   * matched): the matcher never offers a job again to a provider that let it lapse, so the bid waits, parked and
+   * stored, for another provider or its expiry. No money moved; a figure, not a loss.
+   */
+  bidsWaiting: string[];
+  /**
    * Paid jobs with no "completed" job event at all: the buyer has its result (chain and object store) but one
    * following only the job's events never sees the end. A loss since job events are at-least-once (finding 3).
    */
@@ -55,10 +61,19 @@ export async function settledJobs(stack: FaultStack, buyers: Buyers): Promise<{ 
   return { open: [...buyers.jobs.values()].filter((j) => j.lock === "unknown" || (j.lock === "locked" && onChain.has(j.jobHash))) };
 }
 
+/** Whether the job record excludes every provider of the stack that serves one of the bid's regions (any, if none named). */
+function everyFittingProviderExcluded(record: Record<string, unknown>, regions: unknown, stack: FaultStack): boolean {
+  const excluded = new Set(Array.isArray(record.excluded) ? record.excluded.map(String) : []);
+  const named = Array.isArray(regions) && regions.length > 0 ? new Set(regions.map(String)) : undefined;
+  const fitting = stack.providers.filter((p) => !named || named.has(p.region));
+  return fitting.length > 0 && fitting.every((p) => excluded.has(p.providerId));
+}
+
 export async function verdict(stack: FaultStack, raw: RawReader, buyers: Buyers, providerNtxBefore: Map<string, bigint>): Promise<Verdict> {
   const jobs = [...buyers.jobs.values()];
   const [bids, matchesAll, events] = await Promise.all([raw.stream("NTX_BIDS"), raw.stream("NTX_MATCHES"), raw.stream("NTX_JOB_EVENTS")]);
   const bidSubjects = new Set(bids.map((b) => b.subject));
+  const regionsOf = new Map(bids.map((b) => [b.subject.slice("ntx.bids.".length), b.json?.regions] as const));
   const records = await raw.jobRecords(jobs.map((j) => j.jobHash));
   const matches = matchesAll.filter((m) => !m.subject.endsWith(".confirm"));
   const confirms = matchesAll.filter((m) => m.subject.endsWith(".confirm"));
@@ -84,6 +99,7 @@ export async function verdict(stack: FaultStack, raw: RawReader, buyers: Buyers,
     bidsNotInStream: [],
     bidsNeverConfirmed: [],
     bidsExpired: [],
+    bidsWaiting: [],
     completedEventMissing: [],
     matchedTwice: [],
     ranTwice: [],
@@ -107,6 +123,7 @@ export async function verdict(stack: FaultStack, raw: RawReader, buyers: Buyers,
     if (!bidSubjects.has(`ntx.bids.${h}`)) v.bidsNotInStream.push(h);
     const record = records.get(h);
     if (record?.state === "expired" && j.lock === "none") v.bidsExpired.push(h);
+    else if (record?.state === "lapsed" && j.lock === "none" && everyFittingProviderExcluded(record, regionsOf.get(h), stack)) v.bidsWaiting.push(h);
     else if (record?.state !== "confirmed") v.bidsNeverConfirmed.push(`${h} (${String(record?.state ?? "no record")})`);
     // Matched twice: two matches of one attempt (two matchers selling one job), or work started by two providers.
     const ms = matchesOf.get(h) ?? [];

@@ -235,6 +235,7 @@ describe.runIf(process.env.NTX_FAULTS !== "0" || HEAVY)(`faults mid-flow (${TIER
       refunded: v.refunded,
       neverLocked: v.neverLocked,
       bidsExpired: v.bidsExpired.length,
+      bidsWaiting: v.bidsWaiting.length,
       completedEventMissing: v.completedEventMissing,
       providerNtxGained: v.providerNtxGained,
       lost: Object.fromEntries(Object.entries(lost).map(([k, l]) => [k, l.length])),
@@ -251,7 +252,7 @@ describe.runIf(process.env.NTX_FAULTS !== "0" || HEAVY)(`faults mid-flow (${TIER
       `faults:${TIER}`,
       [
         `Run ${new Date().toISOString().slice(0, 16)}Z, ${TIER} tier (\`${HEAVY ? "npm run test:faults -- --heavy" : "npm run test:faults"}\`), ${summary.machine}.`,
-        `Stream: a bid every ${BID_EVERY_MS / 1000} s through the API; ${v.bids} bids, ${v.locked} locked, ${v.paid} paid, ${v.refunded} refunded, ${v.bidsExpired.length} expired before any provider took them and ${v.neverLocked - v.bidsExpired.length} confirmed too late to lock (no money moved in either case); settled ${seconds(settleMs)} after the stream stopped.`,
+        `Stream: a bid every ${BID_EVERY_MS / 1000} s through the API; ${v.bids} bids, ${v.locked} locked, ${v.paid} paid, ${v.refunded} refunded, ${v.bidsExpired.length} expired before any provider took them, ${v.bidsWaiting.length} waiting for a provider after the only one fitting them let them lapse and ${v.neverLocked - v.bidsExpired.length - v.bidsWaiting.length} confirmed too late to lock (no money moved in any of these); settled ${seconds(settleMs)} after the stream stopped.`,
         `Lost or doubled across the run: ${Object.entries(summary.lost).map(([k, n]) => `${k} ${n}`).join(", ")}. Paid jobs with no \`completed\` job event (result on-chain and in the store, but an event follower never sees the end): ${v.completedEventMissing.length}.`,
         "",
         "| fault | down | first match after | first completion after | lost / doubled |",
