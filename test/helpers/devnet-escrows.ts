@@ -1,3 +1,5 @@
+import { DEFAULT_ESCROW_TERMS } from "../../src/provider/daemon.js";
+import { JobPhase, type JobStateStore } from "../../src/provider/state-store.js";
 import { randomBytes } from "node:crypto";
 import { addressOfPrivateKey, createChain, newPrivateKey, type Chain, type LucidEvolution } from "../../offchain/chain/index.js";
 import {
@@ -81,4 +83,30 @@ export async function payClaimableEscrows(devnet: TestDevnet, w: DevnetClaimWorl
 /** NTX at an address, from the chain. */
 export async function ntxAt(w: DevnetClaimWorld, address: string): Promise<bigint> {
   return (await w.lucid.utxosAt(address)).reduce((sum, u) => sum + (u.assets[w.ntxUnit] ?? 0n), 0n);
+}
+
+/** A provider's state records of `escrows` as Completed jobs waiting for their claim (what the daemon claims). */
+export async function storeCompletedJobs(store: JobStateStore, escrows: EscrowUtxo[], now = Date.now()): Promise<void> {
+  for (const e of escrows) {
+    await store.put({
+      jobHash: e.datum.jobHash,
+      desired: {
+        request: {
+          jobHash: e.datum.jobHash,
+          image: "ntx-test/busybox:1",
+          command: ["true"],
+          env: {},
+          resources: { cpuCores: 1, memoryMiB: 64, pids: 64, gpus: 0 },
+          limits: { timeoutMs: 60_000, workDirBytes: 1 << 20, outputBytes: 1 << 20, logBytes: 1 << 20 },
+        },
+        price: e.datum.amount.toString(),
+        deadline: now + 3_600_000,
+        acceptedAt: now,
+        matchedAt: now,
+        terms: DEFAULT_ESCROW_TERMS,
+        bidTerms: { challengeWindowMs: 1_000 },
+      },
+      observed: { phase: JobPhase.Completed, escrow: { txHash: e.utxo.txHash, outputIndex: e.utxo.outputIndex }, attempts: 1, updatedAt: now },
+    });
+  }
 }

@@ -9,11 +9,10 @@ import { createLucidEscrowGateway, toObserved } from "../../src/provider/chain/e
 import { ProviderDaemon } from "../../src/provider/daemon.js";
 import { proofKeyFromHex } from "../../src/provider/keys.js";
 import { NoopRunner } from "../../src/provider/noop/noop-runner.js";
-import { DEFAULT_ESCROW_TERMS } from "../../src/provider/daemon.js";
 import { JobPhase, JobStateStore } from "../../src/provider/state-store.js";
 import { createTxBuildPool, type TxBuildPool } from "../../src/runtime/tx-pool/pool.js";
 import { startTestDevnet, type TestDevnet } from "../helpers/devnet.js";
-import { devnetClaimWorld, ntxAt, payClaimableEscrows, type DevnetClaimWorld } from "../helpers/devnet-escrows.js";
+import { devnetClaimWorld, ntxAt, payClaimableEscrows, storeCompletedJobs, type DevnetClaimWorld } from "../helpers/devnet-escrows.js";
 
 /*
  * A claim batch that cannot be built must not block the provider's payouts. The daemon here is the real one, with
@@ -92,28 +91,7 @@ describe("provider claims degrade to smaller batches when a batch cannot be buil
     const gateway = createLucidEscrowGateway({ lucid: world.lucid, deployment: world.deployment, claimBuilds: failingPool(real, refOf(poisoned), builds) });
     const store = await JobStateStore.open(dir);
     const now = Date.now();
-    for (const e of escrows) {
-      await store.put({
-        jobHash: e.datum.jobHash,
-        desired: {
-          request: {
-            jobHash: e.datum.jobHash,
-            image: "ntx-test/busybox:1",
-            command: ["true"],
-            env: {},
-            resources: { cpuCores: 1, memoryMiB: 64, pids: 64, gpus: 0 },
-            limits: { timeoutMs: 60_000, workDirBytes: 1 << 20, outputBytes: 1 << 20, logBytes: 1 << 20 },
-          },
-          price: e.datum.amount.toString(),
-          deadline: now + 3_600_000,
-          acceptedAt: now,
-          matchedAt: now,
-          terms: DEFAULT_ESCROW_TERMS,
-          bidTerms: { challengeWindowMs: 1_000 },
-        },
-        observed: { phase: JobPhase.Completed, escrow: { txHash: e.utxo.txHash, outputIndex: e.utxo.outputIndex }, attempts: 1, updatedAt: now },
-      });
-    }
+    await storeCompletedJobs(store, escrows, now);
     const reports: NtxError[] = [];
     const daemon = new ProviderDaemon({
       runner: new NoopRunner(),

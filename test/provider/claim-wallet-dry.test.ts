@@ -7,13 +7,13 @@ import { addressOfPrivateKey, newPrivateKey } from "../../offchain/chain/index.j
 import { NtxError } from "../../offchain/errors.js";
 import { readEscrowUtxos, type EscrowUtxo } from "../../offchain/index.js";
 import { createLucidEscrowGateway } from "../../src/provider/chain/escrow-gateway.js";
-import { DEFAULT_ESCROW_TERMS, ProviderDaemon } from "../../src/provider/daemon.js";
+import { ProviderDaemon } from "../../src/provider/daemon.js";
 import { proofKeyFromHex } from "../../src/provider/keys.js";
 import { NoopRunner } from "../../src/provider/noop/noop-runner.js";
 import { JobPhase, JobStateStore } from "../../src/provider/state-store.js";
 import { createTxBuildPool } from "../../src/runtime/tx-pool/pool.js";
 import { startTestDevnet, type TestDevnet } from "../helpers/devnet.js";
-import { devnetClaimWorld, ntxAt, payClaimableEscrows, type DevnetClaimWorld } from "../helpers/devnet-escrows.js";
+import { devnetClaimWorld, ntxAt, payClaimableEscrows, storeCompletedJobs, type DevnetClaimWorld } from "../helpers/devnet-escrows.js";
 
 /*
  * A provider whose wallet cannot pay for a claim right now: its ADA spread over outputs too small for Lucid to cover
@@ -57,28 +57,7 @@ describe("a provider wallet that cannot pay for its claim", () => {
     const gateway = createLucidEscrowGateway({ lucid, deployment: world.deployment, claimBuilds: pool });
     const store = await JobStateStore.open(dir);
     const now = Date.now();
-    for (const e of escrows) {
-      await store.put({
-        jobHash: e.datum.jobHash,
-        desired: {
-          request: {
-            jobHash: e.datum.jobHash,
-            image: "ntx-test/busybox:1",
-            command: ["true"],
-            env: {},
-            resources: { cpuCores: 1, memoryMiB: 64, pids: 64, gpus: 0 },
-            limits: { timeoutMs: 60_000, workDirBytes: 1 << 20, outputBytes: 1 << 20, logBytes: 1 << 20 },
-          },
-          price: e.datum.amount.toString(),
-          deadline: now + 3_600_000,
-          acceptedAt: now,
-          matchedAt: now,
-          terms: DEFAULT_ESCROW_TERMS,
-          bidTerms: { challengeWindowMs: 1_000 },
-        },
-        observed: { phase: JobPhase.Completed, escrow: { txHash: e.utxo.txHash, outputIndex: e.utxo.outputIndex }, attempts: 1, updatedAt: now },
-      });
-    }
+    await storeCompletedJobs(store, escrows, now);
     const reports: NtxError[] = [];
     const daemon = new ProviderDaemon({
       runner: new NoopRunner(),
