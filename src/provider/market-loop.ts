@@ -40,6 +40,7 @@ export function offerResources(detected: DetectedResources, config: ProviderConf
 
 /** Phases in which a job holds this provider's capacity. */
 const HOLDING_PHASES: readonly string[] = [JobPhase.AwaitingEscrow, JobPhase.Locked, JobPhase.Running];
+const holdsCapacity = (r: { observed: { phase: string } }) => HOLDING_PHASES.includes(r.observed.phase);
 
 export interface MarketLoopParams {
   client: MarketClient;
@@ -70,7 +71,7 @@ export class MarketLoop {
   constructor(private readonly params: MarketLoopParams) {}
 
   private busy() {
-    const open = this.params.daemon.status().filter((r) => HOLDING_PHASES.includes(r.observed.phase));
+    const open = this.params.daemon.status(holdsCapacity);
     return open.reduce(
       (sum, r) => ({ cpuCores: sum.cpuCores + Math.ceil(r.desired.request.resources.cpuCores), memoryMiB: sum.memoryMiB + r.desired.request.resources.memoryMiB, gpus: sum.gpus + r.desired.request.resources.gpus }),
       { cpuCores: 0, memoryMiB: 0, gpus: 0 },
@@ -167,9 +168,9 @@ export class MarketLoop {
       if (isNtxError(error)) return decline(error.message);
       throw error;
     }
-    const known = daemon.status().find((r) => r.jobHash === match.jobHash);
+    const known = daemon.status((r) => r.jobHash === match.jobHash)[0];
     if (!known) {
-      const open = daemon.status().filter((r) => HOLDING_PHASES.includes(r.observed.phase)).length;
+      const open = daemon.status(holdsCapacity).length;
       if (open >= config.limits.maxConcurrentJobs) return decline("no free capacity");
       await daemon.accept({
         request,
