@@ -40,12 +40,12 @@ export class EscrowReads {
   }
 
   /**
-   * The last read if it landed within the TTL, without ever starting one: for a lookup that has a cheaper read of
-   * its own (one out-ref) and should use the address's read only when it is there anyway.
+   * The last read if it landed less than `maxAgeMs` ago (default: the TTL), without ever starting one: for a lookup
+   * that has a cheaper read of its own (one out-ref) and should use the address's read only when it is there anyway.
    */
-  fresh(): Promise<EscrowScan> | undefined {
+  fresh(maxAgeMs = this.ttlMs): Promise<EscrowScan> | undefined {
     const current = this.current;
-    return current && current.at !== null && this.clock() - current.at < this.ttlMs ? current.scan : undefined;
+    return current && current.at !== null && this.clock() - current.at < maxAgeMs ? current.scan : undefined;
   }
 
   invalidate(): void {

@@ -87,7 +87,7 @@ export async function openChainGateway(config: ProviderConfig, paymentKey: strin
   return {
     chain,
     lucid,
-    gateway: createLucidEscrowGateway({ lucid, deployment, scanReuseMs: escrowScanReuseMs(config), ...(options.reads ? { reads: options.reads } : {}), ...(claimBuilds ? { claimBuilds } : {}) }),
+    gateway: createLucidEscrowGateway({ lucid, deployment, scanReuseMs: escrowScanReuseMs(config), presentFromReadsMs: 2 * config.pollIntervalMs, ...(options.reads ? { reads: options.reads } : {}), ...(claimBuilds ? { claimBuilds } : {}) }),
     ntx: script.ntx,
     ntxUnit: script.ntx.policyId + script.ntx.assetName,
     claimBuilds,

@@ -63,4 +63,26 @@ describe("escrow reads shared by the providers of a process", () => {
     expect(reads).toBe(2);
     expect(own.fresh()).toBeUndefined();
   });
+
+  it("answer a Completed job's escrow from a read a few seconds old while it is on the address, and by out-ref once it is not", async () => {
+    let now = 1_000;
+    let addressReads = 0;
+    let outRefReads = 0;
+    const counting = new Proxy(world.lucid, {
+      get(target, key, receiver) {
+        if (key === "utxosByOutRef") outRefReads++;
+        return Reflect.get(target, key, receiver) as unknown;
+      },
+    });
+    const reads = new EscrowReads({ lucid: async () => (addressReads++, world.lucid) }, world.script, 1_000, () => now);
+    const gateway = createLucidEscrowGateway({ lucid: counting, deployment: world.deployment, reads, presentFromReadsMs: 4_000 });
+    const [escrow] = await world.lock([{}]);
+    await gateway.findEscrows(escrow!.datum.jobHash);
+    now += 3_000; // past the reads' reuse, within presentFromReadsMs
+    expect(await gateway.getEscrow(escrow!.utxo)).toMatchObject({ jobHash: escrow!.datum.jobHash });
+    expect([addressReads, outRefReads]).toEqual([1, 0]);
+    now += 2_000; // past presentFromReadsMs: read by out-ref
+    expect(await gateway.getEscrow(escrow!.utxo)).toMatchObject({ jobHash: escrow!.datum.jobHash });
+    expect([addressReads, outRefReads]).toEqual([1, 1]);
+  });
 });

@@ -46,6 +46,12 @@ export interface LucidEscrowGatewayParams {
    * one read serves them all instead of one per provider. Replaces `scanReuseMs` (the shared reads have their own).
    */
   reads?: EscrowReads;
+  /**
+   * `getEscrow` answers from an address read that landed at most this long ago, when it holds the escrow (default:
+   * the reads' own reuse time); an escrow it lacks is read by its out-ref. The daemon looks at each Completed job's escrow
+   * every pass until its window ends: a minute of per-out-ref reads per job, when the address was read anyway.
+   */
+  presentFromReadsMs?: number;
 }
 
 export function toObserved(e: EscrowUtxo, minLovelace: bigint): ObservedEscrow {
@@ -98,7 +104,9 @@ export function createLucidEscrowGateway(params: LucidEscrowGatewayParams): Escr
     async getEscrow(ref) {
       // The address's read, when one landed a moment ago anyway (jobs waiting for their escrows), answers for every
       // escrow still on it; one that is not on it is read by out-ref, so "spent" is never concluded from an older read.
-      const recent = reads.fresh();
+      // An out-ref's output never changes, and every step taken on an escrow (Complete, claim) reads it again first:
+      // a read a few seconds old can only say "it was there", which is all this answer is used for.
+      const recent = reads.fresh(params.presentFromReadsMs);
       if (recent) {
         const hit = (await recent).escrows.find((e) => e.utxo.txHash === ref.txHash && e.utxo.outputIndex === ref.outputIndex);
         if (hit) return observe(hit);
