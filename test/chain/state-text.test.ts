@@ -26,6 +26,13 @@ describe("devnet chain state text", () => {
     const tx = state.ledger.txs[0]!;
     tx.block = { height: 99, hash: "ab".repeat(32), slot: 1234, time: 1_234_000, index: 0 };
     state.ledger.txs.push({ ...state.ledger.txs[1]!, hash: "cd".repeat(32), fee: 2n ** 70n });
+    // A live UTxO spent in the mempool (its flag flips in place) and a new one; a bigint where none is expected.
+    const utxos = state.ledger.emulator.ledger as Record<string, { spent: boolean }>;
+    const first = Object.values(utxos)[0]!;
+    first.spent = !first.spent;
+    utxos[`${"ef".repeat(32)}0`] = { ...first, spent: false };
+    state.ledger.emulator.datumTable["ab".repeat(32)] = "d87980";
+    (state.ledger.blocks as unknown[]).push({ height: 100, odd: 5n });
     const text = stateFileText(state);
     expect(text).toBe(stringifyWithBigints(state));
     expect(parseWithBigints(text)).toEqual(state);
