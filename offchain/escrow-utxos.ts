@@ -3,6 +3,7 @@ import { decodeEscrowDatum, type EscrowDatum } from "./datum.js";
 import { NtxError, isNtxError } from "./errors.js";
 import { ntxUnit } from "./ntx.js";
 import { escrowRef } from "./proof.js";
+import { RecentMap } from "./recent-map.js";
 import type { EscrowScript } from "./script.js";
 
 /** An escrow UTxO with its datum decoded and checked. */
@@ -23,6 +24,36 @@ export interface EscrowScan {
   skipped: Array<{ outRef: OutRef; reason: string }>;
 }
 
+/**
+ * Decoded datums and escrow references by out-ref, most recently used last. Every reader of the script address
+ * (each provider's poll, the API, the buyers) read and decoded every escrow on it each time: with hundreds of open
+ * escrows the decoding (CBOR through the WASM library, the address's bech32, the schema, the blake2b of the
+ * out-ref) cost far more than the read. An entry is used only for the same datum text on the same network, so a
+ * hit returns exactly what decoding would (the datum frozen, as it is shared); garbled datums are kept too (their
+ * error), or a UTxO of junk sent to the address would be decoded again on every read.
+ */
+const DECODED_CAP = 20_000;
+type Decoded = { datumText: string; network: string; datum: EscrowDatum; escrowRef: string } | { datumText: string; network: string; error: NtxError };
+const decoded = new RecentMap<string, Decoded>(DECODED_CAP);
+
+function decodeCached(utxo: UTxO, datumText: string, network: EscrowScript["network"]): { datum: EscrowDatum; escrowRef: string } {
+  const key = `${utxo.txHash}#${utxo.outputIndex}`;
+  let entry = decoded.get(key);
+  if (!entry || entry.datumText !== datumText || entry.network !== network) {
+    try {
+      const datum = decodeEscrowDatum(datumText, network);
+      Object.freeze(datum.state);
+      entry = { datumText, network, datum: Object.freeze(datum), escrowRef: escrowRef(utxo) };
+    } catch (error) {
+      if (!isNtxError(error)) throw error;
+      entry = { datumText, network, error };
+    }
+    decoded.set(key, entry);
+  }
+  if ("error" in entry) throw entry.error;
+  return entry;
+}
+
 /** Decodes one UTxO as an escrow of `script`; throws NtxError (NOT_AN_ESCROW / INVALID_DATUM) otherwise. */
 export function decodeEscrowUtxo(utxo: UTxO, script: EscrowScript): EscrowUtxo {
   if (utxo.address !== script.address) {
@@ -31,9 +62,9 @@ export function decodeEscrowUtxo(utxo: UTxO, script: EscrowScript): EscrowUtxo {
   if (!utxo.datum || utxo.datumHash) {
     throw new NtxError("NOT_AN_ESCROW", `UTxO ${utxo.txHash}#${utxo.outputIndex} has no inline datum`);
   }
-  const datum = decodeEscrowDatum(utxo.datum, script.network);
+  const { datum, escrowRef } = decodeCached(utxo, utxo.datum, script.network);
   const ntxHeld = utxo.assets[ntxUnit(script.ntx)] ?? 0n;
-  return { utxo, datum, escrowRef: escrowRef(utxo), ntxHeld, funded: ntxHeld >= datum.amount };
+  return { utxo, datum, escrowRef, ntxHeld, funded: ntxHeld >= datum.amount };
 }
 
 /** All escrows at the script address; what cannot be decoded is reported in `skipped`, never thrown. */

@@ -34,6 +34,7 @@ export {
   type TypedDataSigner,
 } from "./proof.js";
 export { decodeEscrowUtxo, getEscrowUtxo, readEscrowUtxos, type EscrowScan, type EscrowUtxo } from "./escrow-utxos.js";
+export { EscrowReads, type EscrowReadSource } from "./escrow-reads.js";
 export { submitTx, type SubmitOptions } from "./submit.js";
 export {
   DEFAULT_TTL_MS,

@@ -8,6 +8,26 @@ import type { AwaitOptions, Chain, ChainTip, ChainWallet, Payout, SlotConfig, Tx
 
 /** Requests in flight for one out-ref list: a wallet's 500 UTxOs must not become 500 parallel chain calls. */
 const OUT_REF_CONCURRENCY = 8;
+/** Blockfrost's largest page, and how many pages are asked for at once after the first. */
+const PAGE_ITEMS = 100;
+const PAGES_AT_ONCE = 10;
+
+/**
+ * Every page of a paged list: the first alone, then (only when it was full) the next ones ten at a time.
+ * blockfrost-js's `…All` methods ask for ten pages at once from the start, so every read of a wallet of a few UTxOs
+ * cost ten requests (nine of them empty pages): ten times the chain server's work and the Blockfrost quota.
+ */
+async function allPages<T>(page: (pagination: { page: number; count: number }) => Promise<T[]>): Promise<T[]> {
+  const rows = await page({ page: 1, count: PAGE_ITEMS });
+  if (rows.length < PAGE_ITEMS) return rows;
+  for (let next = 2; ; next += PAGES_AT_ONCE) {
+    const pages = await Promise.all(Array.from({ length: PAGES_AT_ONCE }, (_, i) => page({ page: next + i, count: PAGE_ITEMS })));
+    for (const p of pages) {
+      rows.push(...p);
+      if (p.length < PAGE_ITEMS) return rows;
+    }
+  }
+}
 
 const LUCID_NETWORK: Record<ChainNetwork, Network> = { devnet: "Custom", preview: "Preview", preprod: "Preprod", mainnet: "Mainnet" };
 
@@ -121,7 +141,7 @@ class BlockfrostChain implements Chain {
   }
 
   async utxosAt(address: string): Promise<UTxO[]> {
-    const rows = await this.lookup(`reading UTxOs at ${address}`, () => this.api.addressesUtxosAll(address), []);
+    const rows = await this.lookup(`reading UTxOs at ${address}`, () => allPages((p) => this.api.addressesUtxos(address, p)), []);
     return this.toUtxos(rows as BlockfrostUtxo[]);
   }
 
@@ -156,7 +176,7 @@ class BlockfrostChain implements Chain {
   }
 
   async utxosAtWithUnit(address: string, unit: string): Promise<UTxO[]> {
-    const rows = await this.lookup(`reading UTxOs with ${unit} at ${address}`, () => this.api.addressesUtxosAssetAll(address, unit), []);
+    const rows = await this.lookup(`reading UTxOs with ${unit} at ${address}`, () => allPages((p) => this.api.addressesUtxosAsset(address, unit, p)), []);
     return this.toUtxos(rows as BlockfrostUtxo[]);
   }
 
@@ -200,7 +220,9 @@ class BlockfrostChain implements Chain {
   async awaitConfirmation(hash: string, options: AwaitOptions = {}): Promise<Extract<TxStatus, { state: "confirmed" }>> {
     const wanted = options.confirmations ?? 1;
     const timeoutMs = options.timeoutMs ?? (this.network === "devnet" ? 60_000 : 600_000);
-    const pollMs = options.pollMs ?? (this.network === "devnet" ? 100 : 5_000);
+    // The devnet seals a block a second: polled every 100 ms, each transaction cost it and its client about ten
+    // "not found" answers (a few per cent of the chain server's CPU under load) for no earlier answer that matters.
+    const pollMs = options.pollMs ?? (this.network === "devnet" ? 250 : 5_000);
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const status = await this.txStatus(hash);

@@ -2,6 +2,7 @@ import { CML, validatorToScriptHash } from "@lucid-evolution/lucid";
 import type { Assets, ProtocolParameters, UTxO } from "@lucid-evolution/lucid";
 import type { BlockRecord, RecordedInput, TxRecord } from "./ledger.js";
 import type { DevnetSlotConfig } from "./slot-config.js";
+import { RecentMap } from "../recent-map.js";
 
 /** Converts devnet records to the JSON shapes of Blockfrost's OpenAPI (v0), the ones its clients parse. */
 
@@ -16,12 +17,31 @@ export function amounts(assets: Assets): BlockfrostAmount[] {
   return entries.map(([unit, quantity]) => ({ unit, quantity: quantity.toString() }));
 }
 
+/**
+ * Hashes of inline datums and reference scripts, remembered: every read of the escrow address (or of a lock
+ * transaction's 60 outputs) hashed every datum again through the WASM library, most of the cost of a page.
+ */
+const datumHashes = new RecentMap<string, string>(20_000);
+const scriptHashes = new WeakMap<object, string>();
+
+function inlineDatumHash(datum: string): string {
+  let hash = datumHashes.get(datum);
+  if (hash === undefined) datumHashes.set(datum, (hash = CML.hash_plutus_data(CML.PlutusData.from_cbor_hex(datum)).to_hex()));
+  return hash;
+}
+
+function scriptRefHash(script: NonNullable<UTxO["scriptRef"]>): string {
+  let hash = scriptHashes.get(script);
+  if (hash === undefined) scriptHashes.set(script, (hash = validatorToScriptHash(script)));
+  return hash;
+}
+
 function datumFields(utxo: UTxO | RecordedInput) {
-  const inlineHash = utxo.datum ? CML.hash_plutus_data(CML.PlutusData.from_cbor_hex(utxo.datum)).to_hex() : null;
+  const inlineHash = utxo.datum ? inlineDatumHash(utxo.datum) : null;
   return {
     data_hash: utxo.datumHash ?? inlineHash,
     inline_datum: utxo.datum ?? null,
-    reference_script_hash: utxo.scriptRef ? validatorToScriptHash(utxo.scriptRef) : ("scriptRefHash" in utxo ? utxo.scriptRefHash : undefined) ?? null,
+    reference_script_hash: utxo.scriptRef ? scriptRefHash(utxo.scriptRef) : ("scriptRefHash" in utxo ? utxo.scriptRefHash : undefined) ?? null,
   };
 }
 

@@ -90,6 +90,13 @@ export class DevnetLedger {
   private readonly spentBy = new Map<string, string>();
   private readonly scripts = new Map<string, StoredScript>();
   private readonly clock: () => number;
+  /**
+   * The confirmed entries of each address in out-ref order, rebuilt (once) after a block changed the UTxO set. Every
+   * page of every address read walked and sorted the whole UTxO set: readers of the escrow address, each asking
+   * for ten pages at once, made that most of the server's work. Entries are the Emulator's own objects, so a spend
+   * in the mempool (it flips `spent` in place) shows at once.
+   */
+  private byAddress: Map<string, EmulatorEntry[]> | undefined;
   /** Where scripts run on submission (the server's evaluation thread; by default this thread). */
   evaluate: Evaluate = evaluateOnThisThread;
 
@@ -239,8 +246,17 @@ export class DevnetLedger {
     };
     // Same bookkeeping as Emulator.awaitBlock, without its jump of 20 slots: the devnet's slots follow the wall clock.
     const ledger = this.emulator.ledger as Record<string, EmulatorEntry>;
-    for (const [key, entry] of Object.entries(this.emulator.mempool as Record<string, EmulatorEntry>)) ledger[key] = entry;
-    for (const [key, entry] of Object.entries(ledger)) if (entry.spent) delete ledger[key];
+    let changed = false;
+    for (const [key, entry] of Object.entries(this.emulator.mempool as Record<string, EmulatorEntry>)) {
+      ledger[key] = entry;
+      changed = true;
+    }
+    for (const [key, entry] of Object.entries(ledger)) {
+      if (!entry.spent) continue;
+      delete ledger[key];
+      changed = true;
+    }
+    if (changed) this.byAddress = undefined;
     this.emulator.mempool = {};
     this.emulator.blockHeight = height;
     txHashes.forEach((hash, index) => {
@@ -311,7 +327,11 @@ export class DevnetLedger {
    * spent by a pending transaction are left out so concurrent clients do not pick inputs that are about to vanish.
    */
   utxosAt(addressOrCredential: string): UTxO[] {
-    const credentialHash = addressOrCredential.startsWith("addr_vkh") ? credentialFromBech32(addressOrCredential) : undefined;
+    if (!addressOrCredential.startsWith("addr_vkh")) {
+      const entries = this.addressIndex().get(addressOrCredential) ?? [];
+      return entries.filter((e) => !e.spent).map((e) => e.utxo);
+    }
+    const credentialHash = credentialFromBech32(addressOrCredential);
     const result: UTxO[] = [];
     for (const { utxo, spent } of Object.values(this.emulator.ledger as Record<string, EmulatorEntry>)) {
       if (spent) continue;
@@ -320,6 +340,19 @@ export class DevnetLedger {
       } else if (utxo.address === addressOrCredential) result.push(utxo);
     }
     return result.sort(compareOutRefs);
+  }
+
+  private addressIndex(): Map<string, EmulatorEntry[]> {
+    if (this.byAddress) return this.byAddress;
+    const index = new Map<string, EmulatorEntry[]>();
+    for (const entry of Object.values(this.emulator.ledger as Record<string, EmulatorEntry>)) {
+      const list = index.get(entry.utxo.address);
+      if (list) list.push(entry);
+      else index.set(entry.utxo.address, [entry]);
+    }
+    for (const list of index.values()) list.sort((a, b) => compareOutRefs(a.utxo, b.utxo));
+    this.byAddress = index;
+    return index;
   }
 
   /** Every unspent UTxO, confirmed or pending (the faucet chains its own transactions within a block). */

@@ -4,7 +4,7 @@ import type { MarketTransport } from "../market/index.js";
 import type { MarketClient, NatsConnection } from "../nats/index.js";
 import type { JobFeed } from "./job-feed.js";
 import type { LockGuard } from "./lock-guard.js";
-import type { EscrowReads } from "./escrow-reads.js";
+import type { EscrowReads } from "../../offchain/escrow-reads.js";
 import type { SseSlots } from "./guards/sse-slots.js";
 import type { ApiLimits } from "./limits.js";
 import type { OfferBook } from "./offer-book.js";
@@ -20,7 +20,7 @@ export interface ApiContext {
   book: OfferBook;
   locks: LockGuard;
   script: EscrowScript;
-  /** The escrow address as last read (shared by all routes for a moment; see escrow-reads.ts). */
+  /** The escrow address as last read (shared by all routes for a moment; see offchain/escrow-reads.ts). */
   escrows: EscrowReads;
   /** Transaction builds, on worker threads. */
   builds: TxBuildPool;

@@ -14,7 +14,7 @@ import type { MarketTransport } from "../market/index.js";
 import { createMarketClient, createNatsMarketTransport, type NatsConnection, type NatsMarketTransport } from "../nats/index.js";
 import type { ApiContext } from "./context.js";
 import { errorHandler, sendError } from "./errors.js";
-import { EscrowReads } from "./escrow-reads.js";
+import { EscrowReads } from "../../offchain/escrow-reads.js";
 import { jsonBodies } from "./guards/body-limit.js";
 import { exposureNotice, isLoopbackHost } from "./guards/exposure.js";
 import { rateLimits } from "./guards/rate-limit.js";

@@ -5,7 +5,9 @@
  * public key, so the check is a plain ECDSA verify of the digest against that key, with libsecp256k1
  * (src/crypto/secp256k1.ts). node:crypto cannot do it: its ECDSA always hashes the input itself.
  */
+import { createHash } from "node:crypto";
 import { SigningKey, type TypedDataField } from "ethers";
+import { RecentMap } from "../../offchain/recent-map.js";
 import { NtxError } from "../../offchain/errors.js";
 import { secp256k1VerifyDigest } from "../crypto/secp256k1.js";
 import { typedDataHasher } from "./eip712-hash.js";
@@ -140,9 +142,17 @@ export function jobEventDigest(e: UnsignedJobEvent): string {
 }
 
 /** The provider id of a secp256k1 private key: its compressed public key, lowercase hex without 0x. */
+/**
+ * Provider ids of the keys signed with, by a hash of the key (the key itself is not kept here): every signature
+ * checks its key's id, a point multiplication that cost a provider about as much as the signature itself.
+ */
+const providerIds = new RecentMap<string, string>(256);
+
 export function providerIdOf(privateKey: string | SigningKey): string {
-  const key = typeof privateKey === "string" ? new SigningKey(privateKey) : privateKey;
-  return key.compressedPublicKey.slice(2).toLowerCase();
+  const memo = createHash("sha256").update(typeof privateKey === "string" ? privateKey : privateKey.privateKey).digest("base64");
+  let id = providerIds.get(memo);
+  if (id === undefined) providerIds.set(memo, (id = (typeof privateKey === "string" ? new SigningKey(privateKey) : privateKey).compressedPublicKey.slice(2).toLowerCase()));
+  return id;
 }
 
 function signDigest(privateKey: string | SigningKey, digest: string): string {

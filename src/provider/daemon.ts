@@ -106,8 +106,9 @@ export class ProviderDaemon {
     return this.params.proofKey.providerId;
   }
 
-  status(): JobRecord[] {
-    return this.params.store.all();
+  /** Every job this provider keeps, or those `wanted` picks (it reads the stored record and must not change it). */
+  status(wanted?: (record: JobRecord) => boolean): JobRecord[] {
+    return wanted ? this.params.store.select(wanted) : this.params.store.all();
   }
 
   /** Takes on a matched job (idempotent: accepting a known job changes nothing). */
@@ -176,8 +177,8 @@ export class ProviderDaemon {
 
   private async pass(): Promise<void> {
     this.announcePending();
-    for (const record of this.params.store.all()) {
-      if (!OPEN_PHASES.includes(record.observed.phase) || this.inflight.has(record.jobHash)) continue;
+    for (const record of this.params.store.select((r) => OPEN_PHASES.includes(r.observed.phase) && !this.inflight.has(r.jobHash))) {
+      if (this.inflight.has(record.jobHash)) continue;
       try {
         switch (record.observed.phase) {
           case JobPhase.AwaitingEscrow:
@@ -201,8 +202,8 @@ export class ProviderDaemon {
   /** Claims every Completed escrow whose challenge window is over, in batches; returns the claim transactions. */
   async claimDue(): Promise<Array<{ txHash: string; jobHashes: string[] }>> {
     const due: Array<{ record: JobRecord; escrow: ObservedEscrow }> = [];
-    for (const record of this.params.store.all()) {
-      if (record.observed.phase !== JobPhase.Completed || this.inflight.has(record.jobHash) || this.claimBatches.isSetAside(record.jobHash)) continue;
+    for (const record of this.params.store.select((r) => r.observed.phase === JobPhase.Completed)) {
+      if (this.inflight.has(record.jobHash) || this.claimBatches.isSetAside(record.jobHash)) continue;
       try {
         const escrow = await this.claimable(record);
         if (escrow) due.push({ record, escrow });
@@ -476,9 +477,9 @@ export class ProviderDaemon {
    */
   private announcePending(): void {
     if (!this.params.events) return;
-    for (const record of this.params.store.all()) {
-      const { phase, announced } = record.observed;
-      if (announced === phase || this.inflight.has(record.jobHash) || this.announcing.has(`${record.jobHash}:${phase}`)) continue;
+    for (const record of this.params.store.select((r) => r.observed.announced !== r.observed.phase)) {
+      const { phase } = record.observed;
+      if (this.inflight.has(record.jobHash) || this.announcing.has(`${record.jobHash}:${phase}`)) continue;
       void this.publishPhase(record, record.observed.error?.message ?? `${phase} (published again: its first publish was not acknowledged)`, phaseFacts(record));
     }
   }

@@ -1,7 +1,7 @@
 import { addressOfPrivateKey, createChain, loadChainConfig } from "../../offchain/chain/index.js";
 import { NtxError } from "../../offchain/errors.js";
 import { join } from "node:path";
-import { escrowScriptFor, leaseScriptFor, loadDeployment, loadLeaseDeployment, MAX_LEASE_CLAIM_BATCH, ntxAsset, type LeaseDeployment } from "../../offchain/index.js";
+import { escrowScriptFor, leaseScriptFor, loadDeployment, loadLeaseDeployment, MAX_LEASE_CLAIM_BATCH, ntxAsset, type EscrowReads, type LeaseDeployment } from "../../offchain/index.js";
 import { createTxBuildPool, type TxBuildPool } from "../runtime/tx-pool/pool.js";
 import { connectNats, createMarketClient, ensureMarketInfrastructure, natsOptionsFromEnv, type NatsConnection } from "../nats/index.js";
 import { createLucidEscrowGateway } from "./chain/escrow-gateway.js";
@@ -35,6 +35,11 @@ export interface ProviderNodeParams {
    * core instead of one per provider. Default: the provider's own pool of one thread.
    */
   txBuilds?: TxBuildPool;
+  /**
+   * Reads of the escrow address shared by several providers of one process (the load suite's no-op providers):
+   * one read a moment for all of them. Default: the provider's own (see `openChainGateway`).
+   */
+  escrowReads?: EscrowReads;
 }
 
 export interface ProviderNode {
@@ -68,7 +73,7 @@ export async function openLocal(config: ProviderConfig, labels: Record<string, s
  * `limits.claimBuildTimeoutMs`; `close()` stops that thread. `builds` hands in a pool shared with other providers
  * of the same process instead (its owner closes it).
  */
-export async function openChainGateway(config: ProviderConfig, paymentKey: string, env: NodeJS.ProcessEnv = process.env, options: { claimsOffThread?: boolean; builds?: TxBuildPool } = {}) {
+export async function openChainGateway(config: ProviderConfig, paymentKey: string, env: NodeJS.ProcessEnv = process.env, options: { claimsOffThread?: boolean; builds?: TxBuildPool; reads?: EscrowReads } = {}) {
   if (!config.escrow) throw new NtxError("PROVIDER_CONFIG_INVALID", "provider config has no escrow.referenceScript: the provider cannot read or complete escrows");
   const chainConfig = loadChainConfig(env, { network: config.network, ...(config.chainUrl ? { blockfrostUrl: config.chainUrl } : {}) });
   const chain = createChain(chainConfig);
@@ -82,14 +87,18 @@ export async function openChainGateway(config: ProviderConfig, paymentKey: strin
   return {
     chain,
     lucid,
-    // Half a poll: the daemon's pass over its waiting jobs reads the address once rather than once per job.
-    gateway: createLucidEscrowGateway({ lucid, deployment, scanReuseMs: Math.min(1_000, config.pollIntervalMs / 2), ...(claimBuilds ? { claimBuilds } : {}) }),
+    gateway: createLucidEscrowGateway({ lucid, deployment, scanReuseMs: escrowScanReuseMs(config), presentFromReadsMs: 2 * config.pollIntervalMs, ...(options.reads ? { reads: options.reads } : {}), ...(claimBuilds ? { claimBuilds } : {}) }),
     ntx: script.ntx,
     ntxUnit: script.ntx.policyId + script.ntx.assetName,
     claimBuilds,
     // A pool handed in belongs to the caller (shared by several providers of one process): it closes it.
     close: async () => ownBuilds?.close(),
   };
+}
+
+/** Half a poll (at most a second): the daemon's pass over its waiting jobs reads the escrow address once rather than once per job. */
+export function escrowScanReuseMs(config: ProviderConfig): number {
+  return Math.min(1_000, config.pollIntervalMs / 2);
 }
 
 /** Wires detection, chain, NATS, Docker and the daemon together and starts them. */
@@ -106,7 +115,7 @@ export async function startProviderNode(params: ProviderNodeParams): Promise<Pro
   progress(`detected ${detected.cpuCores} cores, ${detected.memoryMiB} MiB, ${detected.diskFreeGiB} GiB free, ${detected.gpus.length} GPU(s)`);
 
   progress(`connecting to the ${config.network} chain`);
-  const { gateway, lucid, ntx, claimBuilds, close: closeGateway } = await openChainGateway(config, paymentKey, params.env, { claimsOffThread: true, ...(params.txBuilds ? { builds: params.txBuilds } : {}) });
+  const { gateway, lucid, ntx, claimBuilds, close: closeGateway } = await openChainGateway(config, paymentKey, params.env, { claimsOffThread: true, ...(params.txBuilds ? { builds: params.txBuilds } : {}), ...(params.escrowReads ? { reads: params.escrowReads } : {}) });
 
   progress("connecting to NATS");
   // Credentials and TLS from NTX_NATS_* (as every component); the servers (one or a cluster's, comma-separated) from the config first.

@@ -125,6 +125,17 @@ export class JobStateStore {
     return [...this.jobs.values()].map((r) => structuredClone(r));
   }
 
+  /**
+   * Copies of the records `wanted` picks (it reads the stored record: it must not change it). The daemon looks at
+   * its open jobs several times a pass; copying every record ever kept (settled ones stay for `status`) each time
+   * cost more the longer a provider ran.
+   */
+  select(wanted: (record: JobRecord) => boolean): JobRecord[] {
+    const out: JobRecord[] = [];
+    for (const r of this.jobs.values()) if (wanted(r)) out.push(structuredClone(r));
+    return out;
+  }
+
   async put(record: JobRecord): Promise<void> {
     this.jobs.set(record.jobHash, jobRecordSchema.parse(record));
     await this.flush();
@@ -156,3 +167,4 @@ export class JobStateStore {
     return this.writing;
   }
 }
+

@@ -9,21 +9,10 @@ import {
   type EscrowDatum,
 } from "../../offchain/index.js";
 import { randomHex } from "../helpers/emulator.js";
+import { escrowDatum, PREPROD_PAYOUT } from "../helpers/escrow-datum.js";
 
-const payout = "addr_test1qz2fxv2umyhttkxyxp8x0dlpdt3k6cwng5pxj3jhsydzer3jcu5d8ps7zex2k2xt3uqxgjqnnj83ws8lhrn648jjxtwq2ytjqp";
-
-const datum = (over: Partial<EscrowDatum> = {}): EscrowDatum => ({
-  state: { kind: "locked" },
-  requester: randomHex(28),
-  payout,
-  proofKey: `02${randomHex(32)}`,
-  jobHash: randomHex(32),
-  amount: 1_000n,
-  deadline: 1_800_000_000_000,
-  challengeWindow: 3_600_000,
-  arbiter: null,
-  ...over,
-});
+const payout = PREPROD_PAYOUT;
+const datum = escrowDatum;
 
 describe("escrow datum codec", () => {
   it("round-trips every state, with and without arbiter", () => {

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import fc from "fast-check";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -149,6 +150,27 @@ describe("market loop", () => {
     expect(await loop.onMatch(new TextEncoder().encode("{not json"))).toBe("ignored");
     expect(confirms).toHaveLength(0);
     expect(daemon.status()).toHaveLength(0);
+  });
+
+  it("ignores whatever else arrives on the match subject, without throwing: any JSON, any bytes, a real match of another provider's", async () => {
+    const own = JSON.parse(new TextDecoder().decode(match({}))) as Record<string, unknown>;
+    const junk = fc.oneof(fc.jsonValue().map((v) => new TextEncoder().encode(JSON.stringify(v))), fc.uint8Array({ maxLength: 200 }));
+    await fc.assert(
+      fc.asyncProperty(junk, async (bytes) => {
+        expect(await loop.onMatch(bytes)).toBe("ignored");
+      }),
+      { seed: 15, numRuns: 300 },
+    );
+    expect(confirms).toHaveLength(0);
+    // This provider's own match with a field swapped for anything: the offer's provider id kept, so the schema and
+    // the checks decide; never a throw.
+    const swapped = fc.tuple(fc.constantFrom(...Object.keys(own).filter((k) => k !== "offer")), fc.jsonValue()).map(([k, v]) => new TextEncoder().encode(JSON.stringify({ ...own, [k]: v })));
+    await fc.assert(
+      fc.asyncProperty(swapped, async (bytes) => {
+        expect(["ignored", "declined", "confirmed"]).toContain(await loop.onMatch(bytes));
+      }),
+      { seed: 16, numRuns: 200 },
+    );
   });
 
   it("declines before confirming what it would refuse later: unlisted images, terms outside its own, unreserved GPUs", async () => {

@@ -2,8 +2,8 @@ import { isNtxError, NtxError } from "../../../offchain/errors.js";
 import {
   buildClaimTx,
   buildCompleteTx,
+  EscrowReads,
   getEscrowUtxo,
-  readEscrowUtxos,
   submitTx,
   type EscrowDeployment,
   type EscrowUtxo,
@@ -35,12 +35,23 @@ export interface LucidEscrowGatewayParams {
    */
   claimBuilds?: TxBuildPool;
   /**
-   * A scan of the script address begun at most this long ago answers `findEscrows` again (default 0: every call
-   * scans). The daemon looks for each waiting job's escrow in turn, and every look read and decoded the whole
-   * address: with a few hundred open escrows and tens of providers the chain server timed out. An escrow locked
-   * since is found on the next pass, this much later at most.
+   * A scan of the script address that landed at most this long ago answers `findEscrows` again (default 0: every
+   * call scans, concurrent calls share one). The daemon looks for each waiting job's escrow in turn, and every look
+   * read and decoded the whole address: with a few hundred open escrows and tens of providers the chain server
+   * timed out. An escrow locked since is found on the next pass, this much later at most.
    */
   scanReuseMs?: number;
+  /**
+   * The reads of the script address shared with other providers of this process (the load suite runs tens in one):
+   * one read serves them all instead of one per provider. Replaces `scanReuseMs` (the shared reads have their own).
+   */
+  reads?: EscrowReads;
+  /**
+   * `getEscrow` answers from an address read that landed at most this long ago, when it holds the escrow (default:
+   * the reads' own reuse time); an escrow it lacks is read by its out-ref. The daemon looks at each Completed job's escrow
+   * every pass until its window ends: a minute of per-out-ref reads per job, when the address was read anyway.
+   */
+  presentFromReadsMs?: number;
 }
 
 export function toObserved(e: EscrowUtxo, minLovelace: bigint): ObservedEscrow {
@@ -68,7 +79,14 @@ export function toObserved(e: EscrowUtxo, minLovelace: bigint): ObservedEscrow {
 export function createLucidEscrowGateway(params: LucidEscrowGatewayParams): EscrowGateway {
   const { lucid, deployment } = params;
   const clock = params.now ?? Date.now;
-  const observe = (e: EscrowUtxo) => toObserved(e, minLovelaceOfLaterStates(lucid, e));
+  // By the decoded datum, which the decoder shares per out-ref and datum (escrow-utxos.ts): an output's value never
+  // changes, so neither does what its later states need; a waiting or Completed job's escrow is looked at every pass.
+  const minLovelace = new WeakMap<EscrowUtxo["datum"], bigint>();
+  const observe = (e: EscrowUtxo) => {
+    let need = minLovelace.get(e.datum);
+    if (need === undefined) minLovelace.set(e.datum, (need = minLovelaceOfLaterStates(lucid, e)));
+    return toObserved(e, need);
+  };
   const fetch = async (ref: OutRef): Promise<EscrowUtxo | null> => {
     try {
       return await getEscrowUtxo(lucid, deployment.script, ref);
@@ -77,25 +95,22 @@ export function createLucidEscrowGateway(params: LucidEscrowGatewayParams): Escr
       throw error;
     }
   };
-  let lastScan: { at: number; scan: ReturnType<typeof readEscrowUtxos> } | undefined;
-  const scanAddress = () => {
-    const at = clock();
-    if (lastScan && at - lastScan.at <= (params.scanReuseMs ?? 0)) return lastScan.scan;
-    const scan = readEscrowUtxos(lucid, deployment.script);
-    const entry = { at, scan };
-    lastScan = entry;
-    // A failed scan is never reused.
-    scan.catch(() => {
-      if (lastScan === entry) lastScan = undefined;
-    });
-    return scan;
-  };
+  const reads = params.reads ?? new EscrowReads({ lucid: async () => lucid }, deployment.script, params.scanReuseMs ?? 0, clock);
   return {
     async findEscrows(jobHash) {
-      const scan = await scanAddress();
+      const scan = await reads.scan();
       return scan.escrows.filter((e) => e.datum.jobHash === jobHash).map(observe);
     },
     async getEscrow(ref) {
+      // The address's read, when one landed a moment ago anyway (jobs waiting for their escrows), answers for every
+      // escrow still on it; one that is not on it is read by out-ref, so "spent" is never concluded from an older read.
+      // An out-ref's output never changes, and every step taken on an escrow (Complete, claim) reads it again first:
+      // a read a few seconds old can only say "it was there", which is all this answer is used for.
+      const recent = reads.fresh(params.presentFromReadsMs);
+      if (recent) {
+        const hit = (await recent).escrows.find((e) => e.utxo.txHash === ref.txHash && e.utxo.outputIndex === ref.outputIndex);
+        if (hit) return observe(hit);
+      }
       const e = await fetch(ref);
       return e ? observe(e) : null;
     },

@@ -7,22 +7,31 @@
  *   node --import tsx noop-provider.ts <runMs> <config.json>...
  */
 import { createChain, loadChainConfig } from "../../../offchain/chain/index.js";
+import { EscrowReads, escrowScriptFor, ntxAsset } from "../../../offchain/index.js";
 import { loadProviderConfig } from "../../../src/provider/config.js";
 import { createTxBuildPool } from "../../../src/runtime/tx-pool/pool.js";
-import { startProviderNode, type ProviderNode } from "../../../src/provider/node.js";
+import { escrowScanReuseMs, startProviderNode, type ProviderNode } from "../../../src/provider/node.js";
 import { NoopRunner } from "../../../src/provider/noop/noop-runner.js";
 
 const [runMs, ...configFiles] = process.argv.slice(2);
 const nodes: ProviderNode[] = [];
 const configs = await Promise.all(configFiles.map((file) => loadProviderConfig({ file })));
+const first = configs[0]!;
+// They share one chain client, build pool and escrow read: only providers of the same chain and escrow can.
+const mismatched = configs.find((c) => c.network !== first.network || c.chainUrl !== first.chainUrl || c.escrow?.referenceScript !== first.escrow?.referenceScript || JSON.stringify(c.escrow?.ntx) !== JSON.stringify(first.escrow?.ntx));
+if (mismatched) throw new Error(`noop-provider: every config of one process must name the same network, chain and escrow (${mismatched.stateDir} does not)`);
+const chain = createChain(loadChainConfig(process.env, { network: first.network, ...(first.chainUrl ? { blockfrostUrl: first.chainUrl } : {}) }));
 // One build pool for the process's providers (NTX_NOOP_BUILD_THREADS threads, default 2): one thread per provider
 // would be tens of Lucid copies on a 2-core machine.
-const first = configs[0]!;
-const txBuilds = createTxBuildPool(createChain(loadChainConfig(process.env, { network: first.network, ...(first.chainUrl ? { blockfrostUrl: first.chainUrl } : {}) })), {
+const txBuilds = createTxBuildPool(chain, {
   workers: Number(process.env.NTX_NOOP_BUILD_THREADS ?? 2),
   queue: configs.reduce((n, c) => n + c.limits.maxConcurrentJobs + 2, 0),
   timeoutMs: first.limits.claimBuildTimeoutMs,
 });
+// One read of the escrow address a moment for all of them: each provider reading and decoding every escrow on its
+// own poll made the reads O(providers × open escrows) a second, the most of this process's CPU.
+const lucid = await chain.lucid();
+const escrowReads = new EscrowReads({ lucid: async () => lucid }, escrowScriptFor(lucid, ntxAsset(first.network, first.escrow!.ntx)), escrowScanReuseMs(first));
 for (const config of configs) {
   const runner = new NoopRunner({ allowImages: config.images, gate: () => new Promise((r) => setTimeout(r, Number(runMs))) });
   nodes.push(
@@ -30,6 +39,7 @@ for (const config of configs) {
       config,
       runner,
       txBuilds,
+      escrowReads,
       onError: (e, job) => process.stderr.write(`[noop-provider${job ? ` ${job.slice(0, 12)}` : ""}] ${e instanceof Error ? e.message : String(e)}\n`),
     }),
   );
