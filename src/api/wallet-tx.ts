@@ -4,12 +4,12 @@
  * page can show; nothing is retried or skipped on a money path.
  */
 import type { LucidEvolution } from "../../offchain/chain/index.js";
-import { decodeEscrowDatum, isNtxError, ntxUnit, type EscrowDeployment, type EscrowUtxo } from "../../offchain/index.js";
+import { decodeEscrowDatum, isNtxError, ntxUnit, type EscrowUtxo } from "../../offchain/index.js";
 import { NtxError } from "../../offchain/errors.js";
 import { normalizeAddress } from "./address.js";
 import type { ApiContext } from "./context.js";
 import { escrowsOfJob, escrowView, verifiedMatch } from "./jobs.js";
-import type { BuildWallet, DeploymentRefs } from "../runtime/tx-pool/builders.js";
+import { deploymentRefs, type BuildWallet } from "../runtime/tx-pool/builders.js";
 import { outRefOfUtxoCbor } from "./utxo-ref.js";
 import { isWalletFundsFailure, walletFundsError } from "../runtime/tx-pool/funds-error.js";
 
@@ -17,11 +17,6 @@ import { isWalletFundsFailure, walletFundsError } from "../runtime/tx-pool/funds
 export function refineBuildError(error: unknown): never {
   if (isWalletFundsFailure(error)) throw walletFundsError(error as Error);
   throw error;
-}
-
-/** What a build thread needs of the deployment (the scripts themselves it derives from the NTX asset). */
-export function deploymentRefs(deployment: EscrowDeployment): DeploymentRefs {
-  return { referenceUtxo: deployment.referenceUtxo, batchReferenceUtxo: deployment.batchReferenceUtxo };
 }
 
 /** The browser wallet's address and those of its UTxOs the chain knows unspent (read with bounded concurrency). */

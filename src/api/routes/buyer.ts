@@ -16,7 +16,8 @@ import type { ApiContext } from "../context.js";
 import { escrowsOfJob, escrowView, jobState } from "../jobs.js";
 import { AddressParams, AddressText, JobHashParams } from "../schemas.js";
 import { parseRequest } from "../validate.js";
-import { deploymentRefs, refineBuildError, walletFunds } from "../wallet-tx.js";
+import { deploymentRefs } from "../../runtime/tx-pool/builders.js";
+import { refineBuildError, walletFunds } from "../wallet-tx.js";
 import { jobPhase, JobAction, JobPhase } from "./job-phase.js";
 
 const HashHex = z.string().regex(/^[0-9a-f]{64}$/, "64 lowercase hex characters");

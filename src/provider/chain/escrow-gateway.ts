@@ -10,6 +10,7 @@ import {
 } from "../../../offchain/index.js";
 import type { LucidEvolution } from "../../../offchain/chain/index.js";
 import { minLovelaceOfLaterStates } from "../../../offchain/min-ada.js";
+import { deploymentRefs } from "../../runtime/tx-pool/builders.js";
 import type { TxBuildPool } from "../../runtime/tx-pool/pool.js";
 import { buildForSelectedWallet } from "../../runtime/tx-pool/selected-wallet.js";
 import type { EscrowGateway, ObservedEscrow, OutRef } from "../types.js";
@@ -123,7 +124,7 @@ export function createLucidEscrowGateway(params: LucidEscrowGatewayParams): Escr
       const validFor = params.completeValidForMs === undefined ? {} : { validForMs: params.completeValidForMs };
       const tx = params.claimBuilds
         ? // A Complete goes ahead of waiting claims: it holds the job's capacity and must land before the deadline.
-          await buildForSelectedWallet(params.claimBuilds, lucid, "complete", { ntx: deployment.script.ntx, refs: refsOf(deployment), escrow: current, resultHash, signature, now: clock(), askedAt: Date.now(), ...validFor }, { urgent: true })
+          await buildForSelectedWallet(params.claimBuilds, lucid, "complete", { ntx: deployment.script.ntx, refs: deploymentRefs(deployment), escrow: current, resultHash, signature, now: clock(), askedAt: Date.now(), ...validFor }, { urgent: true })
         : await buildCompleteTx(lucid, { deployment, escrow: current, resultHash, signature, now: clock(), ...validFor });
       const txHash = await submitTx(lucid, tx);
       // buildCompleteTx puts the continuing (Completed) escrow at output 0.
@@ -137,14 +138,9 @@ export function createLucidEscrowGateway(params: LucidEscrowGatewayParams): Escr
       }
       if (current.length === 0) throw new NtxError("ESCROW_NOT_FOUND", "every escrow of this claim is already spent", { retryable: false });
       const tx = params.claimBuilds
-        ? await buildForSelectedWallet(params.claimBuilds, lucid, "claim", { ntx: deployment.script.ntx, refs: refsOf(deployment), escrows: current, now: clock(), askedAt: Date.now() })
+        ? await buildForSelectedWallet(params.claimBuilds, lucid, "claim", { ntx: deployment.script.ntx, refs: deploymentRefs(deployment), escrows: current, now: clock(), askedAt: Date.now() })
         : await buildClaimTx(lucid, { deployment, escrows: current, now: clock() });
       return { txHash: await submitTx(lucid, tx) };
     },
   };
-}
-
-/** The deployment's reference scripts, as a pool thread's builder takes them. */
-function refsOf(deployment: EscrowDeployment) {
-  return deployment.batchReferenceUtxo ? { referenceUtxo: deployment.referenceUtxo, batchReferenceUtxo: deployment.batchReferenceUtxo } : { referenceUtxo: deployment.referenceUtxo };
 }

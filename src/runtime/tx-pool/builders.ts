@@ -75,6 +75,11 @@ function leaseScriptOf(chain: Chain): LeaseScript {
   return script;
 }
 
+/** What a build thread needs of the deployment (the scripts themselves it derives from the NTX asset). */
+export function deploymentRefs(deployment: EscrowDeployment): DeploymentRefs {
+  return deployment.batchReferenceUtxo ? { referenceUtxo: deployment.referenceUtxo, batchReferenceUtxo: deployment.batchReferenceUtxo } : { referenceUtxo: deployment.referenceUtxo };
+}
+
 function deploymentOf(chain: Chain, ntx: NtxAsset, refs: DeploymentRefs): EscrowDeployment {
   const script = scriptOf(chain, ntx);
   return refs.batchReferenceUtxo ? { script, referenceUtxo: refs.referenceUtxo, batchReferenceUtxo: refs.batchReferenceUtxo } : { script, referenceUtxo: refs.referenceUtxo };

@@ -17,5 +17,5 @@ export function isWalletFundsFailure(error: unknown): boolean {
 
 /** The same failure under the code callers show and branch on. */
 export function walletFundsError(error: Error): NtxError {
-  return new NtxError("INSUFFICIENT_FUNDS", `the wallet cannot pay for this transaction (ADA for fees, min-ADA and collateral, or NTX): ${error.message}`, { cause: error, retryable: true });
+  return new NtxError("INSUFFICIENT_FUNDS", `the wallet cannot pay for this transaction (ADA for fees, min-ADA and collateral, or NTX): ${error.message}`, { cause: error });
 }
