@@ -21,7 +21,7 @@ import { parseArgs } from "node:util";
 import { jetstream } from "@nats-io/jetstream";
 import { Buyers } from "../test/faults/buyers.js";
 import { losses, verdict } from "../test/faults/checks.js";
-import { sleep, until, type Proc } from "../test/faults/procs.js";
+import { sleep, type Proc } from "../test/faults/procs.js";
 import { openRawReader } from "../test/faults/raw.js";
 import { machine, saveReport, writeSection } from "../test/faults/report.js";
 import { startFaultStack } from "../test/faults/stack.js";
@@ -120,23 +120,35 @@ try {
   }
   const postedMs = Date.now() - postStart;
   console.error(`[load] all bids posted in ${(postedMs / 1000).toFixed(0)} s; waiting for payouts`);
+  // Every job paid or refunded, waited for as long as jobs keep settling: Completed escrows are the providers' money
+  // and claimed however late; a fixed wait after the deadline cut a 5,000-job run short with 137 claims on their way.
+  // The wait ends when nothing is open, or nothing settled for STALL_MS after the last deadline has passed.
+  const STALL_MS = 5 * 60_000;
+  const lastDeadline = Math.max(...[...buyers.jobs.values()].map((j) => j.deadline));
   let lastReport = 0;
-  await until(
-    "every job paid or refunded",
-    async () => {
-      const onChain = await buyers.escrows();
-      const jobs = [...buyers.jobs.values()];
-      // A job never locked is open only until its bid has expired and a last lock window passed (then it never will be).
-      const open = jobs.filter((j) => (j.lock === "locked" ? onChain.has(j.jobHash) : Date.now() < j.postedAt + EXPIRES_IN_MS + 120_000));
+  let settledBefore = -1;
+  let progressAt = Date.now();
+  for (;;) {
+    const onChain = await buyers.escrows().catch(() => undefined);
+    const jobs = [...buyers.jobs.values()];
+    // A job never locked is open only until its bid has expired and a last lock window passed (then it never will be).
+    const open = onChain && jobs.filter((j) => (j.lock === "locked" ? onChain.has(j.jobHash) : Date.now() < j.postedAt + EXPIRES_IN_MS + 120_000));
+    if (open) {
+      const settled = jobs.length - open.length;
+      if (settled > settledBefore) [settledBefore, progressAt] = [settled, Date.now()];
       if (Date.now() - lastReport > 30_000) {
         lastReport = Date.now();
-        console.error(`[load] ${jobs.length - open.length}/${jobs.length} settled (${jobs.filter((j) => j.lock === "locked").length} locked)`);
+        const completed = open.filter((j) => onChain.get(j.jobHash)?.some((e) => e.datum.state.kind === "completed")).length;
+        console.error(`[load] ${settled}/${jobs.length} settled (${jobs.filter((j) => j.lock === "locked").length} locked, ${completed} open escrows completed and not yet claimed)`);
       }
-      return open.length === 0;
-    },
-    DEADLINE_MS + 3 * 60_000,
-    3_000,
-  ).catch((e: unknown) => console.error(`[load] ${String(e)}`));
+      if (open.length === 0) break;
+    }
+    if (Date.now() > lastDeadline + 3 * 60_000 && Date.now() - progressAt > STALL_MS) {
+      console.error(`[load] nothing settled for ${STALL_MS / 60_000} min after the last deadline; ${open?.length ?? "?"} jobs still open`);
+      break;
+    }
+    await sleep(3_000);
+  }
   const doneAt = Date.now();
   await loops.stop();
 

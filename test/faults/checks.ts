@@ -69,6 +69,28 @@ function everyFittingProviderExcluded(record: Record<string, unknown>, regions: 
   return fitting.length > 0 && fitting.every((p) => excluded.has(p.providerId));
 }
 
+/**
+ * The escrows and the providers' NTX at one instant of the chain: balances read before and after the escrows, again
+ * until both reads agree. Claims may still be landing while the verdict is taken (a run whose wait timed out); one
+ * landing between the escrow read and a balance read showed as a payment twice over (an escrow counted as still
+ * Completed, and its price already in the provider's balance).
+ */
+async function chainSnapshot(stack: FaultStack, buyers: Buyers) {
+  const balances = async () => new Map(await Promise.all(stack.providers.map(async (p) => [p.providerId, await buyers.ntxBalance(p.payoutAddress)] as const)));
+  const same = (a: Map<string, bigint>, b: Map<string, bigint>) => [...a].every(([k, x]) => b.get(k) === x);
+  for (let attempt = 1; ; attempt++) {
+    const before = await balances();
+    const onChain = await buyers.escrows();
+    // A spend shows on the devnet chain's address reads at once, its outputs only in the next block (1 s): read the
+    // balances again after a block, so a claim in the mempool during the escrow read shows as a change.
+    await new Promise((r) => setTimeout(r, 2_500));
+    const providerNtx = await balances();
+    if (same(before, providerNtx)) return { onChain, providerNtx };
+    if (attempt === 10) throw new Error("verdict: the providers' balances kept changing across 10 reads of the escrows (claims still landing)");
+    await new Promise((r) => setTimeout(r, 2_000));
+  }
+}
+
 export async function verdict(stack: FaultStack, raw: RawReader, buyers: Buyers, providerNtxBefore: Map<string, bigint>): Promise<Verdict> {
   const jobs = [...buyers.jobs.values()];
   const [bids, matchesAll, events] = await Promise.all([raw.stream("NTX_BIDS"), raw.stream("NTX_MATCHES"), raw.stream("NTX_JOB_EVENTS")]);
@@ -116,7 +138,7 @@ export async function verdict(stack: FaultStack, raw: RawReader, buyers: Buyers,
     matches,
     events,
   };
-  const onChain = await buyers.escrows();
+  const { onChain, providerNtx } = await chainSnapshot(stack, buyers);
   for (const j of jobs) {
     const h = j.jobHash;
     if (!j.acceptedAt) v.bidsNotTaken.push(h);
@@ -168,7 +190,7 @@ export async function verdict(stack: FaultStack, raw: RawReader, buyers: Buyers,
       if (j.lock === "unknown") v.neitherPaidNorRefunded.push(`${h}: lock of unknown fate`);
     }
   }
-  for (const p of stack.providers) v.providerNtxGained += (await buyers.ntxBalance(p.payoutAddress)) - (providerNtxBefore.get(p.providerId) ?? 0n);
+  for (const p of stack.providers) v.providerNtxGained += providerNtx.get(p.providerId)! - (providerNtxBefore.get(p.providerId) ?? 0n);
   // Each escrow pays once: the providers together received exactly the price of every paid job.
   if (v.providerNtxGained !== v.expectedProviderNtx) v.paidTwice.push(`providers gained ${v.providerNtxGained} NTX for jobs worth ${v.expectedProviderNtx}`);
   return v;

@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { appendFileSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { nodeArgs } from "../helpers/node-args.js";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 
@@ -63,7 +64,7 @@ export function nodeProc(spec: ProcSpec): Proc {
     async start() {
       if (proc.running) return;
       readyLine = undefined;
-      const c = spawn(process.execPath, ["--import", "tsx", ...spec.args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...spec.env } });
+      const c = spawn(process.execPath, [...nodeArgs(), "--import", "tsx", ...spec.args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...spec.env } });
       child = c;
       let seen = "";
       // NTX_FAULTS_LOGS=<dir>: every line each part writes, kept whole (the in-memory tail is only the last 20 kB).

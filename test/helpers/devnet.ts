@@ -3,6 +3,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
+import { nodeArgs } from "./node-args.js";
 import {
   addressOfPrivateKey,
   createChain,
@@ -67,7 +68,7 @@ export async function startTestDevnet(options: TestDevnetOptions = {}): Promise<
       url = server.url;
       stopCurrent = () => server.close();
     } else {
-      const child = spawn(process.execPath, ["--import", "tsx", join(ROOT, "offchain/devnet/standalone.ts"), "--state-file", stateFile, "--port", String(port), "--block-time", String(blockTimeMs), "--exit-with-parent"], {
+      const child = spawn(process.execPath, [...nodeArgs(), "--import", "tsx", join(ROOT, "offchain/devnet/standalone.ts"), "--state-file", stateFile, "--port", String(port), "--block-time", String(blockTimeMs), "--exit-with-parent"], {
         cwd: ROOT,
         stdio: ["pipe", "pipe", "pipe"],
       });
