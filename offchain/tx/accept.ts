@@ -15,8 +15,8 @@ export async function buildAcceptTx(lucid: LucidEvolution, params: AcceptParams)
   requireDeployment(deployment);
   requireEscrowOf(deployment, escrow);
   requireState(escrow, "completed", "accept");
-  const { tx } = addSettlement(lucid, lucid.newTx().readFrom([deployment.referenceUtxo]), deployment, escrow, "accept", escrow.datum.amount, 0);
-  const built = await completeTx("accept", () => tx.addSignerKey(escrow.datum.requester).complete());
+  const { tx } = await addSettlement(lucid, lucid.newTx().readFrom([deployment.referenceUtxo]), deployment, escrow, "accept", escrow.datum.amount, 0);
+  const built = await completeTx("accept", () => tx.addSignerKey(escrow.datum.requester).complete({ coinSelection: false }));
   return payLedgerMinimumFee(lucid, built, referenceScriptBytes([deployment.referenceUtxo]));
 }
 

@@ -48,8 +48,8 @@ export async function buildClaimTx(lucid: LucidEvolution, params: ClaimParams): 
     }
   }
   if (escrows.length === 1) {
-    const { tx } = addSettlement(lucid, lucid.newTx().readFrom([deployment.referenceUtxo]), deployment, escrows[0]!, "claim", escrows[0]!.datum.amount, 0);
-    const built = await completeTx("claim", () => tx.validFrom(validFrom).validTo(now + DEFAULT_TTL_MS).complete());
+    const { tx } = await addSettlement(lucid, lucid.newTx().readFrom([deployment.referenceUtxo]), deployment, escrows[0]!, "claim", escrows[0]!.datum.amount, 0);
+    const built = await completeTx("claim", () => tx.validFrom(validFrom).validTo(now + DEFAULT_TTL_MS).complete({ coinSelection: false }));
     return payLedgerMinimumFee(lucid, built, referenceScriptBytes([deployment.referenceUtxo]));
   }
   return completeTx(

@@ -1,5 +1,5 @@
 import { CML, getAddressDetails, slotToUnixTime } from "@lucid-evolution/lucid";
-import type { LucidEvolution, TxSignBuilder, UTxO } from "@lucid-evolution/lucid";
+import type { Assets, LucidEvolution, TxBuilder, TxSignBuilder, UTxO } from "@lucid-evolution/lucid";
 import { NtxError } from "../errors.js";
 import type { EscrowUtxo } from "../escrow-utxos.js";
 import type { EscrowScript } from "../script.js";
@@ -121,4 +121,38 @@ export async function payLedgerMinimumFee(lucid: LucidEvolution, built: TxSignBu
 /** Bytes of the reference scripts a transaction reads (what the ledger charges for, once each). */
 export function referenceScriptBytes(utxos: Array<UTxO | undefined>): number {
   return utxos.reduce((n, u) => n + (u?.scriptRef ? u.scriptRef.script.length / 2 : 0), 0);
+}
+
+/** Margin of lovelace the wallet's inputs bring beyond what the outputs take: the fee and a change output. */
+const FEE_MARGIN = 5_000_000n;
+/** Min-ADA a provider's payout output may need (an address with a stake part and one token). */
+export const PAYOUT_OUTPUT_ADA = 2_000_000n;
+
+/**
+ * Wallet UTxOs that cover `need` plus the fee margin, largest first per asset. Every transaction that puts a script
+ * input's index in a redeemer picks its wallet inputs here and builds with `complete({ coinSelection: false })`.
+ * Lucid (0.4.34) builds such redeemers against the inputs its coin selection chose for a fee at the largest budgets,
+ * then selects again for the evaluated fee: from a wallet of small outputs it drops an input, and when that input
+ * sorted before the script's, the redeemer's index is one too high and the validator fails. A provider's claim failed
+ * so in a load run (its wallet's large output was held by a Complete not yet in a block); see
+ * test/offchain/redeemer-index.test.ts. With the inputs fixed before the build, the index cannot move.
+ */
+export async function pickWalletInputs(lucid: LucidEvolution, need: Assets): Promise<UTxO[]> {
+  const utxos = (await lucid.wallet().getUtxos()).filter((u) => !u.scriptRef);
+  const chosen = new Set<UTxO>();
+  const want: Assets = { ...need, lovelace: (need.lovelace ?? 0n) + FEE_MARGIN };
+  for (const [unit, quantity] of Object.entries(want)) {
+    const have = () => [...chosen].reduce((s, u) => s + (u.assets[unit] ?? 0n), 0n);
+    for (const u of [...utxos].sort((a, b) => Number((b.assets[unit] ?? 0n) - (a.assets[unit] ?? 0n)))) {
+      if (have() >= quantity) break;
+      if ((u.assets[unit] ?? 0n) > 0n) chosen.add(u);
+    }
+    if (have() < quantity) throw new NtxError("INSUFFICIENT_FUNDS", `the wallet holds ${have()} of ${unit}; this needs ${quantity}`);
+  }
+  return [...chosen];
+}
+
+/** `tx` spending the wallet inputs that cover `need` (see pickWalletInputs): build it with `complete({ coinSelection: false })`. */
+export async function withWalletInputs(lucid: LucidEvolution, tx: TxBuilder, need: Assets = {}): Promise<TxBuilder> {
+  return tx.collectFrom(await pickWalletInputs(lucid, need));
 }

@@ -3,7 +3,7 @@ import { EscrowRedeemer, encodeEscrowDatum, hash32Schema, withState } from "../d
 import { NtxError } from "../errors.js";
 import type { EscrowUtxo } from "../escrow-utxos.js";
 import { onChainSignature, verifyCompletionProof } from "../proof.js";
-import { completeTx, payLedgerMinimumFee, referenceScriptBytes, onChainTime, requireDeployment, requireEscrowOf, requireState, type EscrowDeployment } from "./common.js";
+import { completeTx, payLedgerMinimumFee, referenceScriptBytes, onChainTime, requireDeployment, requireEscrowOf, requireState, withWalletInputs, type EscrowDeployment } from "./common.js";
 
 /**
  * Default validity of a Complete transaction. Its upper bound becomes completedAt, which users read as the moment
@@ -52,9 +52,9 @@ export async function buildCompleteTx(lucid: LucidEvolution, params: CompletePar
   const completedAt = onChainTime(lucid, validTo);
   const datum = encodeEscrowDatum(withState(escrow.datum, { kind: "completed", resultHash: params.resultHash, completedAt }));
   const signature = onChainSignature(params.signature);
+  const tx = await withWalletInputs(lucid, lucid.newTx());
   const built = await completeTx("complete", () =>
-    lucid
-      .newTx()
+    tx
       .readFrom([deployment.referenceUtxo])
       .collectFrom([escrow.utxo], {
         kind: "self",
@@ -62,7 +62,7 @@ export async function buildCompleteTx(lucid: LucidEvolution, params: CompletePar
       })
       .pay.ToContract(deployment.script.address, { kind: "inline", value: datum }, escrow.utxo.assets)
       .validTo(validTo)
-      .complete(),
+      .complete({ coinSelection: false }),
   );
   return payLedgerMinimumFee(lucid, built, referenceScriptBytes([deployment.referenceUtxo]));
 }

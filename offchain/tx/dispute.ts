@@ -2,7 +2,7 @@ import type { LucidEvolution, TxSignBuilder } from "@lucid-evolution/lucid";
 import { EscrowRedeemer, encodeEscrowDatum, withState } from "../datum.js";
 import { NtxError } from "../errors.js";
 import type { EscrowUtxo } from "../escrow-utxos.js";
-import { DEFAULT_TTL_MS, completeTx, payLedgerMinimumFee, referenceScriptBytes, requireDeployment, requireEscrowOf, requireState, type EscrowDeployment } from "./common.js";
+import { DEFAULT_TTL_MS, completeTx, payLedgerMinimumFee, referenceScriptBytes, requireDeployment, requireEscrowOf, requireState, withWalletInputs, type EscrowDeployment } from "./common.js";
 
 export interface DisputeParams {
   deployment: EscrowDeployment;
@@ -23,15 +23,15 @@ export async function buildDisputeTx(lucid: LucidEvolution, params: DisputeParam
   const now = params.now ?? Date.now();
   if (now >= windowEnd) throw new NtxError("WINDOW_CLOSED", "the challenge window is over: the provider can claim");
   const datum = encodeEscrowDatum(withState(escrow.datum, { kind: "disputed" }));
+  const tx = await withWalletInputs(lucid, lucid.newTx());
   const built = await completeTx("dispute", () =>
-    lucid
-      .newTx()
+    tx
       .readFrom([deployment.referenceUtxo])
       .collectFrom([escrow.utxo], { kind: "self", makeRedeemer: (inputIndex) => EscrowRedeemer.dispute(inputIndex, 0) })
       .pay.ToContract(deployment.script.address, { kind: "inline", value: datum }, escrow.utxo.assets)
       .addSignerKey(escrow.datum.requester)
       .validTo(Math.min(windowEnd, now + DEFAULT_TTL_MS))
-      .complete(),
+      .complete({ coinSelection: false }),
   );
   return payLedgerMinimumFee(lucid, built, referenceScriptBytes([deployment.referenceUtxo]));
 }

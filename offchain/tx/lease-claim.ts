@@ -10,8 +10,8 @@ import { getAddressDetails } from "@lucid-evolution/lucid";
 import { LeaseRedeemer, leaseOwed } from "../lease-datum.js";
 import type { LeaseUtxo } from "../lease-utxos.js";
 import { NtxError } from "../errors.js";
-import { DEFAULT_TTL_MS, onChainTime, walletKeyHash } from "./common.js";
-import { addContinuing, completeLeaseTx, leaseAssets, pickWalletInputs, requireLease, type Continuing, type LeaseDeployment } from "./lease-common.js";
+import { DEFAULT_TTL_MS, onChainTime, pickWalletInputs, walletKeyHash } from "./common.js";
+import { addContinuing, completeLeaseTx, leaseAssets, requireLease, type Continuing, type LeaseDeployment } from "./lease-common.js";
 
 /**
  * Leases per claim transaction. Not the ledger's limit (30 leases use 30 % of the memory and 8.7 KB, see

@@ -12,7 +12,7 @@ import { LEASE_MAX_CLOSE_WINDOW_MS, LeaseRedeemer, leaseOwed } from "../lease-da
 import type { LeaseUtxo } from "../lease-utxos.js";
 import { NtxError } from "../errors.js";
 import { ntxUnit } from "../ntx.js";
-import { DEFAULT_TTL_MS, onChainTime, walletKeyHash } from "./common.js";
+import { DEFAULT_TTL_MS, PAYOUT_OUTPUT_ADA, onChainTime, walletKeyHash, withWalletInputs } from "./common.js";
 import { completeLeaseTx, requireLease, withLeaseScript, type LeaseDeployment } from "./lease-common.js";
 import { requesterAddress } from "./settle.js";
 
@@ -32,12 +32,13 @@ export interface LeaseSettleParams {
 
 export const LEASE_CLOSE_TTL_MS = 2 * 60_000;
 
-function payouts(lucid: LucidEvolution, deployment: LeaseDeployment, lease: LeaseUtxo, owed: bigint, redeemer: (i: bigint, p: number, b: number) => string) {
+async function payouts(lucid: LucidEvolution, deployment: LeaseDeployment, lease: LeaseUtxo, owed: bigint, redeemer: (i: bigint, p: number, b: number) => string) {
   const unit = ntxUnit(lease.datum.asset);
   const tag = { kind: "inline" as const, value: payoutTag(lease.utxo) };
   const providerOut = 0;
   const buyerOut = owed > 0n ? 1 : 0;
-  let tx = withLeaseScript(lucid.newTx(), deployment).collectFrom([lease.utxo], { kind: "self", makeRedeemer: (i) => redeemer(i, providerOut, buyerOut) });
+  const wallet = await withWalletInputs(lucid, lucid.newTx(), { lovelace: owed > 0n ? PAYOUT_OUTPUT_ADA : 0n });
+  let tx = withLeaseScript(wallet, deployment).collectFrom([lease.utxo], { kind: "self", makeRedeemer: (i) => redeemer(i, providerOut, buyerOut) });
   if (owed > 0n) tx = tx.pay.ToAddressWithData(lease.datum.provider, tag, { [unit]: owed });
   const back: Assets = { lovelace: lease.lovelace };
   if (lease.balance - owed > 0n) back[unit] = lease.balance - owed;
@@ -54,8 +55,8 @@ export async function buildLeaseCloseTx(lucid: LucidEvolution, params: LeaseClos
   const lower = onChainTime(lucid, now);
   const validTo = lower + window;
   const owed = leaseOwed(lease.datum, lease.balance, onChainTime(lucid, validTo));
-  const tx = payouts(lucid, deployment, lease, owed, LeaseRedeemer.close).addSignerKey(lease.datum.buyer).validFrom(lower).validTo(validTo);
-  return completeLeaseTx(lucid, "close lease", tx, deployment, true);
+  const tx = (await payouts(lucid, deployment, lease, owed, LeaseRedeemer.close)).addSignerKey(lease.datum.buyer).validFrom(lower).validTo(validTo);
+  return completeLeaseTx(lucid, "close lease", tx, deployment, false);
 }
 
 export async function buildLeaseSettleTx(lucid: LucidEvolution, params: LeaseSettleParams): Promise<TxSignBuilder> {
@@ -67,6 +68,6 @@ export async function buildLeaseSettleTx(lucid: LucidEvolution, params: LeaseSet
     throw new NtxError("LEASE_NOT_ENDED", "the lease has not ended: the buyer may close it, or wait for its end", { retryable: true, details: { end: lease.datum.end } });
   }
   const owed = leaseOwed(lease.datum, lease.balance, lease.datum.end);
-  const tx = payouts(lucid, deployment, lease, owed, LeaseRedeemer.settle).validFrom(lower).validTo(now + DEFAULT_TTL_MS);
-  return completeLeaseTx(lucid, "settle lease", tx, deployment, true);
+  const tx = (await payouts(lucid, deployment, lease, owed, LeaseRedeemer.settle)).validFrom(lower).validTo(now + DEFAULT_TTL_MS);
+  return completeLeaseTx(lucid, "settle lease", tx, deployment, false);
 }

@@ -51,29 +51,8 @@ export function leaseAssets(datum: LeaseDatum, lovelace: bigint, balance: bigint
   return balance > 0n ? { lovelace, [ntxUnit(datum.asset)]: balance } : { lovelace };
 }
 
-/** Margin of lovelace the wallet's inputs bring beyond what the outputs take: the fee and a change output. */
-const FEE_MARGIN = 5_000_000n;
 /** Lovelace of a filler output (see addContinuing). */
 export const FILLER_LOVELACE = 1_500_000n;
-
-/**
- * Wallet UTxOs that cover `need` plus the fee margin, largest first per asset. Chosen before building so every input
- * index is known: a continuing lease output must sit at the output index equal to its input index.
- */
-export async function pickWalletInputs(lucid: LucidEvolution, need: Assets): Promise<UTxO[]> {
-  const utxos = (await lucid.wallet().getUtxos()).filter((u) => !u.scriptRef);
-  const chosen = new Set<UTxO>();
-  const want: Assets = { ...need, lovelace: (need.lovelace ?? 0n) + FEE_MARGIN };
-  for (const [unit, quantity] of Object.entries(want)) {
-    const have = () => [...chosen].reduce((s, u) => s + (u.assets[unit] ?? 0n), 0n);
-    for (const u of [...utxos].sort((a, b) => Number((b.assets[unit] ?? 0n) - (a.assets[unit] ?? 0n)))) {
-      if (have() >= quantity) break;
-      if ((u.assets[unit] ?? 0n) > 0n) chosen.add(u);
-    }
-    if (have() < quantity) throw new NtxError("INSUFFICIENT_FUNDS", `the wallet holds ${have()} of ${unit}; this needs ${quantity}`);
-  }
-  return [...chosen];
-}
 
 /** One lease spent through a path that keeps it (Claim, TopUp): its redeemer and continuing output. */
 export interface Continuing {

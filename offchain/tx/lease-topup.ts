@@ -9,8 +9,8 @@ import { LeaseRedeemer, type LeaseDatum } from "../lease-datum.js";
 import type { LeaseUtxo } from "../lease-utxos.js";
 import { NtxError } from "../errors.js";
 import { ntxUnit } from "../ntx.js";
-import { DEFAULT_TTL_MS, walletKeyHash } from "./common.js";
-import { addContinuing, completeLeaseTx, leaseAssets, pickWalletInputs, requireLease, FILLER_LOVELACE, type LeaseDeployment } from "./lease-common.js";
+import { DEFAULT_TTL_MS, pickWalletInputs, walletKeyHash } from "./common.js";
+import { addContinuing, completeLeaseTx, leaseAssets, requireLease, FILLER_LOVELACE, type LeaseDeployment } from "./lease-common.js";
 
 export interface LeaseTopUpParams {
   deployment: LeaseDeployment;

@@ -19,7 +19,7 @@ export async function buildResolveTx(lucid: LucidEvolution, params: ResolveParam
   requireState(escrow, "disputed", "resolve");
   const arbiter = escrow.datum.arbiter;
   if (arbiter === null) throw new NtxError("NO_ARBITER", "this escrow names no arbiter");
-  const { tx } = addSettlement(lucid, lucid.newTx().readFrom([deployment.referenceUtxo]), deployment, escrow, "resolve", params.providerShare, 0);
-  const built = await completeTx("resolve", () => tx.addSignerKey(arbiter).complete());
+  const { tx } = await addSettlement(lucid, lucid.newTx().readFrom([deployment.referenceUtxo]), deployment, escrow, "resolve", params.providerShare, 0);
+  const built = await completeTx("resolve", () => tx.addSignerKey(arbiter).complete({ coinSelection: false }));
   return payLedgerMinimumFee(lucid, built, referenceScriptBytes([deployment.referenceUtxo]));
 }

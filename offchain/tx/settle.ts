@@ -4,7 +4,7 @@ import { BatchRedeemer, EscrowRedeemer, payoutTag } from "../datum.js";
 import { NtxError } from "../errors.js";
 import type { EscrowUtxo } from "../escrow-utxos.js";
 import { ntxUnit } from "../ntx.js";
-import type { EscrowDeployment } from "./common.js";
+import { PAYOUT_OUTPUT_ADA, pickWalletInputs, withWalletInputs, type EscrowDeployment } from "./common.js";
 
 export type SettleKind = "accept" | "claim" | "resolve";
 
@@ -21,9 +21,10 @@ export function requesterAddress(lucid: LucidEvolution, requester: string): stri
 /**
  * Spends one escrow and adds its settlement outputs at `firstOutput` onwards: the provider's share of NTX to the
  * payout address (skipped when the share is 0) and the rest of the NTX plus all the escrow's lovelace to the
- * requester, both tagged with the escrow's out-ref. Returns the builder and how many outputs were added.
+ * requester, both tagged with the escrow's out-ref, and the wallet inputs that pay for it (see pickWalletInputs): build
+ * with `complete({ coinSelection: false })`. Returns the builder and how many outputs were added.
  */
-export function addSettlement(
+export async function addSettlement(
   lucid: LucidEvolution,
   tx: TxBuilder,
   deployment: EscrowDeployment,
@@ -31,7 +32,7 @@ export function addSettlement(
   kind: SettleKind,
   providerShare: bigint,
   firstOutput: number,
-): { tx: TxBuilder; outputs: number } {
+): Promise<{ tx: TxBuilder; outputs: number }> {
   const unit = ntxUnit(deployment.script.ntx);
   const amount = escrow.datum.amount;
   if (providerShare < 0n || providerShare > amount) {
@@ -52,7 +53,7 @@ export function addSettlement(
         return EscrowRedeemer.resolve(inputIndex, providerOut, requesterOut, providerShare);
     }
   };
-  let next = tx.collectFrom([escrow.utxo], { kind: "self", makeRedeemer: redeemer });
+  let next = (await withWalletInputs(lucid, tx, { lovelace: paysProvider ? PAYOUT_OUTPUT_ADA : 0n })).collectFrom([escrow.utxo], { kind: "self", makeRedeemer: redeemer });
   if (paysProvider) next = next.pay.ToAddressWithData(escrow.datum.payout, tag, { [unit]: providerShare });
   const back: Assets = { lovelace: escrow.utxo.assets.lovelace ?? 0n };
   if (amount - providerShare > 0n) back[unit] = amount - providerShare;
@@ -63,30 +64,6 @@ export function addSettlement(
 /** Ledger order of inputs: by transaction id (bytes, i.e. lowercase hex), then output index. */
 export function byInputOrder(a: OutRef, b: OutRef): number {
   return a.txHash < b.txHash ? -1 : a.txHash > b.txHash ? 1 : a.outputIndex - b.outputIndex;
-}
-
-/** Margin of lovelace the fee inputs bring beyond the outputs' min-ADA: the fee (a 100-escrow claim pays ~2 ADA). */
-const FEE_MARGIN = 5_000_000n;
-/** Min-ADA a provider output may need (an address with a stake part and one token). */
-const PROVIDER_OUTPUT_ADA = 2_000_000n;
-
-/**
- * The wallet UTxOs that pay for a batch: largest first until they cover the fee margin and every provider output's
- * min-ADA. Picked here, not by Lucid's coin selection, so every input index is known before the transaction is
- * built: the redeemers are fixed and Lucid evaluates the transaction once instead of replaying it to a fixed point.
- */
-async function feeInputs(lucid: LucidEvolution, providerOutputs: number): Promise<UTxO[]> {
-  const need = FEE_MARGIN + PROVIDER_OUTPUT_ADA * BigInt(providerOutputs);
-  const utxos = (await lucid.wallet().getUtxos()).filter((u) => !u.scriptRef).sort((a, b) => Number((b.assets.lovelace ?? 0n) - (a.assets.lovelace ?? 0n)));
-  const chosen: UTxO[] = [];
-  let have = 0n;
-  for (const u of utxos) {
-    if (have >= need) break;
-    chosen.push(u);
-    have += u.assets.lovelace ?? 0n;
-  }
-  if (have < need) throw new NtxError("INSUFFICIENT_FUNDS", `the wallet holds ${have} lovelace; a batch of ${providerOutputs} payout outputs needs about ${need}`);
-  return chosen;
 }
 
 /**
@@ -125,7 +102,8 @@ export async function addBatchSettlement(
       outputs.push(requester.out);
     }
   }
-  const fees = await feeInputs(lucid, providerOutputs);
+  // Fixed before the build, so every input index is known: the redeemers are fixed and Lucid evaluates once.
+  const fees = await pickWalletInputs(lucid, { lovelace: PAYOUT_OUTPUT_ADA * BigInt(providerOutputs) });
   const order = [...sorted.map((e) => e.utxo), ...fees].sort(byInputOrder);
   const indexOf = new Map(order.map((u, i) => [`${u.txHash}#${u.outputIndex}`, BigInt(i)]));
   let next = tx.collectFrom(fees);
