@@ -34,6 +34,9 @@ export async function submitTx(lucid: LucidEvolution, tx: TxSignBuilder, options
   } catch (cause) {
     const message = cause instanceof Error ? cause.message : String(cause);
     // A node rejecting the transaction is final; failing to reach one is not.
+    // An input spent meanwhile (the node's BadInputsUTxO, the devnet's spent_input) is final for this transaction
+    // and not for what it does: built again from current UTxOs, it may go through.
+    if (/BadInputsUTxO|spent_input|already spent/i.test(message)) throw new NtxError("TX_INPUTS_SPENT", `submit failed: ${message}`, { retryable: true, cause });
     const rejected = /invalid|reject|missing|insufficient|BadInputs|ValueNotConserved|Utxo/i.test(message);
     throw new NtxError("TX_SUBMIT_FAILED", `submit failed: ${message}`, { retryable: !rejected, cause });
   }

@@ -66,6 +66,8 @@ const STATUS: Record<string, number> = {
   RESULT_TOO_LARGE: 413,
   // The chain.
   CHAIN_TX_REJECTED: 422,
+  // An input was spent meanwhile: the same transaction never goes through, one built again may.
+  TX_INPUTS_SPENT: 409,
   CHAIN_BAD_REQUEST: 502,
   CHAIN_AUTH_FAILED: 502,
   CHAIN_UNREACHABLE: 503,

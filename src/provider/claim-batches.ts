@@ -5,8 +5,10 @@
  * validator refuses, a build over its timeout, a fault of the local evaluator (a 60-escrow build once failed inside
  * the WASM evaluator with "detached ArrayBuffer"). Retrying the same batch would repeat the failure forever and
  * block every payout in it. So each failed batch is halved for the escrows it held, down to single escrows; a
- * single escrow that keeps failing is set aside after a bounded number of attempts (until the process restarts),
- * so the others are still paid. Every step is reported with its reason. Failures that say the chain or the build
+ * single escrow that keeps failing is set aside after a bounded number of attempts, so the others are still paid,
+ * and tried alone again after a cool-down that doubles each time (10 minutes up to 6 hours): its NTX is the
+ * provider's, and the cause may pass (a load run's one such claim failed for a fault of the transaction builder,
+ * since fixed), so it is never given up for good, nor retried more than a few times a day. Every step is reported with its reason. Failures that say the chain or the build
  * pool is unavailable right now are not about the batch: the batch is retried as it is on the next pass.
  */
 import { isNtxError, NtxError } from "../../offchain/errors.js";
@@ -22,10 +24,15 @@ const NOT_ABOUT_THE_BATCH = new Set([
   "CHAIN_AUTH_FAILED",
   "CHAIN_CONFIG_INVALID",
   "INSUFFICIENT_FUNDS",
+  // One of the wallet's inputs was spent meanwhile (the provider's own Complete): built again from current UTxOs.
+  "TX_INPUTS_SPENT",
 ]);
 
 /** Claims of a single escrow that fail this many times (for a reason about the claim) are set aside. */
 export const MAX_SINGLE_CLAIM_ATTEMPTS = 3;
+/** The first cool-down of a set-aside escrow, and the longest (it doubles on each further failure). */
+export const SET_ASIDE_FIRST_MS = 10 * 60_000;
+export const SET_ASIDE_MAX_MS = 6 * 3_600_000;
 
 /**
  * A wallet that cannot pay right now (fees or collateral: its large output held by a Complete not yet in a block,
@@ -44,27 +51,37 @@ interface Backoff {
   singleFailures: number;
 }
 
+interface SetAside {
+  until: number;
+  cooldownMs: number;
+}
+
 export class ClaimBatches {
   private readonly backoff = new Map<string, Backoff>();
-  private readonly setAside = new Map<string, NtxError>();
+  private readonly setAside = new Map<string, SetAside>();
 
   constructor(
     private readonly size: number,
     private readonly report: (error: NtxError) => void,
     private readonly maxSingleAttempts = MAX_SINGLE_CLAIM_ATTEMPTS,
+    private readonly now: () => number = Date.now,
   ) {}
 
-  /** Whether this escrow's claim was given up in this process (its reason was reported). */
+  /** Whether this escrow's claim is set aside for now (its reason was reported, with when it is tried again). */
   isSetAside(key: string): boolean {
-    return this.setAside.has(key);
+    const entry = this.setAside.get(key);
+    return entry !== undefined && this.now() < entry.until;
   }
 
   /** The batches to try now: escrows with no failure in batches of `size`, the others in batches of their cap. */
   plan<T>(due: T[], keyOf: (item: T) => string): T[][] {
+    const dueKeys = new Set(due.map(keyOf));
+    // Bounded: a cool-down that ended for an escrow no longer due (paid by its buyer meanwhile) is forgotten.
+    for (const [key, entry] of this.setAside) if (entry.until <= this.now() && !dueKeys.has(key)) this.setAside.delete(key);
     const byCap = new Map<number, T[]>();
     for (const item of due) {
       const key = keyOf(item);
-      if (this.setAside.has(key)) continue;
+      if (this.isSetAside(key)) continue;
       const cap = this.backoff.get(key)?.cap ?? this.size;
       const group = byCap.get(cap) ?? [];
       group.push(item);
@@ -80,7 +97,10 @@ export class ClaimBatches {
   }
 
   succeeded(keys: string[]): void {
-    for (const key of keys) this.backoff.delete(key);
+    for (const key of keys) {
+      this.backoff.delete(key);
+      this.setAside.delete(key);
+    }
   }
 
   /** Records a failed claim of these escrows: halves their batch, or counts a single escrow's failure. */
@@ -101,11 +121,18 @@ export class ClaimBatches {
     entry.cap = 1;
     entry.singleFailures++;
     this.backoff.set(key, entry);
-    if (entry.singleFailures >= this.maxSingleAttempts) {
-      this.backoff.delete(key);
-      const given = new NtxError("CLAIM_GAVE_UP", `claim of escrow ${key} alone failed ${entry.singleFailures} times (last: ${reason}): not claimed again until the provider restarts; its funds stay in the escrow`, { retryable: false, details: { escrow: key, attempts: entry.singleFailures } });
-      this.setAside.set(key, given);
-      this.report(given);
+    const previous = this.setAside.get(key);
+    if (previous || entry.singleFailures >= this.maxSingleAttempts) {
+      // Once set aside, one attempt per cool-down; the cool-down doubles each time.
+      const cooldownMs = previous ? Math.min(previous.cooldownMs * 2, SET_ASIDE_MAX_MS) : SET_ASIDE_FIRST_MS;
+      this.setAside.set(key, { until: this.now() + cooldownMs, cooldownMs });
+      const minutes = Math.round(cooldownMs / 60_000);
+      this.report(
+        new NtxError("CLAIM_SET_ASIDE", `claim of escrow ${key} alone failed ${entry.singleFailures} times (last: ${reason}): set aside, tried again in ${minutes} min; its funds stay in the escrow until then`, {
+          retryable: true,
+          details: { escrow: key, attempts: entry.singleFailures, retryInMs: cooldownMs },
+        }),
+      );
       return;
     }
     this.report(new NtxError("CLAIM_RETRY_SINGLE", `claim of escrow ${key} alone failed (${reason}): attempt ${entry.singleFailures} of ${this.maxSingleAttempts}`, { retryable: true, details: { escrow: key, attempts: entry.singleFailures } }));
@@ -113,6 +140,6 @@ export class ClaimBatches {
 
   /** Counts for logs and metrics. */
   stats(): { splitting: number; setAside: number } {
-    return { splitting: this.backoff.size, setAside: this.setAside.size };
+    return { splitting: this.backoff.size, setAside: [...this.setAside.keys()].filter((key) => this.isSetAside(key)).length };
   }
 }

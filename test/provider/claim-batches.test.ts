@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { NtxError } from "../../offchain/errors.js";
-import { ClaimBatches, MAX_SINGLE_CLAIM_ATTEMPTS } from "../../src/provider/claim-batches.js";
+import { ClaimBatches, MAX_SINGLE_CLAIM_ATTEMPTS, SET_ASIDE_FIRST_MS, SET_ASIDE_MAX_MS } from "../../src/provider/claim-batches.js";
 
 /*
  * The daemon's claim planning on its own: whatever fails, and however often, every escrow is either claimed or set
@@ -56,8 +56,43 @@ describe("claim batches", () => {
     }
     expect(claimed.sort()).toEqual(ids(8).filter((x) => x !== bad).sort());
     expect(b.isSetAside(bad)).toBe(true);
-    expect(reports.map((r) => r.code)).toEqual(["CLAIM_BATCH_SPLIT", "CLAIM_BATCH_SPLIT", "CLAIM_BATCH_SPLIT", "CLAIM_RETRY_SINGLE", "CLAIM_RETRY_SINGLE", "CLAIM_GAVE_UP"]);
+    expect(reports.map((r) => r.code)).toEqual(["CLAIM_BATCH_SPLIT", "CLAIM_BATCH_SPLIT", "CLAIM_BATCH_SPLIT", "CLAIM_RETRY_SINGLE", "CLAIM_RETRY_SINGLE", "CLAIM_SET_ASIDE"]);
     expect(b.plan([bad], id)).toEqual([]);
+  });
+
+  it("tries a set-aside escrow alone again after a cool-down that doubles up to its cap, and forgets it once paid", () => {
+    const reports: NtxError[] = [];
+    let now = 0;
+    const b = new ClaimBatches(4, (e) => reports.push(e), MAX_SINGLE_CLAIM_ATTEMPTS, () => now);
+    const bad = "job0";
+    for (let i = 0; i < MAX_SINGLE_CLAIM_ATTEMPTS; i++) b.failed([bad], new NtxError("TX_BUILD_FAILED", "claim: the validator crashed"));
+    expect(b.isSetAside(bad)).toBe(true);
+    expect(b.plan([bad], id)).toEqual([]);
+    const cooldowns: number[] = [];
+    for (let round = 0; round < 8; round++) {
+      const set = reports.at(-1)!;
+      expect(set.code).toBe("CLAIM_SET_ASIDE");
+      cooldowns.push(Number(set.details?.retryInMs));
+      now += cooldowns.at(-1)! - 1;
+      expect(b.plan([bad], id)).toEqual([]); // not a moment before
+      now += 1;
+      expect(b.plan([bad], id)).toEqual([[bad]]); // then alone, once
+      b.failed([bad], new NtxError("TX_BUILD_FAILED", "claim: the validator crashed"));
+    }
+    expect(cooldowns.slice(0, 3)).toEqual([SET_ASIDE_FIRST_MS, SET_ASIDE_FIRST_MS * 2, SET_ASIDE_FIRST_MS * 4]);
+    expect(Math.max(...cooldowns)).toBe(SET_ASIDE_MAX_MS);
+    now += SET_ASIDE_MAX_MS;
+    b.succeeded([bad]);
+    expect(b.isSetAside(bad)).toBe(false);
+    expect(b.stats()).toEqual({ splitting: 0, setAside: 0 });
+  });
+
+  it("defers a claim whose wallet input was spent meanwhile (built again from current UTxOs)", () => {
+    const reports: NtxError[] = [];
+    const b = new ClaimBatches(4, (e) => reports.push(e));
+    for (let i = 0; i < MAX_SINGLE_CLAIM_ATTEMPTS * 2; i++) b.failed(["job0"], new NtxError("TX_INPUTS_SPENT", "submit failed: transaction rejected (spent_input)"));
+    expect(b.isSetAside("job0")).toBe(false);
+    expect(reports.every((r) => r.code === "CLAIM_DEFERRED")).toBe(true);
   });
 
   it("keeps the batch as it is when the chain or the build pool is unavailable", () => {

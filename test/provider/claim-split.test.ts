@@ -108,7 +108,7 @@ describe("provider claims degrade to smaller batches when a batch cannot be buil
       for (let pass = 0; pass < 20; pass++) {
         for (const c of await daemon.claimDue()) claimTxs.add(c.txHash);
         const open = store.all().filter((r) => r.observed.phase === JobPhase.Completed && r.jobHash !== poisoned.datum.jobHash);
-        if (open.length === 0 && reports.some((r) => r.code === "CLAIM_GAVE_UP")) break;
+        if (open.length === 0 && reports.some((r) => r.code === "CLAIM_SET_ASIDE")) break;
         for (const txHash of claimTxs) await world.chain.awaitConfirmation(txHash);
       }
     } finally {
@@ -131,12 +131,12 @@ describe("provider claims degrade to smaller batches when a batch cannot be buil
     expect(Math.max(...builds.slice(1))).toBeLessThanOrEqual(Math.ceil(ESCROWS / 2));
     expect(reports.filter((r) => r.code === "CLAIM_BATCH_SPLIT").length).toBeGreaterThanOrEqual(1);
     expect(reports.filter((r) => r.code === "CLAIM_RETRY_SINGLE")).toHaveLength(2);
-    const gaveUp = reports.filter((r) => r.code === "CLAIM_GAVE_UP");
+    const gaveUp = reports.filter((r) => r.code === "CLAIM_SET_ASIDE");
     expect(gaveUp).toHaveLength(1);
     expect(gaveUp[0]!.message).toContain(poisoned.datum.jobHash);
     expect(gaveUp[0]!.message).toContain("BUILD_TIMEOUT");
     const buildsBefore = builds.length;
     await daemon.claimDue();
-    expect(builds.length).toBe(buildsBefore); // set aside: not tried again
+    expect(builds.length).toBe(buildsBefore); // set aside: not tried again before its cool-down ends
   }, HEAVY ? 1_800_000 : 240_000);
 });

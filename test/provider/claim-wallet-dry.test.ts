@@ -73,7 +73,7 @@ describe("a provider wallet that cannot pay for its claim", () => {
       for (let pass = 0; pass < 5; pass++) expect(await daemon.claimDue()).toEqual([]);
       const codes = reports.map((r) => r.code);
       expect(codes.filter((c) => c === "CLAIM_DEFERRED")).toHaveLength(5);
-      expect(codes).not.toContain("CLAIM_GAVE_UP");
+      expect(codes).not.toContain("CLAIM_SET_ASIDE");
       expect(codes).not.toContain("CLAIM_BATCH_SPLIT");
       // Lucid's own collateral selection said so (not a pre-check of ours).
       expect(reports.find((r) => r.code === "CLAIM_DEFERRED")!.message).toMatch(/inputs as collateral, but max collateral inputs is 3/);
