@@ -183,7 +183,7 @@ describe("provider end to end on the devnet chain", () => {
     const running: string[] = [];
     const sub = nc.subscribe(`ntx.jobs.*.events`, { callback: (_e, m) => { const ev = JSON.parse(new TextDecoder().decode(m.data)); if (ev.kind === "running") running.push(ev.jobHash); } });
     // Long enough to be still running when the restarted provider looks (a loaded machine restarts slowly).
-    const second = await bidMatchLock(["sh", "-c", "sleep 40; echo survived > /out/r.txt"], 160_000);
+    const second = await bidMatchLock(["sh", "-c", "sleep 25; echo survived > /out/r.txt"], 160_000);
     await waitFor("job 2 running", () => running.includes(second.jobHash), 60_000);
     await stopChild(provider, "SIGKILL");
     sub.unsubscribe();
@@ -196,7 +196,7 @@ describe("provider end to end on the devnet chain", () => {
         const done = scan.escrows.filter((e) => [first.jobHash, second.jobHash].includes(e.datum.jobHash) && e.datum.state.kind === "completed");
         return done.length === 2 ? done : false;
       },
-      120_000,
+      180_000,
     );
     const gained = await waitFor("the provider's payout", async () => {
       const gain = (await ntxBalance(providerAddress)) - before;
